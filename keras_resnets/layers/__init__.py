@@ -1,0 +1,11 @@
+"""Keras layers of the residual family."""
+
+from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from keras_resnets.layers.grouped_conv import GroupedConv2D
+from keras_resnets.layers.shortcuts import (
+    SHORTCUT_OPTIONS,
+    IdentityShortcut,
+    ProjectionShortcut,
+    shortcut_kind,
+)
+from keras_resnets.layers.stem import STEMS, Stem

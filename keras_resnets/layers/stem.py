@@ -1,0 +1,171 @@
+"""The stems: what a network does to the image before its residual stages."""
+
+import keras
+from keras import ops
+
+from keras_resnets.layers.common import (
+    HE_NORMAL_FAN_OUT,
+    build_sequence,
+    conv_layers,
+    serialize_initializer,
+)
+from keras_resnets.utils.validation import check_choice, check_positive_int
+
+STEMS = ("imagenet", "cifar", "deep")
+# Downsampling factor of each stem: what the input size must allow.
+STEM_STRIDES = {"imagenet": 4, "cifar": 1, "deep": 4}
+
+
+@keras.saving.register_keras_serializable(package="keras_resnets")
+class Stem(keras.layers.Layer):
+    """The first layers of a ResNet.
+
+    - "imagenet": 7x7 convolution with stride 2, then 3x3 max-pool with
+      stride 2 (He et al. 2015).
+    - "cifar": one 3x3 convolution with stride 1 (the paper's section 4.2).
+    - "deep": three 3x3 convolutions (`filters // 2`, `filters // 2`,
+      `filters`), the first with stride 2, then the max-pool ("Bag of
+      Tricks", He et al. 2019, ResNet-C/D).
+
+    Each convolution is followed by BN and ReLU, except the last one of a
+    pre-activation network, whose first block normalizes its input.
+
+    Args:
+        kind: one of "imagenet", "cifar", "deep". Defaults to "imagenet".
+        filters: int, output channels. Defaults to `64`.
+        preactivation: bool, the stem of a pre-activation (v2) network.
+        use_bias: bool, a bias on convolutions that BN follows.
+        output_bias: bool, a bias on the last convolution when no BN follows
+            it (keras.applications' ResNetV2 has one).
+        pool_padding: "min" pads the max-pool with -inf (PyTorch's semantics)
+            or "zeros" (keras.applications'). After a ReLU both are the same.
+        bn_epsilon: float. Defaults to `1e-5`.
+        bn_momentum: float. Defaults to `0.9`.
+        kernel_initializer: initializer of the convolutions.
+
+    Example:
+
+    >>> Stem("imagenet")(keras.ops.ones((1, 64, 64, 3))).shape
+    (1, 16, 16, 64)
+    """
+
+    def __init__(
+        self,
+        kind="imagenet",
+        filters=64,
+        preactivation=False,
+        use_bias=False,
+        output_bias=False,
+        pool_padding="min",
+        bn_epsilon=1e-5,
+        bn_momentum=0.9,
+        kernel_initializer=HE_NORMAL_FAN_OUT,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.kind = check_choice("stem", kind, STEMS)
+        self.filters = check_positive_int("filters", filters)
+        self.preactivation = bool(preactivation)
+        self.use_bias = bool(use_bias)
+        self.output_bias = bool(output_bias)
+        self.pool_padding = check_choice("pool_padding", pool_padding, ("min", "zeros"))
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.kernel_initializer = kernel_initializer
+
+        if self.kind == "imagenet":
+            specs = [(self.filters, 7, 2)]
+        elif self.kind == "cifar":
+            specs = [(self.filters, 3, 1)]
+        else:
+            half = max(self.filters // 2, 1)
+            specs = [(half, 3, 2), (half, 3, 1), (self.filters, 3, 1)]
+        last = len(specs) - 1
+        self.convs, self.norms = [], []
+        for i, (conv_filters, kernel_size, strides) in enumerate(specs):
+            normalized = not (self.preactivation and i == last)
+            name = "conv" if len(specs) == 1 else f"conv{i + 1}"
+            self.convs.append(
+                conv_layers(
+                    conv_filters,
+                    kernel_size,
+                    strides=strides,
+                    use_bias=self.use_bias if normalized else self.output_bias,
+                    kernel_initializer=kernel_initializer,
+                    name=name,
+                )
+            )
+            self.norms.append(
+                keras.layers.BatchNormalization(
+                    epsilon=bn_epsilon,
+                    momentum=bn_momentum,
+                    name=name.replace("conv", "bn"),
+                )
+                if normalized
+                else None
+            )
+        self.pool = (
+            keras.layers.MaxPooling2D(3, strides=2, name="pool")
+            if self.kind != "cifar"
+            else None
+        )
+
+    @property
+    def strides(self):
+        return STEM_STRIDES[self.kind]
+
+    def build(self, input_shape):
+        shape = input_shape
+        for conv, norm in zip(self.convs, self.norms):
+            shape = build_sequence(conv, shape)
+            if norm is not None:
+                norm.build(shape)
+        if self.pool is not None:
+            n, h, w, c = shape
+            self.pool.build((n, None if h is None else h + 2, None if w is None else w + 2, c))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for conv, norm in zip(self.convs, self.norms):
+            for layer in conv:
+                x = layer(x)
+            if norm is not None:
+                x = ops.relu(norm(x, training=training))
+        if self.pool is not None:
+            # PyTorch's MaxPool2d(3, 2, padding=1): one pixel of padding on each
+            # side, never counted as a maximum.
+            pad_value = float("-inf") if self.pool_padding == "min" else 0.0
+            x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=pad_value)
+            x = self.pool(x)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+
+        def size(d):
+            if d is None:
+                return None
+            if self.kind == "cifar":
+                return d
+            d = (d - 1) // 2 + 1  # the stride-2 convolution, symmetric padding
+            return (d - 1) // 2 + 1  # the max-pool, one pixel each side
+
+        return (n, size(h), size(w), self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "kind": self.kind,
+                "filters": self.filters,
+                "preactivation": self.preactivation,
+                "use_bias": self.use_bias,
+                "output_bias": self.output_bias,
+                "pool_padding": self.pool_padding,
+                "bn_epsilon": self.bn_epsilon,
+                "bn_momentum": self.bn_momentum,
+                "kernel_initializer": serialize_initializer(self.kernel_initializer),
+            }
+        )
+        return config

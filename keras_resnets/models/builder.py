@@ -1,0 +1,291 @@
+"""One constructor for every registered architecture."""
+
+import numbers
+import os
+
+import keras
+
+from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock
+from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
+from keras_resnets.layers.stem import STEM_STRIDES, STEMS, Stem
+from keras_resnets.models.registry import get_spec
+from keras_resnets.utils.validation import (
+    check_choice,
+    check_positive_int,
+    check_rate,
+)
+
+# What distinguishes the two weight layouts (see `build_model`'s `layout`).
+# torchvision: torchvision/models/resnet.py; timm's ResNetV2 for the v2 nets.
+# keras: keras/src/applications/resnet.py, block1/stack1 (v1), block2/stack2 (v2).
+_TORCHVISION = dict(
+    stride_in_1x1=False, stride_at_stage_end=False, use_bias=False,
+    output_bias=False, bn_epsilon=1e-5, bn_momentum=0.9, pool_padding="min",
+)
+LAYOUTS = {
+    "torchvision": {False: _TORCHVISION, True: _TORCHVISION},
+    "keras": {
+        False: dict(stride_in_1x1=True, stride_at_stage_end=False, use_bias=True,
+                    output_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99,
+                    pool_padding="zeros"),
+        True: dict(stride_in_1x1=False, stride_at_stage_end=True, use_bias=False,
+                   output_bias=True, bn_epsilon=1.001e-5, bn_momentum=0.99,
+                   pool_padding="zeros"),
+    },
+}
+
+PRETRAINED = ("imagenet",)
+
+
+def min_input_size(spec, stem=None):
+    """Smallest image side the network's downsampling takes (its total stride)."""
+    return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
+
+
+def _check_input_shape(input_shape, min_size, weights):
+    if input_shape is None:
+        return (None, None, 3)
+    try:
+        shape = tuple(input_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or any(
+        d is not None and (not isinstance(d, numbers.Integral) or d < 1) for d in shape
+    ):
+        raise ValueError(
+            "`input_shape` must be (height, width, channels) with positive "
+            f"integers or None; received input_shape={input_shape!r}."
+        )
+    h, w, c = shape
+    for side in (h, w):
+        if side is not None and side < min_size:
+            raise ValueError(
+                f"`input_shape` is too small for the network's downsampling "
+                f"(total stride {min_size}); received input_shape={shape}. "
+                f"Allowed: height and width >= {min_size}."
+            )
+    if c is None:
+        raise ValueError(
+            f"`input_shape` needs a known channel count; received input_shape={shape}."
+        )
+    if weights in PRETRAINED and c != 3:
+        raise ValueError(
+            f"weights={weights!r} take 3-channel RGB images; received "
+            f"input_shape={shape} with {c} channels. Allowed: 3 channels, or "
+            "weights=None."
+        )
+    return shape
+
+
+def _check_weights(weights, include_top, classes):
+    if weights is None:
+        return
+    if weights in PRETRAINED:
+        if include_top and classes != 1000:
+            raise ValueError(
+                f"weights={weights!r} with include_top=True has 1000 classes; "
+                f"received classes={classes}. Allowed: classes=1000, or "
+                "include_top=False with your own head."
+            )
+        return
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+        raise ValueError(
+            f"`weights` must be None, one of {list(PRETRAINED)}, or the path "
+            f"of an existing weights file; received weights={weights!r}."
+        )
+
+
+def build_model(
+    name,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    model_name=None,
+    shortcut=None,
+    stem=None,
+    layout=None,
+    zero_init_residual=False,
+    drop_path_rate=0.0,
+    dropout_rate=0.0,
+    width_multiplier=1.0,
+    groups=None,
+    width_per_group=None,
+):
+    """Builds the registered architecture `name` as a functional Keras model.
+
+    Args:
+        name: str, a registered name (`keras_resnets.list_models()`).
+        include_top: bool, end with global average pooling and a `classes`-way
+            dense classifier. Defaults to `True`.
+        weights: `None` (random initialization), or the path of a weights file
+            saved by `model.save_weights` for the same architecture.
+            ("imagenet" is validated but its download comes in a later
+            release.)
+        input_tensor: optional Keras tensor to use as the image input.
+        input_shape: optional `(height, width, channels)`; defaults to
+            `(None, None, 3)`, any image size.
+        pooling: with `include_top=False`: `None` (the 4D feature map),
+            "avg" or "max" (global pooling to 2D).
+        classes: int, classes of the classifier. Defaults to `1000`.
+        classifier_activation: activation of the classifier ("softmax",
+            `None` for logits, ...). Defaults to "softmax".
+        model_name: str, the model's name; defaults to `name`.
+        shortcut: "A", "B", "C" or "D"; defaults to the architecture's
+            ("A" for the paper's CIFAR nets, "B" otherwise).
+        stem: "imagenet", "cifar" or "deep"; defaults to the architecture's.
+        layout: "torchvision" (stride on the bottleneck's 3x3, no conv biases,
+            PyTorch's BN epsilon) or "keras" (keras.applications: v1 with the
+            stride on the first 1x1 and conv biases, v2 with the stride on a
+            stage's last block). Defaults to the architecture's: "keras" for
+            the ImageNet v2 nets, "torchvision" otherwise.
+        zero_init_residual: bool, initialize each residual branch to output
+            zero ("Bag of Tricks", Goyal et al. 2017).
+        drop_path_rate: float in [0, 1), stochastic depth: the last block's
+            drop probability, rising linearly from 0 at the first block.
+        dropout_rate: float in [0, 1), dropout before the classifier.
+        width_multiplier: positive float, scales every stage's width and the
+            stem's.
+        groups: int, overrides the bottleneck's cardinality.
+        width_per_group: int, overrides the bottleneck's width per group.
+
+    Returns:
+        A `keras.Model`.
+    """
+    spec = get_spec(name)
+    if not isinstance(include_top, bool):
+        raise ValueError(f"`include_top` must be True or False; received include_top={include_top!r}.")
+    shortcut = check_choice("shortcut", spec.shortcut if shortcut is None else shortcut, SHORTCUT_OPTIONS)
+    stem = check_choice("stem", spec.stem if stem is None else stem, STEMS)
+    layout = check_choice("layout", spec.layout if layout is None else layout, tuple(LAYOUTS))
+    drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
+    dropout_rate = check_rate("dropout_rate", dropout_rate)
+    if include_top:
+        classes = check_positive_int("classes", classes)
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(
+            f"`pooling` must be None, 'avg' or 'max'; received pooling={pooling!r}."
+        )
+    if (
+        isinstance(width_multiplier, bool)
+        or not isinstance(width_multiplier, numbers.Real)
+        or width_multiplier <= 0
+    ):
+        raise ValueError(
+            "`width_multiplier` must be a positive number; received "
+            f"width_multiplier={width_multiplier!r}."
+        )
+    if spec.block == "basic" and (groups not in (None, 1) or width_per_group not in (None, 64)):
+        raise ValueError(
+            f"{spec.name} has basic blocks, which take no `groups` or "
+            f"`width_per_group`; received groups={groups!r}, "
+            f"width_per_group={width_per_group!r}. Allowed: a bottleneck model."
+        )
+    groups = check_positive_int("groups", spec.groups if groups is None else groups)
+    width_per_group = check_positive_int(
+        "width_per_group", spec.width_per_group if width_per_group is None else width_per_group
+    )
+    _check_weights(weights, include_top, classes)
+    if input_tensor is not None and input_shape is None:
+        input_shape = tuple(input_tensor.shape[1:])
+    input_shape = _check_input_shape(input_shape, min_input_size(spec, stem), weights)
+    if weights in PRETRAINED:
+        raise ValueError(
+            f"weights={weights!r}: pretrained downloads are not available in "
+            "this release of keras_resnets. Allowed: None, or the path of a "
+            "weights file saved by `model.save_weights`."
+        )
+
+    def scaled(width):
+        return max(1, int(round(width * width_multiplier)))
+
+    opts = LAYOUTS[layout][spec.preactivation]
+    block_cls = BasicBlock if spec.block == "basic" else BottleneckBlock
+    block_kw = dict(
+        preactivation=spec.preactivation,
+        shortcut=shortcut,
+        use_bias=opts["use_bias"],
+        output_bias=opts["output_bias"],
+        bn_epsilon=opts["bn_epsilon"],
+        bn_momentum=opts["bn_momentum"],
+        zero_init_residual=zero_init_residual,
+    )
+    if block_cls is BottleneckBlock:
+        block_kw.update(groups=groups, width_per_group=width_per_group,
+                        stride_in_1x1=opts["stride_in_1x1"])
+
+    if input_tensor is None:
+        inputs = keras.Input(shape=input_shape, name="image")
+    elif keras.backend.is_keras_tensor(input_tensor):
+        inputs = input_tensor
+    else:
+        inputs = keras.Input(tensor=input_tensor, shape=input_shape, name="image")
+
+    x = Stem(
+        stem,
+        filters=scaled(spec.stem_width),
+        preactivation=spec.preactivation,
+        use_bias=opts["use_bias"],
+        output_bias=opts["output_bias"],
+        pool_padding=opts["pool_padding"],
+        bn_epsilon=opts["bn_epsilon"],
+        bn_momentum=opts["bn_momentum"],
+        name="stem",
+    )(inputs)
+
+    # Stage i > 0 halves the resolution: at its first block (the papers,
+    # torchvision), or at the previous stage's last block (keras.applications v2).
+    n_blocks = sum(spec.depths)
+    strides = []
+    for i, depth in enumerate(spec.depths):
+        stage = [1] * depth
+        if opts["stride_at_stage_end"]:
+            stage[-1] = 2 if i + 1 < len(spec.depths) else 1
+        else:
+            stage[0] = 1 if i == 0 else 2
+        strides.append(stage)
+    index = 0
+    for i, (depth, width) in enumerate(zip(spec.depths, spec.widths)):
+        for j in range(depth):
+            rate = drop_path_rate * index / max(n_blocks - 1, 1)
+            x = block_cls(
+                scaled(width),
+                strides=strides[i][j],
+                drop_path_rate=rate,
+                name=f"stage{i + 1}_block{j + 1}",
+                **block_kw,
+            )(x)
+            index += 1
+
+    if spec.preactivation:
+        x = keras.layers.BatchNormalization(
+            epsilon=opts["bn_epsilon"], momentum=opts["bn_momentum"], name="post_bn"
+        )(x)
+        x = keras.layers.ReLU(name="post_relu")(x)
+
+    if include_top:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if dropout_rate > 0:
+            x = keras.layers.Dropout(dropout_rate, name="dropout")(x)
+        # Under mixed precision the classifier computes in float32, so that the
+        # probabilities and the loss do not lose precision.
+        head_dtype = "float32" if keras.mixed_precision.global_policy().name.startswith("mixed") else None
+        x = keras.layers.Dense(
+            classes, activation=classifier_activation, name="predictions", dtype=head_dtype
+        )(x)
+    elif pooling == "avg":
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = keras.layers.GlobalMaxPooling2D(name="max_pool")(x)
+
+    if input_tensor is not None:
+        model_inputs = keras.utils.get_source_inputs(input_tensor)
+    else:
+        model_inputs = inputs
+    model = keras.Model(model_inputs, x, name=model_name or spec.name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model

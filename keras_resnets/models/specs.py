@@ -1,0 +1,155 @@
+"""The one table of the ResNet family: every variant is a row of data.
+
+A row says which block, how many per stage, how wide, how grouped, which stem,
+which default shortcut option and layout, and which published reference it
+reproduces. `keras_resnets.models.builder.build_model` turns a row into a
+Keras model; nothing else holds architecture numbers.
+"""
+
+import dataclasses
+
+IMAGENET_WIDTHS = (64, 128, 256, 512)
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """One registered architecture.
+
+    Attributes:
+        name: registry name, e.g. "resnet50".
+        title: human name, e.g. "ResNet-50".
+        family: "resnet", "resnet_v2", "resnext" or "wide_resnet".
+        block: "basic" or "bottleneck".
+        depths: blocks per stage.
+        widths: the blocks' `filters` per stage (bottlenecks output 4x).
+        stem: "imagenet", "cifar" or "deep".
+        stem_width: output channels of the stem.
+        groups: groups of the bottleneck's 3x3 convolution.
+        width_per_group: its channels per group at `filters=64`.
+        preactivation: ResNet v2 blocks.
+        shortcut: default shortcut option ("A", "B", "C" or "D").
+        layout: default layout ("torchvision" or "keras"), see
+            `keras_resnets.models.builder.LAYOUTS`.
+        default_size: the image size of the reference (224 or 32).
+        reference: what the model reproduces (a torchvision or
+            keras.applications model, or a paper's table).
+        aliases: other names that `get_model` accepts.
+    """
+
+    name: str
+    title: str
+    family: str
+    block: str
+    depths: tuple
+    widths: tuple = IMAGENET_WIDTHS
+    stem: str = "imagenet"
+    stem_width: int = 64
+    groups: int = 1
+    width_per_group: int = 64
+    preactivation: bool = False
+    shortcut: str = "B"
+    layout: str = "torchvision"
+    default_size: int = 224
+    reference: str = ""
+    aliases: tuple = ()
+
+    @property
+    def depth(self):
+        """Weighted layers: convolutions of the residual branches, stem, head."""
+        per_block = 2 if self.block == "basic" else 3
+        stem_convs = 3 if self.stem == "deep" else 1
+        return per_block * sum(self.depths) + stem_convs + 1
+
+
+def _resnet(depth, block, depths, **kw):
+    return ModelSpec(
+        f"resnet{depth}", f"ResNet-{depth}", "resnet", block, depths,
+        reference=kw.pop("reference", f"torchvision resnet{depth}"), **kw,
+    )
+
+
+def _resnet_v2(depth, block, depths, **kw):
+    return ModelSpec(
+        f"resnet{depth}v2", f"ResNet-{depth} v2", "resnet_v2", block, depths,
+        preactivation=True, layout="keras", **kw,
+    )
+
+
+def _resnext(depth, depths, groups, width, **kw):
+    return ModelSpec(
+        f"resnext{depth}_{groups}x{width}d", f"ResNeXt-{depth} {groups}x{width}d",
+        "resnext", "bottleneck", depths, groups=groups, width_per_group=width, **kw,
+    )
+
+
+def _cifar(depth, **kw):
+    n = (depth - 2) // 6
+    return ModelSpec(
+        f"resnet{depth}", f"ResNet-{depth} (CIFAR)", "resnet", "basic", (n, n, n),
+        widths=CIFAR_WIDTHS, stem="cifar", stem_width=16, shortcut="A",
+        default_size=32, **kw,
+    )
+
+
+_PAPER = "He et al. 2015, Deep Residual Learning, Table 6"
+_PREACT = "He et al. 2016, Identity Mappings, Table 3"
+_RESNEXT = "Xie et al. 2017, Aggregated Residual Transformations, Table 7"
+_WRN = "Zagoruyko & Komodakis 2016, Wide Residual Networks, Table 5"
+
+SPECS = (
+    # ResNet v1 (He et al. 2015), torchvision's layout (stride on the 3x3).
+    _resnet(18, "basic", (2, 2, 2, 2)),
+    _resnet(34, "basic", (3, 4, 6, 3)),
+    _resnet(50, "bottleneck", (3, 4, 6, 3)),
+    _resnet(101, "bottleneck", (3, 4, 23, 3)),
+    _resnet(152, "bottleneck", (3, 8, 36, 3)),
+    _resnet(200, "bottleneck", (3, 24, 36, 3),
+            reference="He et al. 2016, Identity Mappings, Table 4 (v1 ResNet-200)"),
+    # ResNet v2: pre-activation (He et al. 2016), keras.applications' layout.
+    _resnet_v2(18, "basic", (2, 2, 2, 2), reference=_PREACT + " (pre-activation ResNet-18)"),
+    _resnet_v2(34, "basic", (3, 4, 6, 3), reference=_PREACT + " (pre-activation ResNet-34)"),
+    _resnet_v2(50, "bottleneck", (3, 4, 6, 3), reference="keras.applications ResNet50V2"),
+    _resnet_v2(101, "bottleneck", (3, 4, 23, 3), reference="keras.applications ResNet101V2"),
+    _resnet_v2(152, "bottleneck", (3, 8, 36, 3), reference="keras.applications ResNet152V2"),
+    _resnet_v2(200, "bottleneck", (3, 24, 36, 3), reference="He et al. 2016, Identity Mappings, Table 4"),
+    # ResNeXt (Xie et al. 2017).
+    _resnext(50, (3, 4, 6, 3), 32, 4, reference="torchvision resnext50_32x4d",
+             aliases=("resnext50",)),
+    _resnext(101, (3, 4, 23, 3), 32, 4, reference="Xie et al. 2017, Table 5 (ResNeXt-101 32x4d)",
+             aliases=("resnext101",)),
+    _resnext(101, (3, 4, 23, 3), 32, 8, reference="torchvision resnext101_32x8d"),
+    _resnext(101, (3, 4, 23, 3), 64, 4, reference="torchvision resnext101_64x4d"),
+    # Wide ResNets: torchvision's (bottleneck 3x3 twice as wide).
+    ModelSpec("wide_resnet50_2", "Wide ResNet-50-2", "wide_resnet", "bottleneck",
+              (3, 4, 6, 3), width_per_group=128, reference="torchvision wide_resnet50_2"),
+    ModelSpec("wide_resnet101_2", "Wide ResNet-101-2", "wide_resnet", "bottleneck",
+              (3, 4, 23, 3), width_per_group=128, reference="torchvision wide_resnet101_2"),
+    # The CIFAR networks of He et al. 2015, section 4.2: 6n+2 layers, option A.
+    _cifar(20, reference=_PAPER + " (0.27M)"),
+    _cifar(32, reference=_PAPER + " (0.46M)"),
+    _cifar(44, reference=_PAPER + " (0.66M)"),
+    _cifar(56, reference=_PAPER + " (0.85M)"),
+    _cifar(110, reference=_PAPER + " (1.7M)"),
+    _cifar(1202, reference=_PAPER + " (19.4M)"),
+    # Pre-activation bottleneck CIFAR networks (He et al. 2016): 9n+2 layers.
+    ModelSpec("preact_resnet164", "Pre-act ResNet-164 (CIFAR)", "resnet_v2", "bottleneck",
+              (18, 18, 18), widths=CIFAR_WIDTHS, stem="cifar", stem_width=16,
+              preactivation=True, default_size=32, reference=_PREACT + " (1.7M)"),
+    ModelSpec("preact_resnet1001", "Pre-act ResNet-1001 (CIFAR)", "resnet_v2", "bottleneck",
+              (111, 111, 111), widths=CIFAR_WIDTHS, stem="cifar", stem_width=16,
+              preactivation=True, default_size=32, reference=_PREACT + " (10.2M)"),
+    # CIFAR ResNeXt-29 (Xie et al. 2017): 3 stages of 3 bottlenecks, 64-wide stem.
+    _resnext(29, (3, 3, 3), 8, 64, widths=(64, 128, 256), stem="cifar", default_size=32,
+             reference=_RESNEXT + " (34.4M)"),
+    _resnext(29, (3, 3, 3), 16, 64, widths=(64, 128, 256), stem="cifar", default_size=32,
+             reference=_RESNEXT + " (68.1M)"),
+    # CIFAR Wide ResNets WRN-d-k (Zagoruyko & Komodakis 2016): pre-activation
+    # basic blocks, (d - 4) / 6 per stage, widths 16k, 32k, 64k.
+    ModelSpec("wide_resnet16_8", "WRN-16-8 (CIFAR)", "wide_resnet", "basic", (2, 2, 2),
+              widths=(128, 256, 512), stem="cifar", stem_width=16, preactivation=True,
+              default_size=32, reference=_WRN + " (11.0M)"),
+    ModelSpec("wide_resnet28_10", "WRN-28-10 (CIFAR)", "wide_resnet", "basic", (4, 4, 4),
+              widths=(160, 320, 640), stem="cifar", stem_width=16, preactivation=True,
+              default_size=32, reference=_WRN + " (36.5M)"),
+)

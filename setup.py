@@ -1,0 +1,42 @@
+"""keras_resnets: the residual-network family for Keras 3 / TensorFlow."""
+
+import pathlib
+import re
+
+from setuptools import find_packages, setup
+
+here = pathlib.Path(__file__).parent
+version = re.search(
+    r'^__version__ = "([^"]+)"', (here / "keras_resnets" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="keras_resnets",
+    version=version,
+    description=(
+        "ResNet, ResNetV2, ResNeXt, wide and CIFAR ResNets for Keras 3: exact "
+        "parity with torchvision and keras.applications, fast grouped convolutions."
+    ),
+    long_description=(here / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["keras_resnets", "keras_resnets.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3,<3.16",
+        "tensorflow-datasets>=4.9",
+        "keras-tuner>=1.4",
+        "numpy",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-xdist>=3"],
+        # For the torchvision parity tests (large; not installed by CI):
+        # pip install torch torchvision
+        "torch": ["torch", "torchvision"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Keras",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

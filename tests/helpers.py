@@ -1,0 +1,103 @@
+"""The shared test harness: every layer and model goes through these."""
+
+import copy
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def random_images(shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, shape).astype("float32")
+
+
+def randomize_batchnorm(model_or_layer, seed=0):
+    """Non-trivial BN statistics, so that inference-mode checks mean something."""
+    rng = np.random.default_rng(seed)
+    for layer in _all_layers(model_or_layer):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.built:
+            g, b, m, v = layer.get_weights()
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, g.shape),
+                    rng.normal(0, 0.1, b.shape),
+                    rng.normal(0, 0.1, m.shape),
+                    rng.uniform(0.5, 1.5, v.shape),
+                ]
+            )
+
+
+def _all_layers(obj):
+    yield obj
+    for layer in obj._flatten_layers(include_self=False, recursive=True):
+        yield layer
+
+
+def assert_gradients(model, inputs, training=True):
+    """Forward pass without NaN; every trainable weight gets a finite gradient."""
+    with tf.GradientTape() as tape:
+        outputs = model(inputs, training=training)
+        loss = tf.reduce_mean(tf.square(tf.cast(outputs, "float32")))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert np.all(np.isfinite(np.asarray(outputs, dtype="float32"))), "NaN or inf in the outputs"
+    missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
+    assert not missing, f"trainable weights without a gradient: {missing}"
+    bad = [w.path for w, g in zip(model.trainable_weights, grads) if not np.all(np.isfinite(g))]
+    assert not bad, f"non-finite gradients: {bad}"
+    return outputs
+
+
+def assert_config_round_trip(layer, inputs):
+    """get_config -> from_config gives the same config and, with the same
+    weights, the same outputs."""
+    config = layer.get_config()
+    # from_config may consume the dict it is given (Functional does).
+    clone = layer.__class__.from_config(copy.deepcopy(config))
+    if not isinstance(layer, keras.Model):
+        clone(inputs)  # builds it
+    assert clone.get_config() == config
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(
+        np.asarray(clone(inputs, training=False)),
+        np.asarray(layer(inputs, training=False)),
+        atol=1e-6,
+    )
+    return clone
+
+
+def assert_saving_round_trip(model_or_layer, inputs, tmp_path):
+    """`.keras` save and load: the reloaded model gives equal outputs."""
+    if isinstance(model_or_layer, keras.Model):
+        model = model_or_layer
+    else:
+        x = keras.Input(shape=inputs.shape[1:])
+        model = keras.Model(x, model_or_layer(x))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [type(layer).__name__ for layer in loaded.layers] == [
+        type(layer).__name__ for layer in model.layers
+    ]
+    np.testing.assert_allclose(
+        np.asarray(loaded(inputs, training=False)),
+        np.asarray(model(inputs, training=False)),
+        atol=1e-6,
+    )
+    return loaded
+
+
+def trainable_count(model_or_layer):
+    return int(sum(np.prod(w.shape) for w in model_or_layer.trainable_weights))
+
+
+def run_layer_test(layer, inputs, tmp_path, expected_shape=None):
+    """Build, forward (shape, finite), gradients, config and `.keras` round trips."""
+    outputs = layer(inputs)
+    if expected_shape is not None:
+        assert tuple(outputs.shape) == tuple(expected_shape)
+    assert tuple(layer.compute_output_shape(inputs.shape)) == tuple(outputs.shape)
+    x = keras.Input(shape=inputs.shape[1:])
+    assert_gradients(keras.Model(x, layer(x)), inputs)
+    assert_config_round_trip(layer, inputs)
+    assert_saving_round_trip(layer, inputs, tmp_path)
+    return outputs

@@ -1,0 +1,157 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_resnets.layers import (
+    BasicBlock,
+    BottleneckBlock,
+    GroupedConv2D,
+    IdentityShortcut,
+    ProjectionShortcut,
+)
+
+from helpers import random_images, run_layer_test
+
+
+def conv_weight_count(block):
+    return int(
+        sum(
+            np.prod(w.shape)
+            for w in block.weights
+            if w.path.endswith("kernel") and "shortcut" not in w.path
+        )
+    )
+
+
+def test_textbook_weights_basic_versus_bottleneck():
+    """He et al. 2015, Fig. 5: on a 256-channel input, two 3x3 convolutions
+    hold 1,179,648 weights; the bottleneck 1x1-3x3-1x1 holds 69,632."""
+    x = random_images((1, 8, 8, 256))
+    basic = BasicBlock(256)
+    basic(x)
+    bottleneck = BottleneckBlock(64)
+    bottleneck(x)
+    assert conv_weight_count(basic) == 1_179_648
+    assert conv_weight_count(bottleneck) == 69_632
+    assert not basic.projects and not bottleneck.projects
+
+
+@pytest.mark.parametrize(
+    "kwargs, width",
+    [
+        (dict(filters=64), 64),  # ResNet-50
+        (dict(filters=64, groups=32, width_per_group=4), 128),  # ResNeXt-50 32x4d
+        (dict(filters=256, groups=32, width_per_group=8), 1024),  # ResNeXt-101 32x8d
+        (dict(filters=128, width_per_group=128), 256),  # Wide ResNet-50-2
+    ],
+)
+def test_bottleneck_width(kwargs, width):
+    block = BottleneckBlock(**kwargs)
+    block(random_images((1, 4, 4, 4 * kwargs["filters"])))
+    assert block.width == width
+    assert block.convs[1][-1].filters == width
+    grouped = kwargs.get("groups", 1) > 1
+    assert isinstance(block.convs[1][-1], GroupedConv2D) == grouped
+
+
+@pytest.mark.parametrize("stride_in_1x1, strided", [(False, 1), (True, 0)])
+def test_stride_placement(stride_in_1x1, strided):
+    block = BottleneckBlock(16, strides=2, stride_in_1x1=stride_in_1x1)
+    y = block(random_images((1, 8, 8, 32)))
+    assert y.shape == (1, 4, 4, 64)
+    strides = [conv[-1].strides for conv in block.convs]
+    assert strides[strided] == (2, 2)
+    assert sum(s == (2, 2) for s in strides) == 1
+
+
+def test_shortcut_choice_follows_input():
+    a = BasicBlock(32, strides=2, shortcut="A")
+    a(random_images((1, 8, 8, 16)))
+    assert isinstance(a.shortcut_layer, IdentityShortcut)
+    b = BasicBlock(32, strides=2, shortcut="B")
+    b(random_images((1, 8, 8, 16)))
+    assert isinstance(b.shortcut_layer, ProjectionShortcut)
+    assert b.shortcut_layer.bn is not None
+    pre = BottleneckBlock(16, strides=2, preactivation=True)
+    pre(random_images((1, 8, 8, 32)))
+    assert pre.shortcut_layer.bn is None  # its input is already normalized
+
+
+@pytest.mark.parametrize("preactivation", [False, True])
+def test_zero_init_residual_gives_identity(preactivation):
+    """With the residual branch at zero a block is its shortcut: the identity
+    (pre-activation), or ReLU of it (original)."""
+    x = random_images((2, 8, 8, 64))
+    block = BottleneckBlock(16, preactivation=preactivation, zero_init_residual=True)
+    y = np.asarray(block(x, training=False))
+    np.testing.assert_allclose(y, x if preactivation else np.maximum(x, 0), atol=1e-6)
+
+
+def test_preactivation_identity_carries_raw_input():
+    """The identity path of a pre-activation block skips its BN-ReLU."""
+    x = random_images((1, 4, 4, 16))
+    block = BasicBlock(16, preactivation=True)
+    block(x)
+    block.convs[1][-1].kernel.assign(np.zeros_like(block.convs[1][-1].kernel))
+    np.testing.assert_allclose(block(x, training=False), x, atol=1e-6)
+
+
+def test_drop_path_drops_whole_samples_in_training_only():
+    x = random_images((64, 4, 4, 16))
+    block = BasicBlock(16, drop_path_rate=0.5, preactivation=True)
+    block(x)
+    reference = BasicBlock.from_config({**block.get_config(), "drop_path_rate": 0.0})
+    reference(x)
+    weights = {w.path.split("/", 1)[1]: w for w in block.weights}
+    for w in reference.weights:
+        w.assign(weights[w.path.split("/", 1)[1]])
+    branch = np.asarray(block(x, training=True)) - x
+    ref_branch = np.asarray(reference(x, training=True)) - x
+    dropped = np.abs(branch).reshape(64, -1).max(axis=1) == 0.0
+    assert 10 < dropped.sum() < 54  # about half of the samples
+    # Kept samples are scaled by 1 / (1 - rate); inference keeps everything.
+    np.testing.assert_allclose(branch[~dropped], 2.0 * ref_branch[~dropped], atol=1e-4)
+    np.testing.assert_allclose(block(x, training=False), reference(x, training=False), atol=1e-6)
+
+
+BLOCKS = {
+    "basic": (BasicBlock(16), (2, 8, 8, 16), (2, 8, 8, 16)),
+    "basic_A": (BasicBlock(32, strides=2, shortcut="A"), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "basic_preact_C": (BasicBlock(16, preactivation=True, shortcut="C"), (2, 8, 8, 16), (2, 8, 8, 16)),
+    "bottleneck_B": (BottleneckBlock(8, strides=2), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "bottleneck_D": (BottleneckBlock(8, strides=2, shortcut="D"), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "resnext": (BottleneckBlock(16, groups=4, width_per_group=8, strides=2), (2, 8, 8, 32), (2, 4, 4, 64)),
+    "resnext_preact_keras": (
+        BottleneckBlock(16, groups=4, preactivation=True, use_bias=False, output_bias=True,
+                        stride_in_1x1=True, strides=2, drop_path_rate=0.1),
+        (2, 8, 8, 32), (2, 4, 4, 64),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCKS))
+def test_layer_contract(name, tmp_path):
+    block, shape, expected = BLOCKS[name]
+    run_layer_test(block, random_images(shape), tmp_path, expected_shape=expected)
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    [
+        (BasicBlock, dict(filters=0), r"`filters` must be a positive integer; received filters=0"),
+        (BasicBlock, dict(filters=8, shortcut="X"), r"received shortcut='X'"),
+        (BasicBlock, dict(filters=8, drop_path_rate=1.0), r"`drop_path_rate` must be a number in \[0, 1\); received drop_path_rate=1.0"),
+        (BasicBlock, dict(filters=8, drop_path_rate=-0.1), r"received drop_path_rate=-0.1"),
+        (BottleneckBlock, dict(filters=8, groups=3), None),
+        (BottleneckBlock, dict(filters=8, width_per_group=0), r"received width_per_group=0"),
+    ],
+)
+def test_bad_arguments(cls, kwargs, match):
+    if match is None:
+        # width = int(8 * 64 / 64) * 3 = 24 channels in 3 groups: valid.
+        block = cls(**kwargs)
+        block(random_images((1, 4, 4, 32)))
+        assert block.convs[1][-1].groups == 3
+        return
+    with pytest.raises(ValueError, match=match):
+        cls(**kwargs)

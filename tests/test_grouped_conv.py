@@ -1,0 +1,123 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnets.layers import GroupedConv2D
+
+from helpers import random_images, run_layer_test
+
+
+def split_concat_reference(x, kernel, groups, strides, padding, dilation):
+    """The definition of a grouped convolution: one convolution per group."""
+    xs = tf.split(x, groups, axis=-1)
+    ks = tf.split(kernel, groups, axis=-1)
+    return tf.concat(
+        [
+            tf.nn.conv2d(a, k, strides=strides, padding=padding.upper(), dilations=dilation)
+            for a, k in zip(xs, ks)
+        ],
+        axis=-1,
+    )
+
+
+CASES = [
+    # (in_channels, filters, groups, kernel, strides, padding, dilation)
+    (64, 64, 32, 3, 1, "same", 1),
+    (64, 128, 32, 3, 2, "valid", 1),
+    (32, 64, 8, 3, 2, "same", 1),
+    (16, 16, 4, 1, 1, "valid", 1),
+    (24, 48, 3, 3, 1, "same", 2),
+]
+
+
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "graph"])
+@pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
+def test_forward_and_gradients_equal_split_concat(case, eager):
+    c_in, filters, groups, k, strides, padding, dilation = case
+    layer = GroupedConv2D(
+        filters, k, groups=groups, strides=strides, padding=padding,
+        dilation_rate=dilation, use_bias=False,
+    )
+    x = tf.constant(random_images((2, 9, 9, c_in)))
+    layer.build(x.shape)
+    upstream = tf.constant(random_images(layer.compute_output_shape(x.shape), seed=1))
+
+    def both(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            ours = layer(x)
+            ref = split_concat_reference(x, layer.kernel, groups, strides, padding, dilation)
+            loss_ours = tf.reduce_sum(ours * upstream)
+            loss_ref = tf.reduce_sum(ref * upstream)
+        g_ours = tape.gradient(loss_ours, [x, layer.kernel])
+        g_ref = tape.gradient(loss_ref, [x, layer.kernel])
+        return ours, ref, g_ours, g_ref
+
+    fn = both if eager else tf.function(both)
+    ours, ref, g_ours, g_ref = fn(x)
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    for a, b in zip(g_ours, g_ref):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_equals_keras_conv2d_with_groups():
+    """Same weights as keras.layers.Conv2D(groups=...), same outputs."""
+    x = random_images((2, 8, 8, 32))
+    ours = GroupedConv2D(64, 3, groups=8, padding="same")
+    theirs = keras.layers.Conv2D(64, 3, groups=8, padding="same")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    assert [w.shape for w in ours.weights] == [w.shape for w in theirs.weights]
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
+
+
+def test_native_op_in_graph():
+    """On TensorFlow the layer lowers to one Conv2D op, not an XLA cluster."""
+    layer = GroupedConv2D(64, 3, groups=32, padding="same")
+    fn = tf.function(lambda x: layer(x))
+    graph = fn.get_concrete_function(tf.TensorSpec((1, 8, 8, 64))).graph
+    types = [op.type for op in graph.get_operations()]
+    assert types.count("Conv2D") == 1
+    assert not any("Xla" in t or t in ("StatefulPartitionedCall", "PartitionedCall") for t in types)
+
+
+def test_layer_contract(tmp_path):
+    run_layer_test(
+        GroupedConv2D(32, 3, groups=4, strides=2, padding="same"),
+        random_images((2, 8, 8, 16)),
+        tmp_path,
+        expected_shape=(2, 4, 4, 32),
+    )
+
+
+def test_mixed_precision():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = GroupedConv2D(32, 3, groups=4, padding="same")
+    x = random_images((1, 8, 8, 16))
+    y = layer(x)
+    assert y.dtype == "bfloat16"
+    assert layer.kernel.dtype == "float32"
+    ref = split_concat_reference(
+        tf.constant(x), layer.kernel.value, 4, 1, "same", 1
+    )
+    np.testing.assert_allclose(np.asarray(y, "float32"), ref, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(filters=30, kernel_size=3, groups=4), r"`groups` must divide `filters`.*groups=4.*filters=30"),
+        (dict(filters=32, kernel_size=3, groups=0), r"`groups`.*positive integer.*groups=0"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GroupedConv2D(**kwargs)
+
+
+def test_groups_must_divide_input_channels():
+    with pytest.raises(ValueError, match=r"groups=4 for an input with 6 channels"):
+        GroupedConv2D(8, 3, groups=4)(np.zeros((1, 4, 4, 6), "float32"))

@@ -1,0 +1,169 @@
+"""Every registered model: build, forward, gradients, serialization."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.models import min_input_size
+
+from helpers import (
+    assert_config_round_trip,
+    assert_gradients,
+    assert_saving_round_trip,
+    random_images,
+    randomize_batchnorm,
+)
+
+# Deep or very wide: building and tracing them takes tens of seconds.
+HEAVY = {"resnet1202", "preact_resnet1001", "wide_resnet101_2", "resnext101_32x8d", "resnext29_16x64d"}
+
+
+def registry_params():
+    return [
+        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
+        for name in keras_resnets.list_models()
+    ]
+
+
+def small_model(name, **kwargs):
+    spec = keras_resnets.get_spec(name)
+    size = min_input_size(spec)
+    return keras_resnets.get_model(name, input_shape=(size, size, 3), classes=7, **kwargs), size
+
+
+@pytest.mark.parametrize("name", registry_params())
+def test_forward_and_gradients(name):
+    model, size = small_model(name)
+    y = assert_gradients(model, random_images((2, size, size, 3)))
+    assert y.shape == (2, 7)
+    np.testing.assert_allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", registry_params())
+def test_serialization(name, tmp_path):
+    model, size = small_model(name, classifier_activation=None)
+    randomize_batchnorm(model)
+    x = random_images((2, size, size, 3))
+    assert_config_round_trip(model, x)
+    assert_saving_round_trip(model, x, tmp_path)
+
+
+def test_registry_lists_every_builder():
+    names = keras_resnets.list_models()
+    assert len(names) == len(set(names))
+    for public, builder in keras_resnets.BUILDERS.items():
+        assert builder.__name__ == public
+        assert "include_top" in str(builder.__signature__)
+    assert {"resnet50", "resnext50_32x4d", "resnet20", "resnet50v2", "wide_resnet50_2"} <= set(names)
+
+
+def test_builder_is_a_registry_lookup():
+    model = keras_resnets.ResNeXt50(input_shape=(32, 32, 3), name="mine")
+    assert model.name == "mine"
+    assert keras_resnets.get_spec("resnext50").name == "resnext50_32x4d"
+    again = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3))
+    assert again.count_params() == model.count_params()
+
+
+def test_families():
+    assert keras_resnets.list_models("resnext") == [
+        "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
+        "resnext101_64x4d", "resnext29_8x64d", "resnext29_16x64d",
+    ]
+    with pytest.raises(ValueError, match=r"received family='vgg'"):
+        keras_resnets.list_models("vgg")
+
+
+def test_duplicate_registration_refused():
+    from keras_resnets.models import register
+
+    spec = keras_resnets.get_spec("resnet50")
+    with pytest.raises(ValueError, match=r"'resnet50' is already registered"):
+        register(spec)
+
+
+def test_feature_extractor_and_pooling():
+    x = random_images((1, 64, 64, 3))
+    features = keras_resnets.ResNet18(include_top=False, input_shape=(64, 64, 3))
+    assert features(x).shape == (1, 2, 2, 512)
+    pooled = keras_resnets.ResNet18(include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    pooled.set_weights(features.get_weights())
+    np.testing.assert_allclose(pooled(x), np.asarray(features(x)).mean(axis=(1, 2)), atol=1e-5)
+    maxed = keras_resnets.ResNet18(include_top=False, pooling="max", input_shape=(64, 64, 3))
+    assert maxed(x).shape == (1, 512)
+
+
+def test_any_input_size_by_default():
+    model = keras_resnets.ResNet20(classes=10)
+    assert model.input_shape == (None, None, None, 3)
+    assert model(random_images((1, 32, 32, 3))).shape == (1, 10)
+    assert model(random_images((1, 48, 40, 3))).shape == (1, 10)
+
+
+def test_input_tensor():
+    inputs = keras.Input((32, 32, 1))
+    model = keras_resnets.ResNet20(input_tensor=inputs, classes=10)
+    assert model.inputs[0] is inputs
+    assert model.input_shape == (None, 32, 32, 1)
+
+
+def test_width_multiplier_scales_every_stage():
+    base = keras_resnets.ResNet20(classes=10, include_top=False)
+    wide = keras_resnets.ResNet20(classes=10, include_top=False, width_multiplier=2)
+    assert base.output_shape[-1] * 2 == wide.output_shape[-1]
+    assert wide.get_layer("stem").filters == 32
+    # 3x3 convolutions dominate: about 4x the parameters.
+    assert 3.9 < wide.count_params() / base.count_params() < 4.1
+
+
+def test_drop_path_rate_rises_linearly():
+    model = keras_resnets.ResNet56(classes=10, drop_path_rate=0.2)
+    rates = [layer.drop_path_rate for layer in model.layers if layer.name.startswith("stage")]
+    assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.2)
+    np.testing.assert_allclose(np.diff(rates), 0.2 / 26)
+
+
+def test_dropout_and_shortcut_and_stem_options():
+    model = keras_resnets.ResNet50(
+        input_shape=(64, 64, 3), shortcut="D", stem="deep", dropout_rate=0.3, zero_init_residual=True
+    )
+    assert model.get_layer("dropout").rate == 0.3
+    assert model.get_layer("stem").kind == "deep"
+    block = model.get_layer("stage2_block1")
+    assert block.shortcut_layer.pool is not None
+    assert np.all(np.asarray(block.norms[-1].gamma) == 0.0)
+    c_option = keras_resnets.ResNet18(input_shape=(64, 64, 3), shortcut="C")
+    assert all(
+        layer.projects for layer in c_option.layers if layer.name.startswith("stage")
+    )
+
+
+def test_keras_layout_of_v2_puts_stride_at_stage_end():
+    model = keras_resnets.ResNet50V2(input_shape=(64, 64, 3))
+    strides = {
+        layer.name: layer.strides for layer in model.layers if layer.name.startswith("stage")
+    }
+    assert strides["stage1_block3"] == 2 and strides["stage1_block1"] == 1
+    assert strides["stage4_block3"] == 1
+    torch_layout = keras_resnets.ResNet50V2(input_shape=(64, 64, 3), layout="torchvision")
+    assert torch_layout.get_layer("stage2_block1").strides == 2
+
+
+def test_mixed_precision_head_is_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = keras_resnets.ResNet20(classes=10)
+    y = model(random_images((2, 32, 32, 3)))
+    assert y.dtype == "float32"
+    assert model.get_layer("stage1_block1").compute_dtype == "bfloat16"
+    assert_gradients(model, random_images((2, 32, 32, 3)))
+
+
+def test_weights_file_round_trip(tmp_path):
+    model = keras_resnets.ResNet20(classes=10)
+    randomize_batchnorm(model)
+    path = tmp_path / "resnet20.weights.h5"
+    model.save_weights(path)
+    loaded = keras_resnets.ResNet20(classes=10, weights=str(path))
+    x = random_images((2, 32, 32, 3))
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
