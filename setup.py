@@ -27,6 +27,7 @@ setup(
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
         "numpy",
+        "scikit-learn",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-xdist>=3"],

@@ -93,9 +93,9 @@ def _cifar(depth, **kw):
 
 
 _PAPER = "He et al. 2015, Deep Residual Learning, Table 6"
-_PREACT = "He et al. 2016, Identity Mappings, Table 3"
+_PREACT = "He et al. 2016, Identity Mappings in Deep Residual Networks"
 _RESNEXT = "Xie et al. 2017, Aggregated Residual Transformations, Table 7"
-_WRN = "Zagoruyko & Komodakis 2016, Wide Residual Networks, Table 5"
+_WRN = "Zagoruyko & Komodakis 2016, Wide Residual Networks"
 
 SPECS = (
     # ResNet v1 (He et al. 2015), torchvision's layout (stride on the 3x3).
@@ -105,14 +105,14 @@ SPECS = (
     _resnet(101, "bottleneck", (3, 4, 23, 3)),
     _resnet(152, "bottleneck", (3, 8, 36, 3)),
     _resnet(200, "bottleneck", (3, 24, 36, 3),
-            reference="He et al. 2016, Identity Mappings, Table 4 (v1 ResNet-200)"),
+            reference="He et al. 2016, Identity Mappings (original ResNet-200)"),
     # ResNet v2: pre-activation (He et al. 2016), keras.applications' layout.
-    _resnet_v2(18, "basic", (2, 2, 2, 2), reference=_PREACT + " (pre-activation ResNet-18)"),
-    _resnet_v2(34, "basic", (3, 4, 6, 3), reference=_PREACT + " (pre-activation ResNet-34)"),
+    _resnet_v2(18, "basic", (2, 2, 2, 2), reference=_PREACT + ", keras.applications v2 layout"),
+    _resnet_v2(34, "basic", (3, 4, 6, 3), reference=_PREACT + ", keras.applications v2 layout"),
     _resnet_v2(50, "bottleneck", (3, 4, 6, 3), reference="keras.applications ResNet50V2"),
     _resnet_v2(101, "bottleneck", (3, 4, 23, 3), reference="keras.applications ResNet101V2"),
     _resnet_v2(152, "bottleneck", (3, 8, 36, 3), reference="keras.applications ResNet152V2"),
-    _resnet_v2(200, "bottleneck", (3, 24, 36, 3), reference="He et al. 2016, Identity Mappings, Table 4"),
+    _resnet_v2(200, "bottleneck", (3, 24, 36, 3), reference=_PREACT + " (ResNet-200), keras.applications v2 layout"),
     # ResNeXt (Xie et al. 2017).
     _resnext(50, (3, 4, 6, 3), 32, 4, reference="torchvision resnext50_32x4d",
              aliases=("resnext50",)),
@@ -135,10 +135,10 @@ SPECS = (
     # Pre-activation bottleneck CIFAR networks (He et al. 2016): 9n+2 layers.
     ModelSpec("preact_resnet164", "Pre-act ResNet-164 (CIFAR)", "resnet_v2", "bottleneck",
               (18, 18, 18), widths=CIFAR_WIDTHS, stem="cifar", stem_width=16,
-              preactivation=True, default_size=32, reference=_PREACT + " (1.7M)"),
+              preactivation=True, default_size=32, reference=_PREACT + ", CIFAR (1.7M)"),
     ModelSpec("preact_resnet1001", "Pre-act ResNet-1001 (CIFAR)", "resnet_v2", "bottleneck",
               (111, 111, 111), widths=CIFAR_WIDTHS, stem="cifar", stem_width=16,
-              preactivation=True, default_size=32, reference=_PREACT + " (10.2M)"),
+              preactivation=True, default_size=32, reference=_PREACT + ", CIFAR (10.2M)"),
     # CIFAR ResNeXt-29 (Xie et al. 2017): 3 stages of 3 bottlenecks, 64-wide stem.
     _resnext(29, (3, 3, 3), 8, 64, widths=(64, 128, 256), stem="cifar", default_size=32,
              reference=_RESNEXT + " (34.4M)"),

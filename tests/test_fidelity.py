@@ -1,0 +1,137 @@
+"""Fidelity to the references: parameter counts, MACs and outputs."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.weights import load_keras_applications_model
+
+from helpers import randomize_batchnorm, trainable_count
+
+# torchvision.models.<name>(num_classes=1000): sum of p.numel() over parameters.
+TORCHVISION_PARAMS = {
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "resnext101_64x4d": 83_455_272,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
+}
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
+def test_parameter_count_equals_torchvision(name):
+    model = keras_resnets.get_model(name, input_shape=(32, 32, 3))
+    assert trainable_count(model) == TORCHVISION_PARAMS[name]
+
+
+# The papers' tables (10 classes), at the precision they print, and whether
+# their totals include batch normalization's scale and shift: He et al. 2015's
+# do (ResNet-1202: 19.42M with them, 19.33M without); the Identity Mappings and
+# ResNeXt papers' do not (ResNet-1001: 10.33M with, 10.19M without; ResNeXt-29
+# 16x64d: 68.16M with, 68.06M without).
+PAPER_PARAMS_MILLIONS = {
+    # He et al. 2015, Table 6
+    "resnet20": (0.27, True), "resnet32": (0.46, True), "resnet44": (0.66, True),
+    "resnet56": (0.85, True), "resnet110": (1.7, True), "resnet1202": (19.4, True),
+    # He et al. 2016, Identity Mappings (CIFAR-10)
+    "preact_resnet164": (1.7, False), "preact_resnet1001": (10.2, False),
+    # Xie et al. 2017, Table 7
+    "resnext29_8x64d": (34.4, False), "resnext29_16x64d": (68.1, False),
+    # Zagoruyko & Komodakis 2016 (equal either way)
+    "wide_resnet16_8": (11.0, True), "wide_resnet28_10": (36.5, True),
+}
+
+
+@pytest.mark.parametrize("name", list(PAPER_PARAMS_MILLIONS))
+def test_parameter_count_equals_paper(name):
+    expected, with_bn = PAPER_PARAMS_MILLIONS[name]
+    model = keras_resnets.get_model(name, input_shape=(32, 32, 3), classes=10)
+    count = sum(
+        int(np.prod(w.shape))
+        for w in model.trainable_weights
+        if with_bn or w.path.split("/")[-1] not in ("gamma", "beta")
+    )
+    decimals = len(str(expected).split(".")[1])
+    assert round(count / 1e6, decimals) == expected, count
+
+
+# torchvision's GFLOPS column (multiply-accumulates, 224 x 224).
+TORCHVISION_GMACS = {
+    "resnet18": 1.814,
+    "resnet50": 4.089,
+    "resnext50_32x4d": 4.23,
+    "wide_resnet50_2": 11.398,
+}
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_GMACS))
+def test_macs_equal_torchvision(name):
+    macs = keras_resnets.count_macs(keras_resnets.get_model(name))
+    assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS[name], rel=0.01)
+
+
+def test_macs_at_given_size_and_of_grouped_convolutions():
+    model = keras_resnets.ResNet18()
+    double = keras_resnets.count_macs(model, (448, 448, 3))
+    full = keras_resnets.count_macs(model, (224, 224, 3))
+    # Everything but the classifier scales with the pixel count.
+    assert (double - 512 * 1000) == 4 * (full - 512 * 1000)
+    layer = keras_resnets.layers.GroupedConv2D(64, 3, groups=32, padding="same")
+    x = keras.Input((8, 8, 64))
+    grouped = keras.Model(x, layer(x))
+    assert keras_resnets.count_macs(grouped) == 8 * 8 * 64 * 3 * 3 * 2
+    with pytest.raises(ValueError, match=r"received input_shape=\(16, 16, 64\)"):
+        keras_resnets.count_macs(grouped, (16, 16, 64))
+
+
+def test_cifar_macs_default_to_32px():
+    # ResNet-20 on CIFAR: about 41 million multiply-accumulates.
+    macs = keras_resnets.count_macs(keras_resnets.ResNet20(classes=10))
+    assert macs == pytest.approx(40.55e6, rel=0.005)
+
+
+KERAS_APPLICATIONS = [
+    ("ResNet50", "resnet50"),
+    ("ResNet101", "resnet101"),
+    ("ResNet152", "resnet152"),
+    ("ResNet50V2", "resnet50v2"),
+    ("ResNet101V2", "resnet101v2"),
+    ("ResNet152V2", "resnet152v2"),
+]
+
+
+@pytest.mark.parametrize("reference, name", KERAS_APPLICATIONS)
+def test_outputs_equal_keras_applications(reference, name):
+    """keras.applications' model and ours in its layout: same weights, same
+    logits (random weights and BN statistics; 64 px to stay quick)."""
+    shape = (64, 64, 3)
+    source = getattr(keras.applications, reference)(
+        weights=None, input_shape=shape, classifier_activation=None
+    )
+    randomize_batchnorm(source)
+    ours = keras_resnets.get_model(
+        name, layout="keras", input_shape=shape, classifier_activation=None
+    )
+    assert ours.count_params() == source.count_params()
+    load_keras_applications_model(ours, source)
+    x = np.random.default_rng(1).uniform(0, 1, (2, *shape)).astype("float32")
+    expected = np.asarray(source(x, training=False))
+    actual = np.asarray(ours(x, training=False))
+    assert np.abs(expected).max() > 1e-3  # a meaningful comparison
+    np.testing.assert_allclose(actual, expected, atol=1e-4)
+
+
+def test_keras_applications_mismatch_is_reported():
+    source = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3))
+    ours = keras_resnets.ResNet101(layout="keras", input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match=r"missing in the source: \['conv4_block10_1_bn'"):
+        load_keras_applications_model(ours, source)
+    torch_layout = keras_resnets.ResNet50(input_shape=(64, 64, 3))
+    with pytest.raises(ValueError, match=r"shape mismatches|missing in the source"):
+        load_keras_applications_model(torch_layout, source)

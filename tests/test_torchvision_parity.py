@@ -1,0 +1,252 @@
+"""Parity with torchvision: its checkpoints load and give the same logits.
+
+Every torchvision ResNet / ResNeXt / Wide-ResNet is built with random weights
+(no download), its batch-norm statistics and affine parameters randomized, its
+`state_dict` saved and read back as a user would (`torch.load(...,
+weights_only=True)`), loaded onto the keras_resnets model of the same name, and
+both models must give the same logits on the same images.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+
+# Triton's native library segfaults when it loads after TensorFlow's (which
+# conftest.py has imported), and torchvision imports it through torch._dynamo.
+# The test runs PyTorch on CPU only, which does not need Triton: hide it.
+if "tensorflow" in sys.modules and "triton" not in sys.modules:
+    sys.modules["triton"] = None
+
+torch = pytest.importorskip(
+    "torch",
+    reason="torch/torchvision are not installed (pip install torch torchvision); "
+    "the parity test needs them",
+)
+torchvision = pytest.importorskip(
+    "torchvision",
+    reason="torch/torchvision are not installed (pip install torch torchvision); "
+    "the parity test needs them",
+)
+
+import keras  # noqa: E402
+
+import keras_resnets  # noqa: E402
+from keras_resnets.weights.torchvision import (  # noqa: E402
+    load_torchvision_state_dict,
+    torchvision_weight_map,
+)
+
+FAST = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
+SLOW = [
+    "resnet101",
+    "resnet152",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet101_2",
+]
+ATOL = 1e-4
+IMAGE_SIZE = 64
+
+
+def _randomized_torch_model(name, seed=0):
+    """torchvision's `name`, random weights and random batch-norm state.
+
+    Plain random running statistics would let the activations grow through the
+    depth (logits in the hundreds for ResNet-152, beyond what float32 can
+    compare at 1e-4), so the statistics are first measured on random images
+    and then perturbed; as in trained networks, the last batch norm of each
+    residual branch gets a small scale. Every BN tensor (weight, bias,
+    running_mean, running_var) ends up random and distinct, so that a swapped
+    or skipped tensor changes the logits.
+    """
+    torch.manual_seed(seed)
+    model = getattr(torchvision.models, name)(weights=None)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = None  # cumulative average: one batch sets the statistics
+        m.reset_running_stats()
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(4, 3, IMAGE_SIZE, IMAGE_SIZE))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+            std = m.running_var.sqrt()
+            m.running_mean.add_(0.2 * std * torch.randn_like(m.running_mean))
+            m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.5, 2.0))
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0.0, 0.2)
+        for block in model.modules():
+            if isinstance(block, torchvision.models.resnet.Bottleneck):
+                last = block.bn3
+            elif isinstance(block, torchvision.models.resnet.BasicBlock):
+                last = block.bn2
+            else:
+                continue
+            last.weight.uniform_(0.1, 0.4)
+            last.bias.normal_(0.0, 0.05)
+    return model.eval()
+
+
+def _checkpoint(torch_model, tmp_path):
+    """The model's state dict, through a file, read back as users will."""
+    path = tmp_path / "checkpoint.pth"
+    torch.save(torch_model.state_dict(), path)
+    return torch.load(path, weights_only=True)
+
+
+def _images(seed=1):
+    return np.random.default_rng(seed).standard_normal(
+        (2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    ).astype("float32")
+
+
+def _keras_logits(model, images_nchw):
+    out = model(images_nchw.transpose(0, 2, 3, 1), training=False)
+    return keras.ops.convert_to_numpy(out)
+
+
+def _numpy_state_dict(torch_model):
+    return {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    "name", FAST + [pytest.param(n, marks=pytest.mark.slow) for n in SLOW]
+)
+def test_logits_match_torchvision(name, tmp_path):
+    torch_model = _randomized_torch_model(name)
+    state_dict = _checkpoint(torch_model, tmp_path)
+    images = _images()
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(images)).numpy()
+    del torch_model
+
+    model = keras_resnets.get_model(name, classifier_activation=None)
+    assert load_torchvision_state_dict(model, state_dict) is model
+    actual = _keras_logits(model, images)
+
+    # The comparison means something: the logits are O(1), vary across
+    # classes and depend on the image.
+    assert 0.1 < np.abs(expected).max() < 100
+    assert np.abs(expected[0] - expected[1]).max() > 10 * ATOL
+    diff = np.abs(actual - expected).max()
+    print(f"{name}: max |keras - torch| logit difference {diff:.3g}")
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL)
+
+
+# --- the strict loader: every problem reported at once, nothing assigned ----
+
+
+@pytest.fixture(scope="module")
+def resnet18_pair():
+    torch_model = _randomized_torch_model("resnet18")
+    model = keras_resnets.get_model("resnet18", classifier_activation=None)
+    return torch_model, model
+
+
+def _snapshot(model):
+    return [keras.ops.convert_to_numpy(w).copy() for w in model.weights]
+
+
+def _assert_unchanged(model, before):
+    for w, old in zip(model.weights, before):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(w), old)
+
+
+def test_weight_map_covers_torchvision_keys(resnet18_pair):
+    torch_model, model = resnet18_pair
+    mapping = torchvision_weight_map(model)
+    torch_keys = [
+        k for k in torch_model.state_dict() if not k.endswith("num_batches_tracked")
+    ]
+    assert sorted(mapping) == sorted(torch_keys)
+    assert len({id(v) for v in mapping.values()}) == len(model.weights)
+    assert tuple(mapping["conv1.weight"].shape) == (7, 7, 3, 64)
+    assert mapping["bn1.running_var"] is model.get_layer("stem").norms[0].moving_variance
+    block = model.get_layer("stage2_block1")
+    assert mapping["layer2.0.conv2.weight"] is block.convs[1][-1].kernel
+    assert mapping["layer2.0.downsample.0.weight"] is block.shortcut_layer.conv.kernel
+    assert mapping["layer2.0.downsample.1.running_mean"] is block.shortcut_layer.bn.moving_mean
+    assert mapping["fc.weight"] is model.get_layer("predictions").kernel
+
+
+def test_missing_key_raises_and_assigns_nothing(resnet18_pair):
+    torch_model, model = resnet18_pair
+    state_dict = _numpy_state_dict(torch_model)
+    del state_dict["layer3.1.bn2.running_var"]
+    del state_dict["fc.bias"]
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="Missing keys") as info:
+        load_torchvision_state_dict(model, state_dict)
+    assert "layer3.1.bn2.running_var" in str(info.value)
+    assert "fc.bias" in str(info.value)
+    assert "Unexpected" not in str(info.value)
+    _assert_unchanged(model, before)
+
+
+def test_unexpected_key_raises_and_assigns_nothing(resnet18_pair):
+    torch_model, model = resnet18_pair
+    state_dict = torch_model.state_dict()
+    state_dict["layer5.0.conv1.weight"] = torch.zeros(1, 1, 1, 1)
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="Unexpected keys") as info:
+        load_torchvision_state_dict(model, state_dict)
+    assert "layer5.0.conv1.weight" in str(info.value)
+    assert "Missing" not in str(info.value)
+    assert "num_batches_tracked" not in str(info.value)
+    _assert_unchanged(model, before)
+
+
+def test_shape_mismatch_names_key_and_both_shapes(resnet18_pair):
+    torch_model, model = resnet18_pair
+    state_dict = _numpy_state_dict(torch_model)
+    state_dict["layer2.0.conv1.weight"] = np.zeros((128, 32, 3, 3), "float32")
+    before = _snapshot(model)
+    with pytest.raises(ValueError, match="Shape mismatch") as info:
+        load_torchvision_state_dict(model, state_dict)
+    message = str(info.value)
+    assert "layer2.0.conv1.weight" in message
+    assert "(128, 32, 3, 3)" in message  # the checkpoint's
+    assert "(128, 64, 3, 3)" in message  # the model's, in PyTorch's order
+    _assert_unchanged(model, before)
+
+
+def test_all_problems_reported_in_one_error(resnet18_pair):
+    torch_model, model = resnet18_pair
+    state_dict = _numpy_state_dict(torch_model)
+    del state_dict["bn1.weight"]
+    state_dict["extra.weight"] = np.zeros(3, "float32")
+    state_dict["fc.weight"] = np.zeros((10, 512), "float32")
+    with pytest.raises(ValueError) as info:
+        load_torchvision_state_dict(model, state_dict)
+    message = str(info.value)
+    for part in ("bn1.weight", "extra.weight", "fc.weight", "(10, 512)", "(1000, 512)"):
+        assert part in message
+
+
+def test_headless_model_skips_classifier(resnet18_pair, tmp_path):
+    torch_model, _ = resnet18_pair
+    backbone = keras_resnets.get_model("resnet18", include_top=False, pooling="avg")
+    load_torchvision_state_dict(backbone, _checkpoint(torch_model, tmp_path))
+    images = _images()
+    torch_backbone = torch.nn.Sequential(*list(torch_model.children())[:-1])
+    with torch.no_grad():
+        expected = torch.flatten(torch_backbone(torch.from_numpy(images)), 1).numpy()
+    np.testing.assert_allclose(_keras_logits(backbone, images), expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, reason",
+    [
+        ("resnet50", {"layout": "keras"}, "1x1"),
+        ("resnet50", {"shortcut": "D"}, "average-pooling"),
+        ("resnet18", {"stem": "deep"}, "stem"),
+        ("resnet50v2", {}, "pre-activation"),
+    ],
+)
+def test_non_torchvision_architecture_is_refused(name, kwargs, reason):
+    # Narrow models: the structure is what matters, and they build fast.
+    model = keras_resnets.get_model(name, width_multiplier=0.25, **kwargs)
+    with pytest.raises(ValueError, match=reason):
+        torchvision_weight_map(model)
