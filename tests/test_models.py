@@ -27,8 +27,10 @@ def registry_params():
 
 
 def small_model(name, **kwargs):
+    # The smallest input whose last stage still has a few pixels: training-mode
+    # batch norm over a 1x1 map of 2 images can divide by a near-zero variance.
     spec = keras_resnets.get_spec(name)
-    size = min_input_size(spec)
+    size = max(min_input_size(spec), 16)
     return keras_resnets.get_model(name, input_shape=(size, size, 3), classes=7, **kwargs), size
 
 
