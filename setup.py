@@ -28,7 +28,10 @@ setup(
         "keras-tuner>=1.4",
         "numpy",
         "scikit-learn",
+        "matplotlib",
+        "tensorboard",
     ],
+    entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={
         "test": ["pytest>=7", "pytest-xdist>=3"],
         # For the torchvision parity tests (large; not installed by CI):

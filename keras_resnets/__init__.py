@@ -14,6 +14,7 @@ from keras_resnets import layers
 from keras_resnets.models import build_model, get_spec, list_models
 from keras_resnets.models.applications import *  # noqa: F401,F403 (the builders)
 from keras_resnets.models.applications import BUILDERS
+from keras_resnets.training import train
 from keras_resnets.utils.macs import count_macs
 
 
@@ -31,5 +32,5 @@ def get_model(name, **kwargs):
 
 __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
-    "list_models", "count_macs", *BUILDERS,
+    "list_models", "count_macs", "train", *BUILDERS,
 ]

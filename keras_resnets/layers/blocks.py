@@ -21,6 +21,7 @@ from keras_resnets.layers.common import (
     build_sequence,
     conv_layers,
     serialize_initializer,
+    strided_output_shape,
 )
 from keras_resnets.layers.shortcuts import (
     SHORTCUT_OPTIONS,
@@ -198,11 +199,7 @@ class ResidualBlock(keras.layers.Layer):
         return x if self.preactivation else ops.relu(x)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.strides
-        h = None if h is None else -(-h // s)
-        w = None if w is None else -(-w // s)
-        return (n, h, w, self.out_channels)
+        return strided_output_shape(input_shape, self.strides, self.out_channels)
 
     def get_config(self):
         config = super().get_config()

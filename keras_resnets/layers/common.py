@@ -73,3 +73,12 @@ def build_sequence(layers, input_shape):
         layer.build(shape)
         shape = layer.compute_output_shape(shape)
     return shape
+
+
+def strided_output_shape(input_shape, strides, channels):
+    """(n, h, w, c) after a layer of stride `strides` with symmetric padding:
+    each side becomes ceil(side / strides), the channels `channels`."""
+    n, h, w, _ = input_shape
+    h = None if h is None else -(-h // strides)
+    w = None if w is None else -(-w // strides)
+    return (n, h, w, channels)

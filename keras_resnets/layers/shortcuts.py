@@ -17,8 +17,10 @@ from keras import ops
 
 from keras_resnets.layers.common import (
     HE_NORMAL_FAN_OUT,
+    build_sequence,
     conv_initializer,
     serialize_initializer,
+    strided_output_shape,
 )
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
@@ -85,11 +87,7 @@ class IdentityShortcut(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        s = self.strides
-        h = None if h is None else -(-h // s)
-        w = None if w is None else -(-w // s)
-        return (n, h, w, self.filters or c)
+        return strided_output_shape(input_shape, self.strides, self.filters or input_shape[-1])
 
     def get_config(self):
         config = super().get_config()
@@ -168,13 +166,7 @@ class ProjectionShortcut(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        shape = input_shape
-        if self.pool is not None:
-            self.pool.build(shape)
-            shape = self.pool.compute_output_shape(shape)
-        self.conv.build(shape)
-        if self.bn is not None:
-            self.bn.build(self.conv.compute_output_shape(shape))
+        build_sequence([l for l in (self.pool, self.conv, self.bn) if l is not None], input_shape)
         self.built = True
 
     def call(self, inputs, training=None):
@@ -187,11 +179,7 @@ class ProjectionShortcut(keras.layers.Layer):
         return x
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        s = self.strides
-        h = None if h is None else -(-h // s)
-        w = None if w is None else -(-w // s)
-        return (n, h, w, self.filters)
+        return strided_output_shape(input_shape, self.strides, self.filters)
 
     def get_config(self):
         config = super().get_config()

