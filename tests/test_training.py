@@ -157,26 +157,35 @@ def test_corrupt_image_stops_before_training(tmp_path):
     assert summary["skipped_images"] == 1 and summary["num_classes"] == 2
 
 
-def _cli(*args, **kwargs):
+def _cli(*args, output):
+    """`keras-resnets train ARGS` in a subprocess, its output to the file `output`."""
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.Popen(
-        [sys.executable, "-m", "keras_resnets.cli", "train", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs,
-    )
+    with open(output, "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "keras_resnets.cli", "train", *args],
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
 
 
 def test_resume_after_sigkill(tmp_path):
     args = ["--epochs", "6", "--image-size", "16", "--output", str(tmp_path), "--precision", "float32"]
-    proc = _cli(*args)
+    console = tmp_path / "console.txt"
+    proc = _cli(*args, output=console)
     log = tmp_path / "resnet20-digits" / "log.csv"
     deadline = time.time() + 240
     try:
-        # Kill it in the middle of training: once two epochs are logged.
-        while time.time() < deadline and proc.poll() is None:
-            if log.exists() and len(read_log(log.parent)) >= 2:
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be killed:\n" + proc.stdout.read()
+        # Kill it in the middle of the third epoch: half an epoch after the
+        # second one is logged.
+        seen = {}
+        while time.time() < deadline and proc.poll() is None and len(seen) < 2:
+            rows = len(read_log(log.parent)) if log.exists() else 0
+            if rows and rows not in seen:
+                seen[rows] = time.time()
+            time.sleep(0.02)
+        assert proc.poll() is None, "the run ended before it could be killed:\n" + console.read_text()
+        times = sorted(seen.values())
+        time.sleep(0.5 * (times[-1] - times[0]))
+        assert proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -185,9 +194,8 @@ def test_resume_after_sigkill(tmp_path):
             proc.wait()
     done_before = len(read_log(log.parent))
     assert done_before < 6 and not (log.parent / "summary.json").exists()
-    resumed = _cli(*args, "--resume")
-    out, _ = resumed.communicate(timeout=400)
-    assert resumed.returncode == 0, out
+    resumed = _cli(*args, "--resume", output=console)
+    assert resumed.wait(timeout=400) == 0, console.read_text()
     with open(log.parent / "summary.json") as f:
         summary = json.load(f)
     assert summary["resumed"] and summary["epochs"] == 6
@@ -201,9 +209,9 @@ def test_seeded_deterministic_runs_are_identical(tmp_path):
     args = ["--epochs", "1", "--image-size", "16", "--precision", "float32", "--deterministic", "--seed", "3"]
     runs = []
     for name in ("one", "two"):
-        proc = _cli(*args, "--output", str(tmp_path), "--run-name", name)
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out
+        console = tmp_path / f"{name}.txt"
+        proc = _cli(*args, "--output", str(tmp_path), "--run-name", name, output=console)
+        assert proc.wait(timeout=300) == 0, console.read_text()
         runs.append(read_log(tmp_path / name)[0])
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["val_loss"] == runs[1]["val_loss"]
 
