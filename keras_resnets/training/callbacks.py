@@ -1,5 +1,6 @@
 """Callbacks of a training run: atomic checkpoints, NaN guard, throughput."""
 
+import contextlib
 import json
 import math
 import os
@@ -8,16 +9,30 @@ import time
 import keras
 
 
-def atomic_save(model, path):
-    """`model.save(path)` that never leaves a half-written file at `path`."""
+def partial_path(path):
+    """Where `path` is written before it is renamed into place: the same
+    folder (so the rename is atomic) and the same ending (Keras checks it)."""
     directory, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(directory, f".partial-{os.getpid()}-{name}")
+    return os.path.join(directory, f".partial-{os.getpid()}-{name}")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path to write; renames it to `path` when the block
+    ends without error, removes it otherwise: `path` is whole or absent."""
+    tmp = partial_path(path)
     try:
-        model.save(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def atomic_save(model, path):
+    """`model.save(path)` that never leaves a half-written file at `path`."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -26,8 +41,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def _get_file_path(self, epoch, batch, logs):
         self._final_path = super()._get_file_path(epoch, batch, logs)
-        directory, name = os.path.split(self._final_path)
-        self._partial_path = os.path.join(directory, f".partial-{os.getpid()}-{name}")
+        self._partial_path = partial_path(self._final_path)
         return self._partial_path
 
     def _save_model(self, epoch, batch, logs):
@@ -69,16 +83,16 @@ class EpochTimer(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
-    def on_test_begin(self, logs=None):
-        # Validation runs inside the epoch: stop the clock there.
+    def _stop(self):
         if self._start is not None:
             self.seconds.append(time.perf_counter() - self._start)
             self._start = None
 
+    def on_test_begin(self, logs=None):
+        self._stop()  # validation runs inside the epoch: the clock stops there
+
     def on_epoch_end(self, epoch, logs=None):
-        if self._start is not None:
-            self.seconds.append(time.perf_counter() - self._start)
-            self._start = None
+        self._stop()
 
     def images_per_second(self, images_per_epoch):
         """From the epochs after the first (which includes graph tracing)."""
@@ -114,11 +128,9 @@ def plot_history(csv_path, png_path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    directory, name = os.path.split(os.fspath(png_path))
-    tmp = os.path.join(directory, f".partial-{name}")
-    fig.savefig(tmp, format="png", dpi=100)
+    with atomic_path(png_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, png_path)
     return png_path
 
 
@@ -137,10 +149,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         name = f"epoch{self._current_epoch}-batch{self._last_batch_seen}.weights.h5"
         self.model.save_weights(os.path.join(self.backup_dir, name), overwrite=True)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name}
-        partial = f"{self._training_metadata_path}.partial"
-        with open(partial, "w") as f:
+        with atomic_path(self._training_metadata_path) as tmp, open(tmp, "w") as f:
             json.dump(metadata, f)
-        os.replace(partial, self._training_metadata_path)
         for old in os.listdir(self.backup_dir):
             if old.endswith(".weights.h5") and old != name:
                 os.remove(os.path.join(self.backup_dir, old))

@@ -37,11 +37,9 @@ def _run_name(model, data):
 
 
 def _write_json(path, obj):
-    tmp = f"{path}.partial"
-    with open(tmp, "w") as f:
+    with cb.atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
-    os.replace(tmp, path)
 
 
 def _versions():
@@ -215,9 +213,8 @@ def train(
                 layer.trainable = True
             if rec.freeze_batchnorm:
                 _freeze_batchnorm(net)
-            tmp = run_dir / ".partial.head.weights.h5"
-            net.save_weights(tmp)
-            os.replace(tmp, head_weights)
+            with cb.atomic_path(head_weights) as tmp:
+                net.save_weights(tmp)
         else:
             net.load_weights(head_weights)
         compile_and_fit(max(1, epochs - head_epochs), base_lr / 10, append=True)
