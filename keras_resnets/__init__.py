@@ -11,23 +11,11 @@ to the reference implementations.
 __version__ = "0.1.0"
 
 from keras_resnets import layers
-from keras_resnets.models import build_model, get_spec, list_models
+from keras_resnets.models import build_model, get_model, get_spec, list_models
 from keras_resnets.models.applications import *  # noqa: F401,F403 (the builders)
 from keras_resnets.models.applications import BUILDERS
 from keras_resnets.training import train
 from keras_resnets.utils.macs import count_macs
-
-
-def get_model(name, **kwargs):
-    """Builds the registered model `name`; keyword arguments as the builders.
-
-    Example:
-
-    >>> model = keras_resnets.get_model("resnet20", classes=10)  # doctest: +SKIP
-    """
-    if "name" in kwargs:
-        kwargs["model_name"] = kwargs.pop("name")
-    return build_model(name, **kwargs)
 
 
 __all__ = [

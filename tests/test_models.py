@@ -64,8 +64,9 @@ def test_builder_is_a_registry_lookup():
     model = keras_resnets.ResNeXt50(input_shape=(32, 32, 3), name="mine")
     assert model.name == "mine"
     assert keras_resnets.get_spec("resnext50").name == "resnext50_32x4d"
-    again = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3))
+    again = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3), name="again")
     assert again.count_params() == model.count_params()
+    assert again.name == "again"
 
 
 def test_families():

@@ -6,7 +6,7 @@ keras.applications signature; the architecture lives in `specs.SPECS`.
 
 import inspect
 
-from keras_resnets.models.builder import build_model
+from keras_resnets.models.builder import build_model, get_model
 from keras_resnets.models.registry import get_spec
 
 _SIGNATURE = inspect.signature(build_model)
@@ -16,8 +16,7 @@ def _builder(public_name, registry_name):
     spec = get_spec(registry_name)
 
     def builder(**kwargs):
-        name = kwargs.pop("name", None)
-        return build_model(registry_name, model_name=name, **kwargs)
+        return get_model(registry_name, **kwargs)
 
     params = [
         p.replace(name="name" if p.name == "model_name" else p.name, kind=p.KEYWORD_ONLY)

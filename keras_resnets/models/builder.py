@@ -289,3 +289,16 @@ def build_model(
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+def get_model(name, /, **kwargs):
+    """Builds the registered model `name`; keyword arguments as the builders
+    (`name=` inside them names the model, like keras.applications').
+
+    Example:
+
+    >>> model = keras_resnets.get_model("resnet20", classes=10)  # doctest: +SKIP
+    """
+    if "name" in kwargs:
+        kwargs["model_name"] = kwargs.pop("name")
+    return build_model(name, **kwargs)
