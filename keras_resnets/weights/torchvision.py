@@ -23,81 +23,15 @@ Convolution kernels are transposed from PyTorch's `(out, in / groups, kh, kw)`
 to Keras's `(kh, kw, in / groups, out)`, the dense kernel from `(out, in)` to
 `(in, out)`.
 
-PyTorch is not imported by this module: the state dict's values may be torch
-tensors or numpy arrays.
+The names come from the one model walk of `keras_resnets.weights.layouts`
+(layout "torchvision"). PyTorch is imported only to read `.pth` files: a state
+dict's values may be torch tensors or numpy arrays.
 """
 
-import re
+from keras_resnets.weights.files import read_checkpoint
+from keras_resnets.weights.layouts import assign_weights, weight_map
 
-import numpy as np
-
-from keras_resnets.layers.blocks import BottleneckBlock, ResidualBlock
-from keras_resnets.layers.shortcuts import ProjectionShortcut
-from keras_resnets.layers.stem import Stem
-
-__all__ = ["load_torchvision_state_dict", "torchvision_weight_map"]
-
-_BLOCK_NAME = re.compile(r"^stage(\d+)_block(\d+)$")
-# Keys of a torchvision state dict that hold no weight.
-_IGNORED_SUFFIXES = (".num_batches_tracked",)
-
-
-def _conv_entries(prefix, conv):
-    entries = {f"{prefix}.weight": conv.kernel}
-    if conv.use_bias:
-        entries[f"{prefix}.bias"] = conv.bias
-    return entries
-
-
-def _bn_entries(prefix, bn):
-    entries = {}
-    if bn.scale:
-        entries[f"{prefix}.weight"] = bn.gamma
-    if bn.center:
-        entries[f"{prefix}.bias"] = bn.beta
-    entries[f"{prefix}.running_mean"] = bn.moving_mean
-    entries[f"{prefix}.running_var"] = bn.moving_variance
-    return entries
-
-
-def _check_torchvision_structure(model, stem, blocks):
-    """Architectural differences that no key or shape would reveal."""
-    problems = []
-    if stem is None:
-        problems.append("the model has no `stem` layer")
-    elif stem.kind != "imagenet":
-        problems.append(
-            f"its stem is {stem.kind!r}; torchvision's is 'imagenet' "
-            "(7x7 convolution and max-pool)"
-        )
-    elif stem.preactivation:
-        problems.append("it is a pre-activation (v2) network; torchvision's are v1")
-    for (i, j), block in sorted(blocks.items()):
-        if block.preactivation:
-            problems.append(f"{block.name} is a pre-activation block")
-            break
-    for (i, j), block in sorted(blocks.items()):
-        if isinstance(block, BottleneckBlock) and block.stride_in_1x1 and block.strides > 1:
-            problems.append(
-                f"{block.name} puts its stride on the first 1x1 convolution "
-                "(layout='keras'); torchvision puts it on the 3x3"
-            )
-            break
-    for (i, j), block in sorted(blocks.items()):
-        shortcut = block.shortcut_layer
-        if isinstance(shortcut, ProjectionShortcut) and shortcut.pool is not None:
-            problems.append(
-                f"{block.name} has an average-pooling (option 'D') shortcut; "
-                "torchvision's projection is a strided 1x1 convolution"
-            )
-            break
-    if problems:
-        raise ValueError(
-            f"Model {model.name!r} does not have torchvision's ResNet "
-            "architecture, so a torchvision state dict cannot be loaded onto "
-            "it: " + "; ".join(problems) + ". Build it with the default "
-            "torchvision layout, e.g. keras_resnets.get_model('resnet50')."
-        )
+__all__ = ["load_torchvision", "load_torchvision_state_dict", "torchvision_weight_map"]
 
 
 def torchvision_weight_map(model):
@@ -132,80 +66,7 @@ def torchvision_weight_map(model):
     >>> tuple(mapping["conv1.weight"].shape)  # doctest: +SKIP
     (7, 7, 3, 64)
     """
-    stem = None
-    blocks = {}
-    head = None
-    for layer in model.layers:
-        if isinstance(layer, Stem) and layer.name == "stem":
-            stem = layer
-        elif isinstance(layer, ResidualBlock):
-            match = _BLOCK_NAME.match(layer.name)
-            if match is None:
-                raise ValueError(
-                    f"Model {model.name!r} has a residual block named "
-                    f"{layer.name!r}; torchvision keys need blocks named "
-                    "'stage{i}_block{j}'."
-                )
-            blocks[(int(match.group(1)), int(match.group(2)))] = layer
-        elif layer.name == "predictions":
-            head = layer
-    _check_torchvision_structure(model, stem, blocks)
-
-    mapping = {}
-    mapping.update(_conv_entries("conv1", stem.convs[0][-1]))
-    mapping.update(_bn_entries("bn1", stem.norms[0]))
-    for (i, j), block in sorted(blocks.items()):
-        prefix = f"layer{i}.{j - 1}"
-        for k, (conv, norm) in enumerate(zip(block.convs, block.norms), start=1):
-            mapping.update(_conv_entries(f"{prefix}.conv{k}", conv[-1]))
-            if norm is not None:
-                mapping.update(_bn_entries(f"{prefix}.bn{k}", norm))
-        shortcut = block.shortcut_layer
-        if isinstance(shortcut, ProjectionShortcut):
-            mapping.update(_conv_entries(f"{prefix}.downsample.0", shortcut.conv))
-            if shortcut.bn is not None:
-                mapping.update(_bn_entries(f"{prefix}.downsample.1", shortcut.bn))
-    if head is not None:
-        mapping["fc.weight"] = head.kernel
-        if head.use_bias:
-            mapping["fc.bias"] = head.bias
-
-    # A safety net: a weight that the walk above did not reach (a layer this
-    # module does not know) would otherwise keep its initial value silently.
-    mapped = {id(v) for v in mapping.values()}
-    unmapped = [w.path for w in model.weights if id(w) not in mapped]
-    if unmapped:
-        raise ValueError(
-            f"Model {model.name!r} has weights with no torchvision "
-            f"counterpart: {unmapped}."
-        )
-    return mapping
-
-
-def _to_numpy(value):
-    if hasattr(value, "detach"):  # a torch.Tensor; torch is not imported here
-        value = value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _to_keras_layout(array):
-    """PyTorch's layout of a weight -> Keras's (chosen by rank)."""
-    if array.ndim == 4:  # conv (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
-        return np.transpose(array, (2, 3, 1, 0))
-    if array.ndim == 2:  # dense (out, in) -> (in, out)
-        return array.T
-    return array
-
-
-def _torch_shape(keras_shape):
-    """The PyTorch shape of a weight of Keras shape `keras_shape`."""
-    shape = tuple(int(d) for d in keras_shape)
-    if len(shape) == 4:
-        kh, kw, cin, cout = shape
-        return (cout, cin, kh, kw)
-    if len(shape) == 2:
-        return shape[::-1]
-    return shape
+    return weight_map(model, "torchvision")
 
 
 def load_torchvision_state_dict(model, state_dict):
@@ -222,11 +83,8 @@ def load_torchvision_state_dict(model, state_dict):
     classification checkpoint), and all other keys are still checked.
 
     Args:
-        model: a keras_resnets model with torchvision's architecture: one of
-            `resnet18`, `resnet34`, `resnet50`, `resnet101`, `resnet152`,
-            `resnext50_32x4d`, `resnext101_32x8d`, `resnext101_64x4d`,
-            `wide_resnet50_2`, `wide_resnet101_2`, built with the default
-            layout (see `torchvision_weight_map`).
+        model: a keras_resnets model with torchvision's architecture (see
+            `torchvision_weight_map`).
         state_dict: a mapping from torchvision keys ("conv1.weight",
             "layer1.0.bn1.running_mean", "fc.bias", ...) to torch tensors or
             numpy arrays, as returned by `torch_model.state_dict()` or
@@ -243,10 +101,6 @@ def load_torchvision_state_dict(model, state_dict):
     Example:
 
     ```python
-    import torch
-    import keras_resnets
-    from keras_resnets.weights.torchvision import load_torchvision_state_dict
-
     state_dict = torch.load("resnet50.pth", weights_only=True)
     model = keras_resnets.get_model("resnet50", classifier_activation=None)
     load_torchvision_state_dict(model, state_dict)
@@ -254,56 +108,25 @@ def load_torchvision_state_dict(model, state_dict):
     # gives on the same images in NCHW (images_nhwc.transpose(0, 3, 1, 2)).
     ```
     """
-    if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
-        raise ValueError(
-            "`state_dict` must be a mapping from torchvision keys to tensors "
-            f"or arrays; received an object of type {type(state_dict).__name__}."
-        )
-    mapping = torchvision_weight_map(model)
-    has_head = "fc.weight" in mapping
-    keys = [
-        key
-        for key in state_dict.keys()
-        if not str(key).endswith(_IGNORED_SUFFIXES)
-        and not (not has_head and str(key) in ("fc.weight", "fc.bias"))
-    ]
+    return assign_weights(model, state_dict, "torchvision")
 
-    missing = [key for key in mapping if key not in state_dict]
-    unexpected = [key for key in keys if key not in mapping]
-    mismatched = []
-    values = {}
-    for key, variable in mapping.items():
-        if key not in state_dict:
-            continue
-        array = _to_numpy(state_dict[key])
-        expected = _torch_shape(variable.shape)
-        if tuple(array.shape) != expected:
-            mismatched.append(
-                f"{key}: checkpoint shape {tuple(array.shape)}, model shape "
-                f"{expected} (Keras {tuple(int(d) for d in variable.shape)})"
-            )
-            continue
-        values[key] = _to_keras_layout(array)
 
-    if missing or unexpected or mismatched:
-        lines = [
-            f"Cannot load the torchvision state dict onto model {model.name!r}; "
-            "no weight was assigned."
-        ]
-        if missing:
-            lines.append(f"Missing keys ({len(missing)}): {missing}")
-        if unexpected:
-            lines.append(f"Unexpected keys ({len(unexpected)}): {unexpected}")
-            if all(str(key).startswith("module.") for key in unexpected):
-                lines.append(
-                    "The keys start with 'module.' (a DataParallel checkpoint): "
-                    "strip that prefix first."
-                )
-        if mismatched:
-            lines.append(f"Shape mismatches ({len(mismatched)}):")
-            lines.extend(f"  {line}" for line in mismatched)
-        raise ValueError("\n".join(lines))
+def load_torchvision(model, checkpoint):
+    """Loads a torchvision checkpoint file (or state dict) onto `model`.
 
-    for key, variable in mapping.items():
-        variable.assign(values[key].astype(variable.dtype, copy=False))
-    return model
+    Args:
+        model: a keras_resnets model with torchvision's architecture.
+        checkpoint: the path of a `.pth`/`.pt` file (read with
+            `torch.load(weights_only=True)`, needs torch) or a `.safetensors`
+            file (no torch needed), or a state dict.
+
+    Returns:
+        `model`, with the weights assigned (see `load_torchvision_state_dict`).
+
+    Example:
+
+    >>> model = keras_resnets.ResNet50(classifier_activation=None)  # doctest: +SKIP
+    >>> load_torchvision(model, "resnet50-0676ba61.pth")  # doctest: +SKIP
+    """
+    state = checkpoint if hasattr(checkpoint, "keys") else read_checkpoint(checkpoint)
+    return load_torchvision_state_dict(model, state)

@@ -1,0 +1,472 @@
+"""One walk over a keras_resnets model; each checkpoint layout names what it finds.
+
+The walk (`weight_map`) visits the weighted layers of a model by their role:
+the stem's convolutions and batch norms, each block's pre-activation norm,
+convolutions, norms and projection shortcut, the final norm of a v2 network
+and the classifier. A `Layout` turns a role into the checkpoint's name for it
+and says which architectures it describes. The four layouts:
+
+| layout | checkpoints | block `stage{i}_block{j}`, conv `k` |
+|---|---|---|
+| `torchvision` | torchvision ResNet/ResNeXt/Wide-ResNet | `layer{i}.{j-1}.conv{k}` |
+| `timm` | timm `resnet*`, `resnext*`, `wide_resnet*` (also the "d" variants: deep stem, average-pool shortcut) | the same |
+| `timm_resnetv2` | timm `resnetv2_*` (pre-activation) | `stages.{i-1}.blocks.{j-1}.conv{k}` |
+| `keras` | keras.applications ResNet50/101/152 (V2) | `conv{i+1}_block{j}_{k}_conv` |
+
+PyTorch layouts name tensors `weight, bias, running_mean, running_var` and
+store kernels as `(out, in, kh, kw)`; the keras layout names them after the
+Keras variables (`conv1_conv/kernel`, `conv1_bn/moving_mean`, ...).
+
+`assign_weights` is the one strict loader behind every converter: every
+weight of the model must have its key, every key of the checkpoint must name a
+weight, every shape must match; otherwise one `ValueError` lists everything
+and nothing is assigned.
+"""
+
+import dataclasses
+import re
+
+import numpy as np
+
+from keras_resnets.layers.blocks import BottleneckBlock, ResidualBlock
+from keras_resnets.layers.shortcuts import ProjectionShortcut
+from keras_resnets.layers.stem import Stem
+
+_BLOCK_NAME = re.compile(r"^stage(\d+)_block(\d+)$")
+
+_LEAVES = {
+    # kind: (PyTorch names, Keras names), in the order of the layer's weights.
+    "conv": (("weight", "bias"), ("kernel", "bias")),
+    "bn": (("weight", "bias", "running_mean", "running_var"),
+           ("gamma", "beta", "moving_mean", "moving_variance")),
+    "dense": (("weight", "bias"), ("kernel", "bias")),
+}
+
+
+def _layer_variables(kind, layer):
+    """[(leaf index, variable)] of a conv, batch norm or dense layer."""
+    if kind == "bn":
+        pairs = [(0, layer.gamma if layer.scale else None),
+                 (1, layer.beta if layer.center else None),
+                 (2, layer.moving_mean), (3, layer.moving_variance)]
+    else:
+        pairs = [(0, layer.kernel), (1, layer.bias if layer.use_bias else None)]
+    return [(i, v) for i, v in pairs if v is not None]
+
+
+@dataclasses.dataclass
+class _Parts:
+    """The weighted layers of a model, found by `_walk`."""
+
+    stem: object = None
+    blocks: dict = dataclasses.field(default_factory=dict)  # (i, j) -> block
+    post_bn: object = None
+    head: object = None
+
+    def last_block(self, i):
+        return max(j for (s, j) in self.blocks if s == i)
+
+
+def _walk(model):
+    parts = _Parts()
+    for layer in model.layers:
+        if isinstance(layer, Stem) and layer.name == "stem":
+            parts.stem = layer
+        elif isinstance(layer, ResidualBlock):
+            match = _BLOCK_NAME.match(layer.name)
+            if match is None:
+                raise ValueError(
+                    f"Model {model.name!r} has a residual block named {layer.name!r}; "
+                    "checkpoint keys need blocks named 'stage{i}_block{j}'."
+                )
+            parts.blocks[(int(match.group(1)), int(match.group(2)))] = layer
+        elif layer.name == "post_bn":
+            parts.post_bn = layer
+        elif layer.name == "predictions":
+            parts.head = layer
+    if parts.stem is None:
+        raise ValueError(f"Model {model.name!r} has no `stem` layer: it is not a keras_resnets model.")
+    return parts
+
+
+def _roles(parts):
+    """(role, kind, layer) of every weighted layer, in the model's order."""
+    stem = parts.stem
+    n = len(stem.convs)
+    for s, (conv, norm) in enumerate(zip(stem.convs, stem.norms)):
+        yield ("stem_conv", s, n), "conv", conv[-1]
+        if norm is not None:
+            yield ("stem_bn", s, n), "bn", norm
+    for (i, j), block in sorted(parts.blocks.items()):
+        if block.preact_bn is not None:
+            yield ("preact", i, j), "bn", block.preact_bn
+        for k, (conv, norm) in enumerate(zip(block.convs, block.norms), start=1):
+            yield ("conv", i, j, k), "conv", conv[-1]
+            if norm is not None:
+                yield ("bn", i, j, k), "bn", norm
+        shortcut = block.shortcut_layer
+        if isinstance(shortcut, ProjectionShortcut):
+            yield ("shortcut_conv", i, j, shortcut.avg_down), "conv", shortcut.conv
+            if shortcut.bn is not None:
+                yield ("shortcut_bn", i, j, shortcut.avg_down), "bn", shortcut.bn
+    if parts.post_bn is not None:
+        yield ("post_bn",), "bn", parts.post_bn
+    if parts.head is not None:
+        yield ("head",), "dense", parts.head
+
+
+# --- the layouts: names and the architecture each one describes --------------
+
+
+def _torch_v1_name(role):
+    what = role[0]
+    if what in ("stem_conv", "stem_bn"):
+        s, n = role[1:]
+        if n == 1:
+            return "conv1" if what == "stem_conv" else "bn1"
+        # timm's deep stem: Sequential(conv, bn, relu, conv, bn, relu, conv); bn1.
+        if what == "stem_bn" and s == n - 1:
+            return "bn1"
+        return f"conv1.{3 * s + (what == 'stem_bn')}"
+    if what == "head":
+        return "fc"
+    i, j = role[1:3]
+    prefix = f"layer{i}.{j - 1}"
+    if what in ("conv", "bn"):
+        return f"{prefix}.{what}{role[3]}"
+    # downsample = Sequential([AvgPool,] conv, bn): the pool shifts the indices.
+    offset = 1 if role[3] else 0
+    return f"{prefix}.downsample.{offset + (what == 'shortcut_bn')}"
+
+
+def _timm_v2_name(role):
+    what = role[0]
+    if what in ("stem_conv", "stem_bn"):
+        s, n = role[1:]
+        base = "conv" if what == "stem_conv" else "norm"
+        return f"stem.{base}" if n == 1 else f"stem.{base}{s + 1}"
+    if what == "post_bn":
+        return "norm"
+    if what == "head":
+        return "head.fc"
+    i, j = role[1:3]
+    prefix = f"stages.{i - 1}.blocks.{j - 1}"
+    if what == "preact":
+        return f"{prefix}.norm1"
+    if what == "conv":
+        return f"{prefix}.conv{role[3]}"
+    if what == "bn":  # timm counts the pre-activation norm as norm1
+        return f"{prefix}.norm{role[3] + 1}"
+    return f"{prefix}.downsample.{'conv' if what == 'shortcut_conv' else 'norm'}"
+
+
+def _keras_name(role):
+    what = role[0]
+    if what == "stem_conv":
+        return "conv1_conv"
+    if what == "stem_bn":
+        return "conv1_bn"
+    if what in ("post_bn",):
+        return "post_bn"
+    if what == "head":
+        return "predictions"
+    i, j = role[1:3]
+    prefix = f"conv{i + 1}_block{j}"
+    if what == "preact":
+        return f"{prefix}_preact_bn"
+    if what in ("conv", "bn"):
+        return f"{prefix}_{role[3]}_{what}"
+    return f"{prefix}_0_{'conv' if what == 'shortcut_conv' else 'bn'}"
+
+
+def _strided(parts):
+    return [(i, j, b) for (i, j), b in sorted(parts.blocks.items()) if b.strides > 1]
+
+
+def _check(parts, *, preactivation, stems, avg_shortcut, stride_in_1x1, stride_at):
+    """What differs from a layout's architecture that keys and shapes would not show."""
+    problems = []
+    stem = parts.stem
+    if stem.kind not in stems:
+        problems.append(
+            f"its stem is {stem.kind!r}; allowed: {' or '.join(map(repr, stems))} "
+            "('imagenet': 7x7 convolution and max-pool)"
+        )
+    if stem.preactivation != preactivation or any(
+        b.preactivation != preactivation for b in parts.blocks.values()
+    ):
+        problems.append(
+            "it is a pre-activation (v2) network; the checkpoint's is v1" if not preactivation
+            else "it is not a pre-activation (v2) network; the checkpoint's is"
+        )
+    for i, j, block in _strided(parts):
+        if isinstance(block, BottleneckBlock) and block.stride_in_1x1 != stride_in_1x1:
+            problems.append(
+                f"{block.name} puts its stride on the "
+                + ("3x3 convolution; the checkpoint's is on the first 1x1" if stride_in_1x1 else
+                   "first 1x1 convolution (layout='keras'); the checkpoint's is on the 3x3")
+            )
+            break
+    for i, j, block in _strided(parts):
+        where = 1 if stride_at == "first" else parts.last_block(i)
+        if j != where:
+            problems.append(
+                f"{block.name} is strided; the checkpoint strides the {stride_at} block of a stage"
+            )
+            break
+    if not avg_shortcut:
+        for block in parts.blocks.values():
+            shortcut = block.shortcut_layer
+            if isinstance(shortcut, ProjectionShortcut) and shortcut.avg_down:
+                problems.append(
+                    f"{block.name} has an average-pooling (option 'D') shortcut; "
+                    "the checkpoint's projection is a strided 1x1 convolution"
+                )
+                break
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How one kind of checkpoint names the weights of a keras_resnets model.
+
+    Attributes:
+        name: "torchvision", "timm", "timm_resnetv2" or "keras".
+        title: what the checkpoint is, for messages.
+        torch: PyTorch tensor names and axis order.
+        name_of: role -> the checkpoint's name of the layer.
+        check: `_Parts` -> list of architectural differences.
+        hint: how to build a model that fits.
+    """
+
+    name: str
+    title: str
+    torch: bool
+    name_of: object
+    check: object
+    hint: str
+
+    def key(self, prefix, kind, index):
+        leaf = _LEAVES[kind][0 if self.torch else 1][index]
+        return f"{prefix}.{leaf}" if self.torch else f"{prefix}/{leaf}"
+
+
+def _keras_check(parts):
+    v2 = parts.stem.preactivation
+    return _check(parts, preactivation=v2, stems=("imagenet",), avg_shortcut=False,
+                  stride_in_1x1=not v2, stride_at="last" if v2 else "first")
+
+
+LAYOUTS = {
+    "torchvision": Layout(
+        "torchvision", "torchvision ResNet", True, _torch_v1_name,
+        lambda p: _check(p, preactivation=False, stems=("imagenet",), avg_shortcut=False,
+                         stride_in_1x1=False, stride_at="first"),
+        "Build it with the default torchvision layout, e.g. keras_resnets.get_model('resnet50')",
+    ),
+    "timm": Layout(
+        "timm", "timm ResNet", True, _torch_v1_name,
+        lambda p: _check(p, preactivation=False, stems=("imagenet", "deep"), avg_shortcut=True,
+                         stride_in_1x1=False, stride_at="first"),
+        "Build it with the default layout; timm's 'd' variants (resnet50d) with "
+        "stem='deep', shortcut='D'",
+    ),
+    "timm_resnetv2": Layout(
+        "timm_resnetv2", "timm ResNetV2", True, _timm_v2_name,
+        lambda p: _check(p, preactivation=True, stems=("imagenet", "deep"), avg_shortcut=True,
+                         stride_in_1x1=False, stride_at="first"),
+        "Build the v2 model with layout='torchvision', e.g. "
+        "keras_resnets.get_model('resnet50v2', layout='torchvision')",
+    ),
+    "keras": Layout(
+        "keras", "keras.applications ResNet", False, _keras_name, _keras_check,
+        "Build it with layout='keras' and the same depth, e.g. "
+        "keras_resnets.get_model('resnet50', layout='keras')",
+    ),
+}
+
+
+def get_layout(layout):
+    if isinstance(layout, Layout):
+        return layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"`layout` must be one of {list(LAYOUTS)}; received layout={layout!r}.")
+    return LAYOUTS[layout]
+
+
+def weight_map(model, layout):
+    """The checkpoint key of every weight of `model` in `layout`.
+
+    Args:
+        model: a keras_resnets model.
+        layout: "torchvision", "timm", "timm_resnetv2" or "keras".
+
+    Returns:
+        `{key: keras.Variable}` in the model's layer order, e.g. for
+        "torchvision" `{"conv1.weight": <stem kernel>, "bn1.weight": ..., ...,
+        "fc.bias": ...}`.
+
+    Raises:
+        ValueError: if the model's architecture differs from the layout's in a
+            way that keys and shapes would not show (stem, pre-activation,
+            stride placement, shortcut), or if it has weights that no key
+            describes.
+
+    Example:
+
+    >>> weight_map(keras_resnets.ResNet18(), "torchvision")["conv1.weight"].shape  # doctest: +SKIP
+    (7, 7, 3, 64)
+    """
+    layout = get_layout(layout)
+    parts = _walk(model)
+    problems = layout.check(parts)
+    if problems:
+        raise ValueError(
+            f"Model {model.name!r} does not have the architecture of a "
+            f"{layout.title} checkpoint, so it cannot be loaded onto it: "
+            + "; ".join(problems) + f". {layout.hint}."
+        )
+    mapping = {}
+    for role, kind, layer in _roles(parts):
+        prefix = layout.name_of(role)
+        for index, variable in _layer_variables(kind, layer):
+            mapping[layout.key(prefix, kind, index)] = variable
+    # A safety net: a weight the walk did not reach would keep its initial
+    # value silently.
+    mapped = {id(v) for v in mapping.values()}
+    unmapped = [w.path for w in model.weights if id(w) not in mapped]
+    if unmapped:
+        raise ValueError(
+            f"Model {model.name!r} has weights with no {layout.title} counterpart: {unmapped}."
+        )
+    return mapping
+
+
+def head_keys(layout):
+    """The checkpoint keys of the classifier in `layout`."""
+    layout = get_layout(layout)
+    prefix = layout.name_of(("head",))
+    return {layout.key(prefix, "dense", i) for i in (0, 1)}
+
+
+def _to_numpy(value):
+    if hasattr(value, "detach"):  # a torch.Tensor; torch is not imported here
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _to_keras_order(array):
+    if array.ndim == 4:  # conv (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
+        return np.transpose(array, (2, 3, 1, 0))
+    if array.ndim == 2:  # dense (out, in) -> (in, out)
+        return array.T
+    return array
+
+
+def _torch_shape(keras_shape):
+    shape = tuple(int(d) for d in keras_shape)
+    if len(shape) == 4:
+        kh, kw, cin, cout = shape
+        return (cout, cin, kh, kw)
+    return shape[::-1] if len(shape) == 2 else shape
+
+
+_LISTED = 30  # keys listed in an error; a whole other network would flood it
+
+
+def _first(keys):
+    more = f" and {len(keys) - _LISTED} more" if len(keys) > _LISTED else ""
+    return f"{keys[:_LISTED]}{more}"
+
+
+# Keys of a PyTorch state dict that hold no weight.
+_IGNORED_SUFFIXES = (".num_batches_tracked",)
+
+
+def assign_weights(model, state, layout):
+    """Copies the checkpoint `state` (`{key: array or tensor}`) onto `model`.
+
+    Strict and all-or-nothing (see the module docstring). A model built with
+    `include_top=False` skips the checkpoint's classifier; every other key is
+    still checked.
+
+    Args:
+        model: a keras_resnets model with the layout's architecture.
+        state: a mapping from the layout's keys to numpy arrays or torch
+            tensors.
+        layout: "torchvision", "timm", "timm_resnetv2" or "keras".
+
+    Returns:
+        `model`, with the weights assigned.
+    """
+    layout = get_layout(layout)
+    if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
+        raise ValueError(
+            f"The {layout.title} checkpoint must be a mapping from keys to tensors "
+            f"or arrays; received an object of type {type(state).__name__}."
+        )
+    mapping = weight_map(model, layout)
+    head = head_keys(layout)
+    has_head = bool(head & set(mapping))
+    keys = [
+        key for key in state.keys()
+        if not str(key).endswith(_IGNORED_SUFFIXES) and (has_head or key not in head)
+    ]
+    missing = [key for key in mapping if key not in state]
+    unexpected = [key for key in keys if key not in mapping]
+    mismatched, values = [], {}
+    for key, variable in mapping.items():
+        if key not in state:
+            continue
+        array = _to_numpy(state[key])
+        ours = tuple(int(d) for d in variable.shape)
+        expected = _torch_shape(ours) if layout.torch else ours
+        if tuple(array.shape) != expected:
+            order = f" (Keras {ours})" if layout.torch else ""
+            mismatched.append(
+                f"{key}: checkpoint shape {tuple(array.shape)}, model shape {expected}{order}"
+            )
+            continue
+        values[key] = _to_keras_order(array) if layout.torch else array
+
+    if missing or unexpected or mismatched:
+        lines = [f"Cannot load the {layout.title} checkpoint onto model "
+                 f"{model.name!r}; no weight was assigned."]
+        if missing:
+            lines.append(f"Missing keys ({len(missing)}): {_first(missing)}")
+        if unexpected:
+            lines.append(f"Unexpected keys ({len(unexpected)}): {_first(unexpected)}")
+            if all(str(key).startswith("module.") for key in unexpected):
+                lines.append("The keys start with 'module.' (a DataParallel "
+                             "checkpoint): strip that prefix first.")
+        if mismatched:
+            lines.append(f"Shape mismatches ({len(mismatched)}):")
+            lines.extend(f"  {line}" for line in mismatched[:_LISTED])
+            head_rows = [line for line in mismatched if line.split(":")[0] in head]
+            if head_rows and len(head_rows) == len(mismatched):
+                lines.append(
+                    "Only the classifier differs: the model's `classes` disagree "
+                    "with the checkpoint's. Build the model with the checkpoint's "
+                    "classes, or with include_top=False (the checkpoint's "
+                    "classifier is then skipped) and add your own head."
+                )
+        lines.append(f"{layout.hint}.")
+        raise ValueError("\n".join(lines))
+
+    for key, variable in mapping.items():
+        variable.assign(values[key].astype(variable.dtype, copy=False))
+    return model
+
+
+def detect_layout(state):
+    """The layout whose keys `state` uses: "torchvision", "timm_resnetv2" or
+    "keras" (timm's v1 checkpoints use torchvision's names: "timm" covers
+    both, and also timm's deep-stem variants); None if none fits."""
+    keys = [str(k) for k in state.keys()]
+    if any(k.startswith(("stem.conv", "stages.")) for k in keys):
+        return "timm_resnetv2"
+    if any(k.startswith(("conv1.weight", "conv1.0.")) for k in keys):
+        return "timm"
+    if any(k.startswith("conv1_conv/") for k in keys):
+        return "keras"
+    return None
