@@ -73,7 +73,13 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {keras_resnets.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from keras_resnets import info
+    info.add_parsers(subparsers)
     _add_train(subparsers)
+    from keras_resnets.tuning import command as tune_command
+    tune_command.add_parser(subparsers)
+    from keras_resnets.benchmark import command as benchmark_command
+    benchmark_command.add_parser(subparsers)
     return parser
 
 

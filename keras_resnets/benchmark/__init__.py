@@ -1,0 +1,18 @@
+"""`keras-resnets benchmark`: speed and memory side by side with the peers.
+
+Training and inference throughput of keras_resnets models against
+keras.applications, a ResNeXt-50 of stock `keras.layers.Conv2D(groups=32)`
+and torchvision on the same CPU threads, in float32 and mixed bfloat16, each
+also as a fraction of the machine's measured matrix-multiply peak.
+
+>>> from keras_resnets.benchmark import run_benchmark, format_report
+>>> print(format_report(run_benchmark(models=["resnet50"], peers=[])))  # doctest: +SKIP
+"""
+
+from keras_resnets.benchmark.measure import measure_keras_model
+from keras_resnets.benchmark.peak import matmul_peak_gflops
+from keras_resnets.benchmark.peers import PEERS, stock_resnext50
+from keras_resnets.benchmark.run import TARGETS, format_report, run_benchmark, write_json
+
+__all__ = ["PEERS", "TARGETS", "format_report", "matmul_peak_gflops", "measure_keras_model",
+           "run_benchmark", "stock_resnext50", "write_json"]

@@ -1,0 +1,63 @@
+"""The `keras-resnets benchmark` subcommand."""
+
+import argparse
+
+EXAMPLES = """examples:
+  keras-resnets benchmark                                   # ResNet-50 and ResNeXt-50 against every peer
+  keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
+  keras-resnets benchmark --repeats 7 --json benchmark.json
+
+columns: train img/s (one SGD step per batch, compiled, data in memory), infer img/s (batch)
+and batch-1 ms, each as a fraction of the measured matmul peak of its precision
+(2 x MACs x img/s, x3 for training); train RSS: peak resident memory during the training
+steps, +RSS: that minus the memory before the model was built.
+"""
+
+
+def _names(text):
+    return [] if text.strip().lower() == "none" else [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_parser(subparsers):
+    """Adds `benchmark` to the `keras-resnets` subcommands."""
+    from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS
+
+    p = subparsers.add_parser(
+        "benchmark",
+        help="training and inference speed against the peers and the machine's peak",
+        description="Measures keras_resnets models and their alternatives side by side in one "
+        "run: images/second, fraction of the matmul peak, memory; prints tables, writes JSON.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--models", type=_names, default=list(DEFAULT_MODELS),
+                   help=f"comma-separated registered names (default: {','.join(DEFAULT_MODELS)})")
+    p.add_argument("--peers", type=_names, default=list(DEFAULT_PEERS),
+                   help=f"comma-separated, or none (default: {','.join(DEFAULT_PEERS)})")
+    p.add_argument("--precision", type=_names, default=["float32", "mixed_bfloat16"],
+                   help="comma-separated dtype policies (default: float32,mixed_bfloat16)")
+    p.add_argument("--image-size", type=int, default=128, help="default: 128")
+    p.add_argument("--batch-size", type=int, default=16, help="default: 16")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default: 1)")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls, median (default: 5)")
+    p.add_argument("--matmul-size", type=int, default=4096, help="peak measurement (default: 4096)")
+    p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
+    p.add_argument("--json", help="also write the record to this JSON file")
+    p.set_defaults(func=_benchmark)
+
+
+def _benchmark(args):
+    from keras_resnets.benchmark.run import format_report, run_benchmark, write_json
+
+    record = run_benchmark(
+        models=args.models, peers=args.peers, precisions=args.precision,
+        image_size=args.image_size, batch_size=args.batch_size, warmup=args.warmup,
+        repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(format_report(record))
+    if args.json:
+        write_json(record, args.json)
+        print(f"written to {args.json}")
+    return 0

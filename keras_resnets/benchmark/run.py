@@ -1,0 +1,268 @@
+"""One benchmark run: every model and peer side by side, the machine's peak,
+the ratios against the targets, a printed table and a JSON record."""
+
+import json
+import os
+import platform
+import time
+
+from keras_resnets.benchmark.measure import measure_keras_model
+from keras_resnets.benchmark.peak import matmul_peak_gflops
+from keras_resnets.benchmark.peers import (
+    KERAS_PEERS,
+    PEERS,
+    TORCH_PEERS,
+    measure_torchvision,
+    torch_available,
+)
+
+DEFAULT_MODELS = ("resnet50", "resnext50_32x4d")
+DEFAULT_PEERS = PEERS
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# The peer that is slow by design is timed with fewer repetitions.
+SLOW_PEERS = ("stock-resnext50",)
+
+# (what, numerator (row, precision), denominator (row or "peak", precision), metric, target)
+TARGETS = [
+    ("ResNeXt-50 / ResNet-50 training", ("resnext50_32x4d", "float32"), ("resnet50", "float32"),
+     "train_ips", 0.95),
+    ("ResNet-50 training, fraction of fp32 matmul peak", ("resnet50", "float32"), ("peak", "float32"),
+     "train_ips", 0.60),
+    ("ResNet-50 inference, fraction of fp32 matmul peak", ("resnet50", "float32"), ("peak", "float32"),
+     "infer_ips", 0.80),
+    ("ResNet-50 bf16 / fp32 training", ("resnet50", "mixed_bfloat16"), ("resnet50", "float32"),
+     "train_ips", 1.5),
+    ("ResNeXt-50 bf16 / fp32 training", ("resnext50_32x4d", "mixed_bfloat16"),
+     ("resnext50_32x4d", "float32"), "train_ips", 1.5),
+    ("ResNeXt-50 / Conv2D(groups=32) ResNeXt-50 training", ("resnext50_32x4d", "float32"),
+     ("Conv2D(groups=32) ResNeXt-50", "float32"), "train_ips", 20.0),
+]
+# Never slower than the peers, in every precision measured, training and inference.
+for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
+                       ("resnet50v2", "keras.applications ResNet50V2"),
+                       ("resnet50", "torchvision resnet50"),
+                       ("resnext50_32x4d", "torchvision resnext50_32x4d")]:
+    for _p in ("float32", "mixed_bfloat16"):
+        for _metric in ("train_ips", "infer_ips"):
+            TARGETS.append((f"{_ours} / {_theirs} {_metric.split('_')[0]} [{_p}]",
+                            (_ours, _p), (_theirs, _p), _metric, 1.0))
+
+
+def _check_list(arg, values, allowed):
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise ValueError(
+            f"`{arg}` must be a non-empty list of {', '.join(allowed)}; received {arg}={list(values)}."
+        )
+
+
+def _check_int(arg, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{arg}` must be an integer >= {minimum}; received {arg}={value!r}.")
+
+
+def machine_info():
+    """CPU, cores, threads, load and library versions, for the record."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return dict(
+        cpu=cpu, cores=len(os.sched_getaffinity(0)), threads=cpu_threads(),
+        load_average=list(os.getloadavg()), tensorflow=tf.__version__, keras=keras.__version__,
+        python=platform.python_version(),
+    )
+
+
+def cpu_threads():
+    """TensorFlow's intra-op thread count (its default is one per core)."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+
+
+def _ours(name):
+    import keras_resnets
+
+    return lambda input_shape, classes: keras_resnets.get_model(
+        name, input_shape=input_shape, classes=classes
+    )
+
+
+def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float32", "mixed_bfloat16"),
+                  image_size=128, batch_size=16, warmup=1, repeats=5, matmul_size=4096,
+                  litert=True, log=print):
+    """Measures `models` and `peers` side by side; returns the whole record.
+
+    Args:
+        models: registered keras_resnets names.
+        peers: names from `keras_resnets.benchmark.PEERS`; the torchvision ones
+            are skipped (with a note) where torch is not installed.
+        precisions: dtype policies; keras_resnets models, keras.applications
+            and torchvision run in each, the stock grouped ResNeXt in float32.
+        image_size, batch_size: the inputs (random images, 1000 classes).
+        warmup, repeats: calls before timing and timed calls (median).
+        matmul_size: side of the matrices of the peak measurement.
+        litert: time LiteRT batch-1 inference where `keras_resnets.export`
+            provides it.
+        log: called with a line of progress.
+
+    Returns:
+        dict with `machine`, `settings`, `peak_gflops`, `rows` (one per model
+        and precision), `targets` and `notes`.
+
+    Example:
+
+    >>> record = run_benchmark(models=["resnet20"], peers=[], image_size=32)  # doctest: +SKIP
+    """
+    from keras_resnets.models.registry import get_spec
+
+    peers, precisions = list(peers), list(precisions)
+    if isinstance(models, str) or not list(models):
+        raise ValueError(f"`models` must be a non-empty list of model names; received models={models!r}.")
+    models = [get_spec(name).name for name in models]  # a clear error for an unknown name
+    if peers:
+        _check_list("peers", peers, PEERS)
+    _check_list("precisions", precisions, PRECISIONS)
+    for arg, value, minimum in [("image_size", image_size, 32), ("batch_size", batch_size, 1),
+                                ("warmup", warmup, 0), ("repeats", repeats, 1),
+                                ("matmul_size", matmul_size, 16)]:
+        _check_int(arg, value, minimum)
+
+    start = time.time()
+    machine = machine_info()
+    log(f"machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_average']}")
+    peak = {}
+    for dtype, precision in [("float32", "float32"), ("bfloat16", "mixed_bfloat16")]:
+        peak[precision] = matmul_peak_gflops(dtype, matmul_size, repeats=max(3, repeats))
+        log(f"matmul peak {dtype}: {peak[precision]:.0f} GFLOP/s")
+    peak["mixed_float16"] = peak["float32"]  # CPU float16 is not faster than float32
+
+    rows, notes = [], []
+    common = dict(image_size=image_size, batch_size=batch_size, warmup=warmup)
+
+    def add(label, source, result):
+        row = dict(model=label, source=source, **result)
+        rows.append(row)
+        log(f"{label} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
+            f"infer {row['infer_ips']:.2f} img/s, batch-1 {row['infer_b1_ms']:.1f} ms")
+
+    for name in models:
+        for precision in precisions:
+            add(name, "keras_resnets", measure_keras_model(
+                _ours(name), precision, repeats=repeats,
+                litert=litert and precision == "float32", **common))
+    for peer in peers:
+        if peer in KERAS_PEERS:
+            label, build = KERAS_PEERS[peer]
+            slow = peer in SLOW_PEERS
+            for precision in (["float32"] if slow else precisions):
+                add(label, "keras", measure_keras_model(
+                    build, precision, repeats=1 if slow else repeats, **common))
+        elif not torch_available():
+            notes.append(f"{peer}: skipped, torch/torchvision are not installed")
+            log(notes[-1])
+        else:
+            label, tv_name = TORCH_PEERS[peer]
+            macs = next((r["macs"] for r in rows if r["model"] == tv_name), None)
+            if macs is None:
+                import keras_resnets
+
+                macs = keras_resnets.count_macs(
+                    keras_resnets.get_model(tv_name, input_shape=(image_size, image_size, 3)))
+            for result in measure_torchvision(tv_name, [p for p in precisions if p != "mixed_float16"],
+                                              repeats=repeats, threads=machine["threads"], **common):
+                add(label, "torchvision", dict(macs=macs, litert=None, **result))
+
+    for row in rows:
+        flops = 2.0 * row["macs"]
+        row["train_peak_fraction"] = 3 * flops * row["train_ips"] / (peak[row["precision"]] * 1e9)
+        row["infer_peak_fraction"] = flops * row["infer_ips"] / (peak[row["precision"]] * 1e9)
+    if litert and not any(r.get("litert") for r in rows):
+        notes.append("LiteRT latency: not available (keras_resnets.export has no litert_latency_ms)")
+    machine["load_average_after"] = list(os.getloadavg())
+    return dict(
+        machine=machine,
+        settings=dict(models=models, peers=peers, precisions=precisions, image_size=image_size,
+                      batch_size=batch_size, warmup=warmup, repeats=repeats,
+                      matmul_size=matmul_size, classes=1000),
+        peak_gflops=peak, rows=rows, targets=evaluate_targets(rows), notes=notes,
+        seconds=time.time() - start,
+    )
+
+
+def evaluate_targets(rows):
+    """Each target whose two sides were measured: value, target, met."""
+    def find(model, precision):
+        return next((r for r in rows if r["model"] == model and r["precision"] == precision), None)
+
+    results = []
+    for what, (num, num_p), (den, den_p), metric, target in TARGETS:
+        a = find(num, num_p)
+        if a is None:
+            continue
+        if den == "peak":
+            value = a[metric.replace("_ips", "_peak_fraction")]
+        else:
+            b = find(den, den_p)
+            if b is None:
+                continue
+            value = a[metric] / b[metric]
+        results.append(dict(what=what, value=value, target=target, met=value >= target))
+    return results
+
+
+def format_report(record):
+    """The record as text: absolute figures, then ratios against the targets."""
+    m, s = record["machine"], record["settings"]
+    lines = [
+        f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads; load average "
+        f"{m['load_average'][0]:.2f} before, {m['load_average_after'][0]:.2f} after; "
+        f"TensorFlow {m['tensorflow']}, Keras {m['keras']}",
+        f"{s['image_size']} px, batch {s['batch_size']}, median of {s['repeats']} after "
+        f"{s['warmup']} warm-up; matmul peak {record['peak_gflops']['float32']:.0f} GFLOP/s "
+        f"float32, {record['peak_gflops']['mixed_bfloat16']:.0f} bfloat16",
+        "",
+    ]
+    header = ["model", "precision", "GMACs", "train img/s", "train %peak", "infer img/s",
+              "infer %peak", "batch-1 ms", "train RSS MiB", "+RSS MiB", "LiteRT fp32 ms",
+              "LiteRT int8 ms"]
+    table = []
+    for r in record["rows"]:
+        lite = r.get("litert") or {}
+        table.append([
+            r["model"], r["precision"], f"{r['macs'] / 1e9:.3f}", f"{r['train_ips']:.2f}",
+            f"{100 * r['train_peak_fraction']:.0f}%", f"{r['infer_ips']:.2f}",
+            f"{100 * r['infer_peak_fraction']:.0f}%", f"{r['infer_b1_ms']:.1f}",
+            f"{r['train_peak_rss_mib']:.0f}", f"{r['train_rss_increase_mib']:.0f}",
+            f"{lite['float32_ms']:.1f}" if "float32_ms" in lite else "n/a",
+            f"{lite['int8_ms']:.1f}" if "int8_ms" in lite else "n/a",
+        ])
+    lines += _columns(header, table)
+    if record["targets"]:
+        lines += ["", *_columns(["ratio", "value", "target", "met"], [
+            [t["what"], f"{t['value']:.2f}", f">= {t['target']:g}", "yes" if t["met"] else "NO"]
+            for t in record["targets"]])]
+    lines += [f"note: {n}" for n in record["notes"]]
+    return "\n".join(lines)
+
+
+def _columns(header, rows):
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    fmt = lambda cells: "  ".join(  # noqa: E731
+        c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
+
+
+def write_json(record, path):
+    """Writes `record` to `path` atomically."""
+    from keras_resnets.training.callbacks import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(record, f, indent=2)

@@ -1,0 +1,62 @@
+"""Measures one torchvision model, in its own process (no TensorFlow here).
+
+Run by `peers.measure_torchvision`: `python torch_peer.py '{"name": ...}'`;
+prints one JSON list on its last line, one dict per precision.
+"""
+
+import json
+import sys
+
+import torch
+import torchvision
+
+from timing import PeakRss, median_seconds, release_memory, rss_mib  # this folder is on sys.path
+
+
+def measure(model_name, precision, image_size, batch_size, warmup, repeats, classes):
+    release_memory()
+    base = rss_mib()
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes)
+    x = torch.randn(batch_size, 3, image_size, image_size)
+    y = torch.randint(0, classes, (batch_size,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    autocast = precision == "mixed_bfloat16"
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def infer(images):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            return model(images).float().numpy()
+
+    model.train()
+    with PeakRss() as gauge:
+        train_s, train_times = median_seconds(train_step, warmup, repeats)
+    model.eval()
+    infer_s, _ = median_seconds(lambda: infer(x), warmup, repeats)
+    b1_s, _ = median_seconds(lambda: infer(x[:1]), warmup, repeats)
+    return dict(
+        precision=precision, train_ips=batch_size / train_s, train_step_times=train_times,
+        infer_ips=batch_size / infer_s, infer_b1_ms=1e3 * b1_s,
+        train_peak_rss_mib=gauge.peak, train_rss_increase_mib=gauge.peak - base,
+    )
+
+
+def main(args):
+    torch.set_num_threads(args["threads"])
+    results = [
+        measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
+                args["repeats"], args["classes"])
+        for p in args["precisions"]
+    ]
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

@@ -1,0 +1,113 @@
+"""`keras-resnets benchmark` on a tiny model with one repetition: the figures
+are checked for structure and internal consistency, not for speed."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.benchmark import stock_resnext50
+from keras_resnets.benchmark.peers import measure_torchvision, torch_available
+from keras_resnets.benchmark.run import evaluate_targets
+from keras_resnets.cli import main
+
+
+def test_tiny_run_end_to_end(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main([
+        "benchmark", "--models", "resnet20", "--peers", "none",
+        "--precision", "mixed_bfloat16", "--image-size", "32", "--batch-size", "4",
+        "--warmup", "1", "--repeats", "1", "--matmul-size", "512", "--json", str(out),
+    ])
+    assert code == 0
+    record = json.loads(out.read_text())
+    assert not list(tmp_path.glob(".partial-*"))  # written atomically
+
+    assert record["machine"]["cores"] >= 1 and record["machine"]["threads"] >= 1
+    peak = record["peak_gflops"]
+    assert peak["float32"] > 1 and peak["mixed_bfloat16"] > 1
+    rows = record["rows"]
+    # One precision keeps the test short; mixed_bfloat16 also checks that the
+    # policy is set for the measurement and restored after it.
+    assert [(r["model"], r["precision"]) for r in rows] == [("resnet20", "mixed_bfloat16")]
+    macs = keras_resnets.count_macs(keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=1000))
+    for r in rows:
+        assert r["macs"] == macs
+        assert len(r["train_step_times"]) == 1
+        assert r["train_ips"] == pytest.approx(4 / r["train_step_times"][0])
+        # An inference pass is about a third of a training step's work.
+        assert r["infer_ips"] > r["train_ips"] > 0
+        assert r["infer_b1_ms"] > 0
+        assert r["train_peak_fraction"] == pytest.approx(
+            3 * 2 * macs * r["train_ips"] / (peak[r["precision"]] * 1e9))
+        assert r["infer_peak_fraction"] == pytest.approx(
+            2 * macs * r["infer_ips"] / (peak[r["precision"]] * 1e9))
+        assert r["train_peak_rss_mib"] > 100  # TensorFlow alone is more
+        assert 0 < r["train_rss_increase_mib"] < r["train_peak_rss_mib"]
+    assert record["targets"] == []  # no target names resnet20
+    assert keras.config.dtype_policy().name == "float32"  # restored
+
+    printed = capsys.readouterr().out
+    assert "train img/s" in printed and "resnet20" in printed and "mixed_bfloat16" in printed
+    if not hasattr(getattr(keras_resnets, "export", None), "litert_latency_ms"):
+        assert "LiteRT latency: not available" in printed
+
+
+def test_targets_are_ratios_of_the_rows():
+    def row(model, precision, train, infer, fraction=0.5):
+        return dict(model=model, precision=precision, train_ips=train, infer_ips=infer,
+                    train_peak_fraction=fraction, infer_peak_fraction=fraction)
+
+    targets = {t["what"]: t for t in evaluate_targets([
+        row("resnet50", "float32", 10.0, 30.0, fraction=0.62),
+        row("resnext50_32x4d", "float32", 9.0, 28.0),
+        row("keras.applications ResNet50", "float32", 12.0, 20.0),
+    ])}
+    assert targets["ResNeXt-50 / ResNet-50 training"]["value"] == pytest.approx(0.9)
+    assert not targets["ResNeXt-50 / ResNet-50 training"]["met"]
+    assert targets["ResNet-50 training, fraction of fp32 matmul peak"]["met"]
+    t = targets["resnet50 / keras.applications ResNet50 train [float32]"]
+    assert t["value"] == pytest.approx(10 / 12) and not t["met"]
+    t = targets["resnet50 / keras.applications ResNet50 infer [float32]"]
+    assert t["value"] == pytest.approx(1.5) and t["met"]
+    assert not any("torchvision" in w or "bf16" in w for w in targets)  # not measured
+
+
+def test_stock_resnext50_is_resnext50_with_keras_grouped_conv2d():
+    model = stock_resnext50((64, 64, 3))
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 25_028_904  # torchvision resnext50_32x4d
+    grouped = [l for l in model.layers if getattr(l, "groups", 1) > 1]
+    assert len(grouped) == 16
+    assert all(type(l) is keras.layers.Conv2D and l.groups == 32 for l in grouped)
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--models", "resnet5"], r"received name='resnet5'"),
+        (["--models", "none"], r"`models` must be a non-empty list.*models=\[\]"),
+        (["--peers", "timm-resnet50"], r"`peers` must be .*keras-resnet50.*timm-resnet50"),
+        (["--precision", "float64"], r"`precisions` must be .*mixed_bfloat16.*float64"),
+        (["--repeats", "0"], r"`repeats` must be an integer >= 1; received repeats=0"),
+        (["--image-size", "16"], r"`image_size` must be an integer >= 32; received image_size=16"),
+    ],
+)
+def test_bad_arguments(argv, match, capsys):
+    assert main(["benchmark", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-resnets benchmark: error:")
+    import re
+
+    assert re.search(match, err), err
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch/torchvision are not installed")
+def test_torchvision_peer_in_a_subprocess():
+    (result,) = measure_torchvision("resnet18", ["float32"], image_size=32, batch_size=2,
+                                    warmup=0, repeats=1, threads=1)
+    assert result["precision"] == "float32"
+    assert result["infer_ips"] > result["train_ips"] > 0
+    assert result["train_peak_rss_mib"] > result["train_rss_increase_mib"] > 0
