@@ -6,80 +6,168 @@ from keras_resnets.benchmark.timing import PeakRss, median_seconds, release_memo
 
 
 def _litert_latency(model, image_size, repeats):
-    """Batch-1 LiteRT latency (ms) in float32 and int8 through
-    `keras_resnets.export`, or None where that module is not there yet."""
+    """Batch-1 LiteRT (XNNPACK) latency in ms of the model exported to float32
+    and to int8 by `keras_resnets.export`; None where that is not available."""
     try:
-        from keras_resnets import export
+        from keras_resnets.export import tflite, verify
     except ImportError:
         return None
-    measure = getattr(export, "litert_latency_ms", None)
-    if measure is None:
-        return None
-    return measure(model, image_size=image_size, repeats=repeats)
+    import os
+    import tempfile
+
+    # Random images calibrate the int8 ranges: the latency does not depend on them.
+    images = np.random.default_rng(0).uniform(-1, 1, (8, image_size, image_size, 3)).astype("float32")
+    result = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for key, quantize in (("float32_ms", None), ("int8_ms", "int8")):
+            path = tflite(model, os.path.join(folder, f"{key}.tflite"), quantize=quantize,
+                          representative_data=images if quantize else None,
+                          calibration_images=len(images))
+            result[key] = verify(path, model, images[:1], runs=repeats, warmup=1).latency_ms_median
+    return result
+
+
+class KerasCase:
+    """One Keras model in one precision, ready to time.
+
+    `prepare()` builds the model under the dtype policy `precision` (restored
+    afterwards), compiles it (SGD with momentum, cross-entropy, no XLA) and
+    runs the warm-up calls while sampling the resident memory. Then each
+    `time_*()` call times one compiled call: `train()` one optimizer step
+    (`model.train_on_batch` on a batch already in memory: no data loading),
+    `infer()` the compiled `predict_step` on the batch, `infer_one()` on one
+    image.
+
+    Args:
+        label: name of the row in the tables.
+        build: callable `(input_shape, classes) -> keras.Model`.
+        precision: a Keras dtype policy name ("float32", "mixed_bfloat16", ...).
+        image_size, batch_size, classes: the inputs (random images and labels).
+        source: where the model comes from, for the record.
+    """
+
+    def __init__(self, label, build, precision="float32", image_size=128, batch_size=16,
+                 classes=1000, source="keras_resnets"):
+        self.label, self.build, self.precision, self.source = label, build, precision, source
+        self.image_size, self.batch_size, self.classes = image_size, batch_size, classes
+        self.times = {"train": [], "infer": [], "infer_one": []}
+        self.model = None
+
+    def prepare(self, warmup=1):
+        import keras
+        import tensorflow as tf
+
+        from keras_resnets.utils.macs import count_macs
+
+        release_memory()
+        base = rss_mib()
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.precision)
+        try:
+            shape = (self.image_size, self.image_size, 3)
+            self.model = self.build(shape, self.classes)
+            self.macs = count_macs(self.model, shape)
+            self.model.compile(
+                optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                loss="sparse_categorical_crossentropy",
+                jit_compile=False,
+            )
+        finally:
+            keras.config.set_dtype_policy(previous)
+        rng = np.random.default_rng(0)
+        self.x = tf.constant(rng.standard_normal((self.batch_size, *shape), "float32"))
+        self.y = tf.constant(rng.integers(0, self.classes, self.batch_size))
+        with PeakRss() as gauge:
+            # At least one call each: the first one traces the graph.
+            for _ in range(max(1, warmup)):
+                self.model.train_on_batch(self.x, self.y)
+        self.peak_rss, self.rss_increase = gauge.peak, gauge.peak - base
+        for _ in range(max(1, warmup)):
+            self.model.predict_on_batch(self.x)
+            self.model.predict_on_batch(self.x[:1])
+        return self
+
+    def time(self, what):
+        """Times one call of `what` ("train", "infer" or "infer_one")."""
+        call = {
+            "train": lambda: self.model.train_on_batch(self.x, self.y),
+            "infer": lambda: self.model.predict_on_batch(self.x),
+            "infer_one": lambda: self.model.predict_on_batch(self.x[:1]),
+        }[what]
+        seconds, _ = median_seconds(call, warmup=0, repeats=1)
+        self.times[what].append(seconds)
+        return seconds
+
+    def result(self, litert=False, repeats=5):
+        """The figures from the calls timed so far (medians)."""
+        import statistics
+
+        median = {k: statistics.median(v) for k, v in self.times.items()}
+        lite = None
+        if litert and self.precision == "float32":
+            lite = _litert_latency(self.model, self.image_size, repeats)
+        return dict(
+            precision=self.precision, macs=self.macs,
+            train_ips=self.batch_size / median["train"], train_step_times=self.times["train"],
+            infer_ips=self.batch_size / median["infer"], infer_b1_ms=1e3 * median["infer_one"],
+            train_peak_rss_mib=self.peak_rss, train_rss_increase_mib=self.rss_increase,
+            litert=lite,
+        )
+
+    def release(self):
+        import keras
+
+        self.model = self.x = self.y = None
+        keras.backend.clear_session()
+        release_memory()
+
+
+def measure_interleaved(cases, warmup=1, repeats=5, litert=False, log=None):
+    """Prepares every case, then times them in turns: repetition r of every
+    case before repetition r + 1 of any. A load that comes and goes (other
+    processes on the machine) then falls on all of them alike, and the
+    ratios between them stay meaningful.
+
+    A case with `max_repeats` set (a slow peer) stops after that many turns.
+    Returns one `KerasCase.result()` dict per case, in order.
+
+    The memory figures come from each case's warm-up, while the cases before
+    it are loaded: `train_rss_increase_mib` is what that case added.
+    """
+    for case in cases:
+        case.prepare(warmup)
+        if log:
+            log(f"prepared {case.label} [{case.precision}]")
+    for r in range(repeats):
+        for case in cases:
+            if r < (getattr(case, "max_repeats", None) or repeats):
+                for what in ("train", "infer", "infer_one"):
+                    case.time(what)
+    results = [case.result(litert=litert, repeats=repeats) for case in cases]
+    for case in cases:
+        case.release()
+    return results
 
 
 def measure_keras_model(build, precision="float32", image_size=128, batch_size=16,
                         warmup=1, repeats=5, classes=1000, litert=False):
     """Times one optimizer step and inference of the model `build` returns.
 
-    The dtype policy is `precision` while the model is built and measured,
-    and is restored afterwards. The step is the compiled `train_step`
-    (`model.train_on_batch` on a batch already in memory: no data loading),
-    SGD with momentum and cross-entropy; inference is the compiled
-    `predict_step` at `batch_size` and at batch 1. Each figure is the median
-    of `repeats` calls after `warmup` calls.
-
-    Args:
-        build: callable `(input_shape, classes) -> keras.Model`.
-        precision: a Keras dtype policy name ("float32", "mixed_bfloat16", ...).
-        image_size, batch_size, classes: the inputs.
-        warmup, repeats: calls before timing, timed calls.
-        litert: also time LiteRT batch-1 inference (float32 models only).
+    See `KerasCase`; each figure is the median of `repeats` calls after
+    `warmup` calls.
 
     Returns:
         dict: `macs` (per image), `train_ips`, `train_step_times`,
         `infer_ips`, `infer_b1_ms`, `train_peak_rss_mib` (resident memory
-        during the training steps, sampled) and `train_rss_increase_mib`
-        (that peak minus the memory before the model was built), `litert`.
+        during the warm-up training steps, sampled) and
+        `train_rss_increase_mib` (that peak minus the memory before the model
+        was built), `litert` (batch-1 LiteRT latencies or None).
 
     Example:
 
     >>> measure_keras_model(lambda s, c: keras_resnets.ResNet20(input_shape=s, classes=c),
     ...                     image_size=32, batch_size=8)  # doctest: +SKIP
     """
-    import keras
-    import tensorflow as tf
-
-    from keras_resnets.utils.macs import count_macs
-
-    previous = keras.config.dtype_policy()
-    keras.backend.clear_session()
-    release_memory()
-    base = rss_mib()
-    keras.config.set_dtype_policy(precision)
-    try:
-        model = build((image_size, image_size, 3), classes)
-        macs = count_macs(model, (image_size, image_size, 3))
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-            loss="sparse_categorical_crossentropy",
-            jit_compile=False,
-        )
-        rng = np.random.default_rng(0)
-        x = tf.constant(rng.standard_normal((batch_size, image_size, image_size, 3), "float32"))
-        y = tf.constant(rng.integers(0, classes, batch_size))
-        with PeakRss() as gauge:
-            train_s, train_times = median_seconds(lambda: model.train_on_batch(x, y), warmup, repeats)
-        infer_s, _ = median_seconds(lambda: model.predict_on_batch(x), warmup, repeats)
-        b1_s, _ = median_seconds(lambda: model.predict_on_batch(x[:1]), warmup, repeats)
-        lite = _litert_latency(model, image_size, repeats) if litert else None
-    finally:
-        keras.config.set_dtype_policy(previous)
-    result = dict(
-        precision=precision, macs=macs, train_ips=batch_size / train_s,
-        train_step_times=train_times, infer_ips=batch_size / infer_s, infer_b1_ms=1e3 * b1_s,
-        train_peak_rss_mib=gauge.peak, train_rss_increase_mib=gauge.peak - base, litert=lite,
-    )
-    del model
-    keras.backend.clear_session()
+    case = KerasCase("model", build, precision, image_size, batch_size, classes)
+    (result,) = measure_interleaved([case], warmup, repeats, litert)
     return result
