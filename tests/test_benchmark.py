@@ -9,6 +9,7 @@ import pytest
 
 import keras_resnets
 from keras_resnets.benchmark import stock_resnext50
+from keras_resnets.benchmark.layers import format_conv_table, time_conv_layers
 from keras_resnets.benchmark.peers import measure_torchvision, torch_available
 from keras_resnets.benchmark.run import evaluate_targets
 from keras_resnets.cli import main
@@ -45,6 +46,7 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
             2 * macs * r["infer_ips"] / (peak[r["precision"]] * 1e9))
         assert r["train_peak_rss_mib"] > 100  # TensorFlow alone is more
         assert 0 < r["train_rss_increase_mib"] < r["train_peak_rss_mib"]
+        assert 0 < r["train_cpu_busy"] <= 1.5  # TensorFlow threads may spin a little
     assert record["targets"] == []  # no target names resnet20
     assert keras.config.dtype_policy().name == "float32"  # restored
 
@@ -110,3 +112,15 @@ def test_torchvision_peer_in_a_subprocess():
     assert result["precision"] == "float32"
     assert result["train_ips"] > 0 and result["infer_ips"] > 0 and result["infer_b1_ms"] > 0
     assert result["train_peak_rss_mib"] > result["train_rss_increase_mib"] > 0
+
+
+def test_convolutions_timed_by_shape():
+    model = keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=10)
+    rows = time_conv_layers(model, image_size=32, batch_size=2, repeats=1)
+    counts = {(r["kind"], r["input_shape"], r["strides"]): r["count"] for r in rows}
+    # ResNet-20: the 3x3 stem, then 3 stages of 3 blocks of two 3x3 convolutions.
+    assert counts[("3x3", (32, 32, 3), (1, 1))] == 1
+    assert counts[("3x3", (32, 32, 16), (1, 1))] == 6
+    assert sum(counts.values()) == 19
+    assert all(r["cpu_ms"] > 0 and r["gflop_per_cpu_s"] > 0 for r in rows)
+    assert "3x3" in format_conv_table("resnet20", rows)

@@ -6,11 +6,14 @@ EXAMPLES = """examples:
   keras-resnets benchmark                                   # ResNet-50 and ResNeXt-50 against every peer
   keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
   keras-resnets benchmark --repeats 7 --json benchmark.json
+  keras-resnets benchmark --models resnet50,resnext50_32x4d --peers none --by-layer   # where the time goes
 
 columns: train img/s (one SGD step per batch, compiled, data in memory), infer img/s (batch)
 and batch-1 ms, each as a fraction of the measured matmul peak of its precision
 (2 x MACs x img/s, x3 for training); train RSS: peak resident memory during the training
-steps, +RSS: that minus the memory before the model was built.
+steps, +RSS: that minus the memory before the model was built; CPU busy: process CPU time
+over wall time x threads during the training steps (well below 100%: other processes
+took the cores, the figures are disturbed).
 """
 
 
@@ -42,6 +45,8 @@ def add_parser(subparsers):
     p.add_argument("--repeats", type=int, default=5, help="timed calls, median (default: 5)")
     p.add_argument("--matmul-size", type=int, default=4096, help="peak measurement (default: 4096)")
     p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
+    p.add_argument("--by-layer", action="store_true",
+                   help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
     p.set_defaults(func=_benchmark)
 
@@ -55,9 +60,25 @@ def _benchmark(args):
         repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
         log=lambda line: print(line, flush=True),
     )
+    if args.by_layer:
+        record["by_layer"] = _by_layer(record, args.repeats)
     print()
     print(format_report(record))
     if args.json:
         write_json(record, args.json)
         print(f"written to {args.json}")
     return 0
+
+
+def _by_layer(record, repeats):
+    import keras_resnets
+    from keras_resnets.benchmark.layers import format_conv_table, time_conv_layers
+
+    size, batch = record["settings"]["image_size"], record["settings"]["batch_size"]
+    tables = {}
+    for name in record["settings"]["models"]:
+        model = keras_resnets.get_model(name, input_shape=(size, size, 3))
+        tables[name] = time_conv_layers(model, size, batch, repeats)
+        print()
+        print(format_conv_table(name, tables[name]))
+    return tables

@@ -1,5 +1,8 @@
 """Throughput, latency and memory of one Keras model in one precision."""
 
+import os
+import time
+
 import numpy as np
 
 from keras_resnets.benchmark.timing import PeakRss, median_seconds, release_memory, rss_mib
@@ -27,6 +30,13 @@ def _litert_latency(model, image_size, repeats):
     return result
 
 
+def cpu_threads():
+    """TensorFlow's intra-op thread count (its default is one per core)."""
+    import tensorflow as tf
+
+    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+
+
 class KerasCase:
     """One Keras model in one precision, ready to time.
 
@@ -51,6 +61,7 @@ class KerasCase:
         self.label, self.build, self.precision, self.source = label, build, precision, source
         self.image_size, self.batch_size, self.classes = image_size, batch_size, classes
         self.times = {"train": [], "infer": [], "infer_one": []}
+        self.cpu_times = []
         self.model = None
 
     def prepare(self, warmup=1):
@@ -94,8 +105,11 @@ class KerasCase:
             "infer": lambda: self.model.predict_on_batch(self.x),
             "infer_one": lambda: self.model.predict_on_batch(self.x[:1]),
         }[what]
+        cpu = time.process_time()
         seconds, _ = median_seconds(call, warmup=0, repeats=1)
         self.times[what].append(seconds)
+        if what == "train":
+            self.cpu_times.append(time.process_time() - cpu)
         return seconds
 
     def result(self, litert=False, repeats=5):
@@ -111,6 +125,7 @@ class KerasCase:
             train_ips=self.batch_size / median["train"], train_step_times=self.times["train"],
             infer_ips=self.batch_size / median["infer"], infer_b1_ms=1e3 * median["infer_one"],
             train_peak_rss_mib=self.peak_rss, train_rss_increase_mib=self.rss_increase,
+            train_cpu_busy=sum(self.cpu_times) / sum(self.times["train"]) / cpu_threads(),
             litert=lite,
         )
 

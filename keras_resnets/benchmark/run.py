@@ -6,7 +6,7 @@ import os
 import platform
 import time
 
-from keras_resnets.benchmark.measure import KerasCase, measure_interleaved
+from keras_resnets.benchmark.measure import KerasCase, cpu_threads, measure_interleaved
 from keras_resnets.benchmark.peak import matmul_peak_gflops
 from keras_resnets.benchmark.peers import (
     KERAS_PEERS,
@@ -78,13 +78,6 @@ def machine_info():
         load_average=list(os.getloadavg()), tensorflow=tf.__version__, keras=keras.__version__,
         python=platform.python_version(),
     )
-
-
-def cpu_threads():
-    """TensorFlow's intra-op thread count (its default is one per core)."""
-    import tensorflow as tf
-
-    return tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
 
 
 def _ours(name):
@@ -244,7 +237,7 @@ def format_report(record):
         "",
     ]
     header = ["model", "precision", "GMACs", "train img/s", "train %peak", "infer img/s",
-              "infer %peak", "batch-1 ms", "train RSS MiB", "+RSS MiB", "LiteRT fp32 ms",
+              "infer %peak", "batch-1 ms", "CPU busy", "train RSS MiB", "+RSS MiB", "LiteRT fp32 ms",
               "LiteRT int8 ms"]
     table = []
     for r in record["rows"]:
@@ -253,6 +246,7 @@ def format_report(record):
             r["model"], r["precision"], f"{r['macs'] / 1e9:.3f}", f"{r['train_ips']:.2f}",
             f"{100 * r['train_peak_fraction']:.0f}%", f"{r['infer_ips']:.2f}",
             f"{100 * r['infer_peak_fraction']:.0f}%", f"{r['infer_b1_ms']:.1f}",
+            f"{100 * r['train_cpu_busy']:.0f}%" if r.get("train_cpu_busy") else "n/a",
             f"{r['train_peak_rss_mib']:.0f}", f"{r['train_rss_increase_mib']:.0f}",
             f"{lite['float32_ms']:.1f}" if "float32_ms" in lite else "n/a",
             f"{lite['int8_ms']:.1f}" if "int8_ms" in lite else "n/a",

@@ -6,6 +6,7 @@ prints one JSON list on its last line, one dict per precision.
 
 import json
 import sys
+import time
 
 import torch
 import torchvision
@@ -37,7 +38,9 @@ def measure(model_name, precision, image_size, batch_size, warmup, repeats, clas
 
     model.train()
     with PeakRss() as gauge:
+        cpu, wall = time.process_time(), time.perf_counter()
         train_s, train_times = median_seconds(train_step, warmup, repeats)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     model.eval()
     infer_s, _ = median_seconds(lambda: infer(x), warmup, repeats)
     b1_s, _ = median_seconds(lambda: infer(x[:1]), warmup, repeats)
@@ -45,6 +48,7 @@ def measure(model_name, precision, image_size, batch_size, warmup, repeats, clas
         precision=precision, train_ips=batch_size / train_s, train_step_times=train_times,
         infer_ips=batch_size / infer_s, infer_b1_ms=1e3 * b1_s,
         train_peak_rss_mib=gauge.peak, train_rss_increase_mib=gauge.peak - base,
+        train_cpu_busy=cpu / wall / torch.get_num_threads(),  # warm-up included
     )
 
 
