@@ -33,7 +33,10 @@ setup(
     ],
     entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "pydot"],
+        # keras-resnets info NAME --plot FILE.png; also needs graphviz's `dot`
+        # program from the system (apt-get install graphviz).
+        "plot": ["pydot"],
         # For the torchvision parity tests (large; not installed by CI):
         # pip install torch torchvision
         "torch": ["torch", "torchvision"],

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import keras_resnets
+from keras_resnets.models.catalog import FIGURES
 from keras_resnets.weights import load_keras_applications_model
 
 from helpers import randomize_batchnorm, trainable_count
@@ -74,6 +75,7 @@ TORCHVISION_GMACS = {
 def test_macs_equal_torchvision(name):
     macs = keras_resnets.count_macs(keras_resnets.get_model(name))
     assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS[name], rel=0.01)
+    assert macs == FIGURES[name][1]  # `keras-resnets models`
 
 
 def test_macs_at_given_size_and_of_grouped_convolutions():
@@ -94,6 +96,7 @@ def test_cifar_macs_default_to_32px():
     # ResNet-20 on CIFAR: about 41 million multiply-accumulates.
     macs = keras_resnets.count_macs(keras_resnets.ResNet20(classes=10))
     assert macs == pytest.approx(40.55e6, rel=0.005)
+    assert macs == FIGURES["resnet20"][1]
 
 
 KERAS_APPLICATIONS = [

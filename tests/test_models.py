@@ -6,6 +6,7 @@ import pytest
 
 import keras_resnets
 from keras_resnets.models import min_input_size
+from keras_resnets.models.catalog import FIGURES, reference_classes
 
 from helpers import (
     assert_config_round_trip,
@@ -13,6 +14,7 @@ from helpers import (
     assert_saving_round_trip,
     random_images,
     randomize_batchnorm,
+    trainable_count,
 )
 
 # Deep or very wide: building and tracing them takes tens of seconds.
@@ -40,6 +42,10 @@ def test_forward_and_gradients(name):
     y = assert_gradients(model, random_images((2, size, size, 3)))
     assert y.shape == (2, 7)
     np.testing.assert_allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-5)
+    # `keras-resnets models` lists the reference's classes; this head has 7.
+    features = model.get_layer("predictions").kernel.shape[0]
+    classes = reference_classes(keras_resnets.get_spec(name))
+    assert trainable_count(model) == FIGURES[name][0] - (features + 1) * (classes - 7)
 
 
 @pytest.mark.parametrize("name", registry_params())

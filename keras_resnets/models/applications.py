@@ -25,6 +25,7 @@ def _builder(public_name, registry_name):
     builder.__signature__ = _SIGNATURE.replace(parameters=params)
     builder.__name__ = builder.__qualname__ = public_name
     builder.__module__ = "keras_resnets"
+    builder.registry_name = registry_name
     builder.__doc__ = (
         f"Builds {spec.title}: {spec.reference}.\n\n"
         f"Registry name {spec.name!r}; default input {spec.default_size}x"

@@ -56,9 +56,15 @@ class ModelSpec:
 
     @property
     def depth(self):
-        """Weighted layers: convolutions of the residual branches, stem, head."""
+        """Weighted layers: convolutions of the residual branches, stem, head.
+
+        The CIFAR wide ResNets' WRN-d-k counts the stem, the branches and one
+        projection per stage instead of the head (Zagoruyko & Komodakis 2016).
+        """
         per_block = 2 if self.block == "basic" else 3
         stem_convs = 3 if self.stem == "deep" else 1
+        if self.family == "wide_resnet" and self.stem == "cifar":
+            return per_block * sum(self.depths) + stem_convs + len(self.depths)
         return per_block * sum(self.depths) + stem_convs + 1
 
 

@@ -1,5 +1,7 @@
 """Multiply-accumulate counts of a forward pass, read off the traced graph."""
 
+import re
+
 import numpy as np
 
 # torchvision's "GFLOPS" column counts the multiply-accumulates of the
@@ -44,6 +46,42 @@ def count_macs(model, input_shape=None):
     >>> keras_resnets.count_macs(keras_resnets.ResNet50())  # doctest: +SKIP
     4089184256
     """
+    return int(sum(_op_macs(op) for op in _counted_ops(model, input_shape)))
+
+
+def macs_by_layer(model, input_shape=None):
+    """Multiply-accumulates of one image, per top-level layer of `model`.
+
+    The traced operations are attributed by their name scope (a block's
+    convolutions run under the block's name), so the values add up to
+    `count_macs(model, input_shape)`.
+
+    Args:
+        model: a Keras model with one image input.
+        input_shape: as for `count_macs`.
+
+    Returns:
+        dict, layer name -> MACs, in the model's layer order; layers without
+        multiply-accumulates are left out.
+
+    Example:
+
+    >>> macs_by_layer(keras_resnets.ResNet18())["predictions"]  # doctest: +SKIP
+    512000
+    """
+    names = [layer.name for layer in model.layers]
+    totals = dict.fromkeys(names, 0)
+    for op in _counted_ops(model, input_shape):
+        # Traced scopes may carry a suffix: "stage1_block1_1/conv1_1/...".
+        scopes = op.name.split("/")[:-1]
+        owner = next((n for s in scopes for n in (s, re.sub(r"_\d+$", "", s)) if n in totals), None)
+        if owner is None:
+            raise ValueError(f"Operation {op.name!r} belongs to no layer of {model.name!r}.")
+        totals[owner] += int(_op_macs(op))
+    return {name: macs for name, macs in totals.items() if macs}
+
+
+def _counted_ops(model, input_shape):
     import tensorflow as tf
 
     model_shape = tuple(model.inputs[0].shape[1:])
@@ -67,4 +105,4 @@ def count_macs(model, input_shape=None):
         )
     spec = tf.TensorSpec((1, *input_shape), model.inputs[0].dtype)
     graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
-    return int(sum(_op_macs(op) for op in graph.get_operations() if op.type in _COUNTED))
+    return [op for op in graph.get_operations() if op.type in _COUNTED]

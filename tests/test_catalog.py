@@ -1,0 +1,147 @@
+"""`keras-resnets models` and `keras-resnets info`: the catalog's figures equal
+the real models', the per-stage table adds up to `count_macs` and
+`count_params`, and the commands print them."""
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+import keras_resnets
+from keras_resnets.cli import main
+from keras_resnets.info import stage_table
+from keras_resnets.models.catalog import FIGURES, catalog, measure
+
+from helpers import trainable_count
+
+# Models that build and trace in a few seconds, of the kinds not checked
+# elsewhere: tests/test_models.py checks every model's parameters (on the
+# model it builds anyway), tests/test_fidelity.py the MACs of resnet18,
+# resnet50, resnext50_32x4d, wide_resnet50_2 and resnet20, and
+# test_stage_table_... below resnet50v2's. The deep ones take minutes.
+QUICK = {"resnet34", "resnet18v2", "resnet32", "resnext29_8x64d", "wide_resnet16_8"}
+FULL = os.environ.get("KERAS_RESNETS_FULL_CATALOG") == "1"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_every_model_has_figures():
+    assert list(FIGURES) == keras_resnets.list_models()
+
+
+@pytest.mark.parametrize("name", sorted(QUICK))
+def test_figures_equal_the_real_model(name):
+    assert measure(name) == FIGURES[name]
+
+
+@pytest.mark.skipif(not FULL, reason="builds every model (minutes): KERAS_RESNETS_FULL_CATALOG=1")
+def test_figures_of_every_model():
+    measured = {name: measure(name) for name in FIGURES}
+    assert {n: m for n, m in measured.items() if m != FIGURES[n]} == {}
+
+
+def test_depth_is_the_one_in_the_name():
+    for row in catalog():
+        assert row["depth"] == int(re.search(r"\d+", row["name"]).group()), row["name"]
+
+
+def test_models_json_and_csv(capsys):
+    code, out, _ = run(capsys, "models", "--format", "json")
+    assert code == 0
+    rows = {row["name"]: row for row in json.loads(out)}
+    assert len(rows) == 30
+    r50 = rows["resnet50"]
+    assert (r50["parameters"], r50["macs"], r50["image_size"]) == (25_557_032, 4_089_184_256, 224)
+    assert r50["builders"] == ["ResNet50"] and r50["depth"] == 50
+    assert r50["pretrained"] == ["torchvision", "timm", "keras.applications"]
+    assert rows["resnext50_32x4d"]["builders"] == ["ResNeXt50", "ResNeXt50_32x4d"]
+    assert (rows["resnet20"]["classes"], rows["resnet20"]["image_size"]) == (10, 32)
+
+    code, out, _ = run(capsys, "models", "--format", "csv", "--family", "resnext")
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [r["name"] for r in table] == keras_resnets.list_models("resnext")
+    assert table[-1]["parameters"] == "68155210" and table[-1]["macs"] == "10688866304"
+
+
+def test_models_table(capsys):
+    code, out, _ = run(capsys, "models")
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "family", "depth", "params", "GMACs", "pretrained", "reference"]
+    assert len(lines) == 31
+    row = next(line for line in lines if line.startswith("resnet1202 "))
+    assert row.split()[:6] == ["resnet1202", "resnet", "1202", "19,421,274", "2.829", "@32px"]
+    with pytest.raises(SystemExit):
+        main(["models", "--format", "xml"])
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_stage_table_adds_up_to_count_macs_and_count_params():
+    # keras.applications' v2 layout: stride at a stage's last block, a final
+    # batch norm in the head.
+    model = keras_resnets.get_model("resnet50v2", input_shape=(224, 224, 3))
+    rows = stage_table(model)
+    assert [r["stage"] for r in rows] == ["stem", "stage1", "stage2", "stage3", "stage4", "head"]
+    assert [r["blocks"] for r in rows[1:5]] == [3, 4, 6, 3]
+    assert [r["output_shape"] for r in rows] == [
+        (56, 56, 64), (28, 28, 256), (14, 14, 512), (7, 7, 1024), (7, 7, 2048), (1000,),
+    ]
+    params = sum(r["parameters"] for r in rows)
+    macs = sum(r["macs"] for r in rows)
+    assert params == trainable_count(model) == FIGURES["resnet50v2"][0]
+    assert params + sum(r["non_trainable"] for r in rows) == model.count_params()
+    assert macs == keras_resnets.count_macs(model) == FIGURES["resnet50v2"][1]
+    assert rows[-1]["macs"] == 2048 * 1000  # the classifier
+    assert all(r["macs"] > 0 for r in rows)
+
+
+def test_info_command(capsys):
+    # ResNet-20 at 64 px: 4x the 32 px convolutions; the classifier stays.
+    code, out, _ = run(capsys, "info", "resnet20", "--image-size", "64")
+    assert code == 0
+    assert out.startswith("resnet20: ResNet-20 (CIFAR), family resnet, depth 20, input 64x64x3, 10 classes")
+    stages = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("stage", "total"))}
+    assert stages["stage1"][1:3] == ["3", "64x64x16"]
+    assert stages["stage3"][1:3] == ["3", "16x16x64"]
+    params, macs = FIGURES["resnet20"]
+    head = 64 * 10
+    assert stages["total"][1:3] == ["9", f"{params:,}"]
+    assert stages["total"][4] == f"{(macs - head) * 4 + head:,}"
+    assert "parameters: 269,722 trainable + 1,376 non-trainable" in out
+
+
+def test_info_errors(capsys):
+    code, _, err = run(capsys, "info", "resnet50", "--image-size", "16")
+    assert code == 2
+    assert "--image-size must be at least 32 for resnet50" in err and "received --image-size 16" in err
+    code, _, err = run(capsys, "info", "resnet51")
+    assert code == 2 and "received name='resnet51'. Did you mean" in err and "'resnet50'" in err
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot is not installed")
+def test_info_plot(capsys, tmp_path):
+    pytest.importorskip("pydot")
+    path = tmp_path / "resnet20.png"
+    code, out, _ = run(capsys, "info", "resnet20", "--plot", str(path))
+    assert code == 0 and f"block diagram: {path}" in out
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert os.listdir(tmp_path) == ["resnet20.png"]
+
+
+def test_info_plot_names_what_is_missing(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "model.png"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` there
+    code, _, err = run(capsys, "info", "resnet20", "--plot", str(path))
+    assert code == 2 and "install graphviz" in err
+    monkeypatch.setitem(__import__("sys").modules, "pydot", None)
+    code, _, err = run(capsys, "info", "resnet20", "--plot", str(path))
+    assert code == 2 and "pip install 'keras_resnets[plot]'" in err
+    assert not path.exists()
+
