@@ -20,6 +20,7 @@ setup(
     long_description=(here / "README.md").read_text(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["keras_resnets", "keras_resnets.*"]),
+    package_data={"keras_resnets.weights": ["imagenet_classes.txt"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<2.22",
@@ -30,6 +31,7 @@ setup(
         "scikit-learn",
         "matplotlib",
         "tensorboard",
+        "safetensors",
     ],
     entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={
@@ -39,7 +41,7 @@ setup(
         "plot": ["pydot"],
         # For the torchvision parity tests (large; not installed by CI):
         # pip install torch torchvision
-        "torch": ["torch", "torchvision"],
+        "torch": ["torch", "torchvision", "timm"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

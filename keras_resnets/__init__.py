@@ -22,3 +22,7 @@ __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
     "list_models", "count_macs", "train", *BUILDERS,
 ]
+
+from keras_resnets.weights.preprocessing import decode_predictions, preprocess_input  # noqa: E402
+
+__all__ += ["preprocess_input", "decode_predictions"]

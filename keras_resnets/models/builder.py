@@ -42,7 +42,7 @@ def min_input_size(spec, stem=None):
     return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
 
 
-def _check_input_shape(input_shape, min_size, weights):
+def _check_input_shape(input_shape, min_size, weights, pretrained=False):
     if input_shape is None:
         return (None, None, 3)
     try:
@@ -68,7 +68,7 @@ def _check_input_shape(input_shape, min_size, weights):
         raise ValueError(
             f"`input_shape` needs a known channel count; received input_shape={shape}."
         )
-    if weights in PRETRAINED and c != 3:
+    if pretrained and c != 3:
         raise ValueError(
             f"weights={weights!r} take 3-channel RGB images; received "
             f"input_shape={shape} with {c} channels. Allowed: 3 channels, or "
@@ -77,22 +77,48 @@ def _check_input_shape(input_shape, min_size, weights):
     return shape
 
 
-def _check_weights(weights, include_top, classes):
+def _resolve_weights(weights, model, include_top, classes):
+    """`weights` -> None, a `WeightSource` or a file path; a clear error otherwise."""
+    from keras_resnets.weights.pretrained import WeightSource, get_source
+
     if weights is None:
-        return
-    if weights in PRETRAINED:
-        if include_top and classes != 1000:
+        return None
+    if isinstance(weights, WeightSource):
+        source = weights
+        if source.model != model:
             raise ValueError(
-                f"weights={weights!r} with include_top=True has 1000 classes; "
-                f"received classes={classes}. Allowed: classes=1000, or "
-                "include_top=False with your own head."
+                f"weights={source.name!r} are for {source.model!r}, not {model!r}."
             )
-        return
-    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+    elif isinstance(weights, str) and (weights in PRETRAINED or ":" in weights) and not os.path.isfile(weights):
+        source = get_source(weights, model)
+    elif isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
+        return weights
+    else:
         raise ValueError(
-            f"`weights` must be None, one of {list(PRETRAINED)}, or the path "
-            f"of an existing weights file; received weights={weights!r}."
+            "`weights` must be None, 'imagenet', a named source such as "
+            "'torchvision:IMAGENET1K_V2' (keras_resnets.weights.list_sources()), "
+            "a WeightSource, or the path of an existing weights file; received "
+            f"weights={weights!r}."
         )
+    if include_top and classes != source.classes:
+        raise ValueError(
+            f"weights={weights if isinstance(weights, str) else source.name!r} with "
+            f"include_top=True has {source.classes} classes; received classes={classes}. "
+            f"Allowed: classes={source.classes}, or include_top=False with your own head."
+        )
+    return source
+
+
+def _apply_source_build(source, chosen):
+    """The build arguments a source needs, checked against the user's."""
+    for arg, needed in source.build.items():
+        if chosen[arg] is not None and chosen[arg] != needed:
+            raise ValueError(
+                f"weights={source.name!r} need {arg}={needed!r}; received "
+                f"{arg}={chosen[arg]!r}. Leave `{arg}` out or set it to {needed!r}."
+            )
+        chosen[arg] = needed
+    return chosen
 
 
 def build_model(
@@ -121,10 +147,18 @@ def build_model(
         name: str, a registered name (`keras_resnets.list_models()`).
         include_top: bool, end with global average pooling and a `classes`-way
             dense classifier. Defaults to `True`.
-        weights: `None` (random initialization), or the path of a weights file
-            saved by `model.save_weights` for the same architecture.
-            ("imagenet" is validated but its download comes in a later
-            release.)
+        weights: `None` (random initialization); "imagenet" (torchvision's
+            IMAGENET1K_V1 for the v1, ResNeXt and wide models, keras.applications'
+            for the v2 models); a named source such as
+            "torchvision:IMAGENET1K_V2", "timm:resnet50.a1_in1k" or
+            "keras:imagenet" (`keras_resnets.weights.list_sources(name)`),
+            which also sets the `layout`, `stem` and `shortcut` it needs; a
+            `keras_resnets.weights.WeightSource`; or the path of a weights
+            file: `.weights.h5` (`model.save_weights`), keras.applications
+            `.h5`, `.pth`/`.pt` or `.safetensors` (torchvision or timm).
+            Downloads are cached in `~/.keras/models` and checked against a
+            pinned hash. Preprocess images with
+            `keras_resnets.preprocess_input(x, weights=..., model=name)`.
         input_tensor: optional Keras tensor to use as the image input.
         input_shape: optional `(height, width, channels)`; defaults to
             `(None, None, 3)`, any image size.
@@ -158,13 +192,18 @@ def build_model(
     spec = get_spec(name)
     if not isinstance(include_top, bool):
         raise ValueError(f"`include_top` must be True or False; received include_top={include_top!r}.")
+    if include_top:
+        classes = check_positive_int("classes", classes)
+    source = _resolve_weights(weights, spec.name, include_top, classes)
+    pretrained = source is not None and not isinstance(source, (str, os.PathLike))
+    if pretrained:
+        chosen = _apply_source_build(source, dict(shortcut=shortcut, stem=stem, layout=layout))
+        shortcut, stem, layout = chosen["shortcut"], chosen["stem"], chosen["layout"]
     shortcut = check_choice("shortcut", spec.shortcut if shortcut is None else shortcut, SHORTCUT_OPTIONS)
     stem = check_choice("stem", spec.stem if stem is None else stem, STEMS)
     layout = check_choice("layout", spec.layout if layout is None else layout, tuple(LAYOUTS))
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
     dropout_rate = check_rate("dropout_rate", dropout_rate)
-    if include_top:
-        classes = check_positive_int("classes", classes)
     if pooling not in (None, "avg", "max"):
         raise ValueError(
             f"`pooling` must be None, 'avg' or 'max'; received pooling={pooling!r}."
@@ -188,16 +227,11 @@ def build_model(
     width_per_group = check_positive_int(
         "width_per_group", spec.width_per_group if width_per_group is None else width_per_group
     )
-    _check_weights(weights, include_top, classes)
     if input_tensor is not None and input_shape is None:
         input_shape = tuple(input_tensor.shape[1:])
-    input_shape = _check_input_shape(input_shape, min_input_size(spec, stem), weights)
-    if weights in PRETRAINED:
-        raise ValueError(
-            f"weights={weights!r}: pretrained downloads are not available in "
-            "this release of keras_resnets. Allowed: None, or the path of a "
-            "weights file saved by `model.save_weights`."
-        )
+    input_shape = _check_input_shape(
+        input_shape, min_input_size(spec, stem), weights, pretrained
+    )
 
     def scaled(width):
         return max(1, int(round(width * width_multiplier)))
@@ -286,8 +320,10 @@ def build_model(
     else:
         model_inputs = inputs
     model = keras.Model(model_inputs, x, name=model_name or spec.name)
-    if weights is not None:
-        model.load_weights(weights)
+    if source is not None:
+        from keras_resnets.weights.pretrained import load_weights
+
+        load_weights(model, source, include_top=include_top)
     return model
 
 

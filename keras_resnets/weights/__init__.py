@@ -11,3 +11,12 @@ from keras_resnets.weights.torchvision import (
     load_torchvision_state_dict,
     torchvision_weight_map,
 )
+from keras_resnets.weights.pretrained import (
+    SOURCES,
+    WeightSource,
+    fetch,
+    get_source,
+    list_sources,
+    load_weights,
+)
+from keras_resnets.weights.preprocessing import decode_predictions, preprocess_input

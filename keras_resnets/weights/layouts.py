@@ -355,6 +355,26 @@ def _to_numpy(value):
     return np.asarray(value)
 
 
+def to_state_dict(model, layout):
+    """The model's weights as a checkpoint of `layout`: `{key: numpy array}`
+    in the checkpoint's names and axis order (the inverse of `assign_weights`).
+
+    Example:
+
+    >>> state = to_state_dict(keras_resnets.ResNet18(), "torchvision")  # doctest: +SKIP
+    >>> state["conv1.weight"].shape  # doctest: +SKIP
+    (64, 3, 7, 7)
+    """
+    layout = get_layout(layout)
+    state = {}
+    for key, variable in weight_map(model, layout).items():
+        array = np.asarray(variable.numpy())
+        if layout.torch:
+            array = np.transpose(array, (3, 2, 0, 1)) if array.ndim == 4 else array.T
+        state[key] = np.ascontiguousarray(array)
+    return state
+
+
 def _to_keras_order(array):
     if array.ndim == 4:  # conv (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
         return np.transpose(array, (2, 3, 1, 0))
@@ -419,6 +439,8 @@ def assign_weights(model, state, layout):
         if key not in state:
             continue
         array = _to_numpy(state[key])
+        if key in head and array.ndim == 4 and array.shape[2:] == (1, 1):
+            array = array[:, :, 0, 0]  # timm's ResNetV2 classifier is a 1x1 convolution
         ours = tuple(int(d) for d in variable.shape)
         expected = _torch_shape(ours) if layout.torch else ours
         if tuple(array.shape) != expected:
@@ -444,11 +466,13 @@ def assign_weights(model, state, layout):
             lines.extend(f"  {line}" for line in mismatched[:_LISTED])
             head_rows = [line for line in mismatched if line.split(":")[0] in head]
             if head_rows and len(head_rows) == len(mismatched):
+                theirs = _to_numpy(state[sorted(head & set(state))[0]]).shape[0]
+                ours = int(next(v for k, v in mapping.items() if k in head).shape[-1])
                 lines.append(
-                    "Only the classifier differs: the model's `classes` disagree "
-                    "with the checkpoint's. Build the model with the checkpoint's "
-                    "classes, or with include_top=False (the checkpoint's "
-                    "classifier is then skipped) and add your own head."
+                    f"Only the classifier differs: the model has classes={ours}, the "
+                    f"checkpoint {theirs}. Build the model with classes={theirs}, or "
+                    "with include_top=False (the checkpoint's classifier is then "
+                    "skipped) and add your own head."
                 )
         lines.append(f"{layout.hint}.")
         raise ValueError("\n".join(lines))
