@@ -4,7 +4,7 @@
 Example:
 
 >>> from keras_resnets.info import stage_table
->>> model = keras_resnets.ResNet50()
+>>> model = keras_resnets.ResNet50(input_shape=(224, 224, 3))  # doctest: +SKIP
 >>> stage_table(model)[0]  # doctest: +SKIP
 {'stage': 'stem', 'blocks': 0, 'output_shape': (56, 56, 64), 'parameters': 9536, ...}
 """
@@ -12,9 +12,10 @@ Example:
 import argparse
 import re
 import shutil
+import textwrap
 
 from keras_resnets.models.catalog import (
-    FORMATS, PRETRAINED, catalog, reference_classes, render, text_table,
+    FORMATS, catalog, pretrained_weights, reference_classes, render, text_table,
 )
 
 MODELS_EXAMPLES = """examples:
@@ -98,11 +99,14 @@ def render_info(spec, model, rows):
                   f"{macs:,}", "100.0%"))
     size = _shape(model.inputs[0].shape[1:])
     classes = model.output_shape[-1]
+    imagenet, sources = pretrained_weights(spec.name)
     return "\n".join([
         f"{spec.name}: {spec.title}, family {spec.family}, depth {spec.depth}, "
         f"input {size}, {classes} classes",
         f"reference: {spec.reference}",
-        f"pretrained: {', '.join(PRETRAINED.get(spec.name, ())) or 'none'}",
+        f"weights='imagenet': {imagenet or 'none'}",
+        *textwrap.wrap(f"other weights=: {', '.join(s for s in sources if s != imagenet) or 'none'}",
+                       width=100, subsequent_indent="  "),
         "",
         text_table(header, lines, right=(1, 3, 4, 5, 6)),
         "",
@@ -180,7 +184,9 @@ def _info(args):
 
 def add_parsers(subparsers):
     """Adds the `models` and `info` subcommands to `keras-resnets`."""
-    families = sorted({row["family"] for row in catalog()})
+    from keras_resnets.models import get_spec, list_models
+
+    families = sorted({get_spec(name).family for name in list_models()})
     p = subparsers.add_parser(
         "models",
         help="list the models: parameters, MACs, reference, pretrained weights",

@@ -61,7 +61,10 @@ def test_models_json_and_csv(capsys):
     r50 = rows["resnet50"]
     assert (r50["parameters"], r50["macs"], r50["image_size"]) == (25_557_032, 4_089_184_256, 224)
     assert r50["builders"] == ["ResNet50"] and r50["depth"] == 50
-    assert r50["pretrained"] == ["torchvision", "timm", "keras.applications"]
+    assert r50["imagenet"] == "torchvision:IMAGENET1K_V1"
+    assert {"torchvision:IMAGENET1K_V2", "keras:imagenet", "timm:resnet50.a1_in1k"} <= set(r50["pretrained"])
+    assert rows["resnet50v2"]["imagenet"] == "keras:imagenet"
+    assert (rows["resnet20"]["imagenet"], rows["resnet20"]["pretrained"]) == (None, [])
     assert rows["resnext50_32x4d"]["builders"] == ["ResNeXt50", "ResNeXt50_32x4d"]
     assert (rows["resnet20"]["classes"], rows["resnet20"]["image_size"]) == (10, 32)
 
@@ -77,7 +80,9 @@ def test_models_table(capsys):
     assert lines[0].split() == ["name", "family", "depth", "params", "GMACs", "pretrained", "reference"]
     assert len(lines) == 31
     row = next(line for line in lines if line.startswith("resnet1202 "))
-    assert row.split()[:6] == ["resnet1202", "resnet", "1202", "19,421,274", "2.829", "@32px"]
+    assert row.split()[:7] == ["resnet1202", "resnet", "1202", "19,421,274", "2.829", "@32px", "-"]
+    row = next(line for line in lines if line.startswith("resnet152v2 "))
+    assert row.split()[3:8] == ["60,236,904", "10.907", "@224px", "keras", "(1)"]
     with pytest.raises(SystemExit):
         main(["models", "--format", "xml"])
     assert "invalid choice: 'xml'" in capsys.readouterr().err
@@ -115,6 +120,7 @@ def test_info_command(capsys):
     assert stages["total"][1:3] == ["9", f"{params:,}"]
     assert stages["total"][4] == f"{(macs - head) * 4 + head:,}"
     assert "parameters: 269,722 trainable + 1,376 non-trainable" in out
+    assert "weights='imagenet': none" in out
 
 
 def test_info_errors(capsys):

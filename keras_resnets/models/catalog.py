@@ -55,27 +55,6 @@ FIGURES = {
     "wide_resnet28_10": (36_479_194, 5_243_328_768),
 }
 
-# Published ImageNet checkpoints that `keras_resnets.weights` loads onto the
-# model (`load_torchvision`, `load_timm`, `load_keras_applications`; the
-# loaders' messages name any build argument a source needs, e.g.
-# layout="keras").
-PRETRAINED = {
-    "resnet18": ("torchvision", "timm"),
-    "resnet34": ("torchvision", "timm"),
-    "resnet50": ("torchvision", "timm", "keras.applications"),
-    "resnet101": ("torchvision", "timm", "keras.applications"),
-    "resnet152": ("torchvision", "timm", "keras.applications"),
-    "resnet50v2": ("keras.applications", "timm"),
-    "resnet101v2": ("keras.applications", "timm"),
-    "resnet152v2": ("keras.applications",),
-    "resnext50_32x4d": ("torchvision", "timm"),
-    "resnext101_32x4d": ("timm",),
-    "resnext101_32x8d": ("torchvision", "timm"),
-    "resnext101_64x4d": ("torchvision", "timm"),
-    "wide_resnet50_2": ("torchvision", "timm"),
-    "wide_resnet101_2": ("torchvision", "timm"),
-}
-
 FORMATS = ("table", "json", "csv", "markdown")
 
 
@@ -104,6 +83,15 @@ def measure(name):
     return params, count_macs(model)
 
 
+def pretrained_weights(name):
+    """`(weights="imagenet" source or None, every named source)` of a model,
+    from `keras_resnets.weights`' table of downloads."""
+    from keras_resnets.weights.pretrained import list_sources
+    from keras_resnets.weights.sources import IMAGENET_DEFAULT
+
+    return IMAGENET_DEFAULT.get(name), list_sources(name)
+
+
 def _builders():
     from keras_resnets.models.applications import BUILDERS
 
@@ -122,20 +110,32 @@ def catalog(family=None):
 
     Returns:
         A list of dicts with the keys name, builders, family, depth,
-        parameters, macs, image_size, classes, pretrained and reference.
+        parameters, macs, image_size, classes, imagenet (what
+        `weights="imagenet"` loads, or None), pretrained (every `weights=`
+        source name) and reference.
     """
     builders = _builders()
     rows = []
     for name in list_models(family):
         spec = get_spec(name)
         params, macs = FIGURES[name]
+        imagenet, sources = pretrained_weights(name)
         rows.append(dict(
             name=name, builders=builders.get(name, []), family=spec.family,
             depth=spec.depth, parameters=params, macs=macs,
             image_size=spec.default_size, classes=reference_classes(spec),
-            pretrained=list(PRETRAINED.get(name, ())), reference=spec.reference,
+            imagenet=imagenet, pretrained=sources, reference=spec.reference,
         ))
     return rows
+
+
+def _origins(row):
+    """"torchvision (2), timm (9)": where the `weights=` sources come from."""
+    counts = {}
+    for source in row["pretrained"]:
+        origin = source.split(":")[0]
+        counts[origin] = counts.get(origin, 0) + 1
+    return ", ".join(f"{origin} ({n})" for origin, n in counts.items()) or "-"
 
 
 def _gmacs(row):
@@ -172,20 +172,20 @@ def render(rows, format="table"):
         return buffer.getvalue().rstrip("\n")
     if format == "markdown":
         lines = [
-            "| name | builder | family | depth | params | GMACs | pretrained | reference |",
+            "| name | builder | family | depth | params | GMACs | pretrained `weights=` | reference |",
             "|---|---|---|---:|---:|---:|---|---|",
         ]
         for r in rows:
             lines.append(
                 f"| `{r['name']}` | {', '.join(f'`{b}`' for b in r['builders'])} | "
                 f"{r['family']} | {r['depth']} | {r['parameters']:,} | {_gmacs(r)} | "
-                f"{', '.join(r['pretrained']) or '-'} | {r['reference']} |"
+                f"{_origins(r)} | {r['reference']} |"
             )
         return "\n".join(lines)
     header = ("name", "family", "depth", "params", "GMACs", "pretrained", "reference")
     lines = [
         (r["name"], r["family"], r["depth"], f"{r['parameters']:,}", _gmacs(r),
-         ", ".join(r["pretrained"]) or "-", r["reference"])
+         _origins(r), r["reference"])
         for r in rows
     ]
     return text_table(header, lines, right=(2, 3, 4))
