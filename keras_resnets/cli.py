@@ -4,6 +4,13 @@ import argparse
 import os
 import sys
 
+GETTING_STARTED = """examples:
+  keras-resnets models                   # the models: parameters, MACs, reference, weights
+  keras-resnets info resnet50            # one model stage by stage
+  keras-resnets train                    # ResNet-20 on the bundled digits (~2 min on a CPU)
+  keras-resnets train --help             # every command has --help with examples
+"""
+
 TRAIN_EXAMPLES = """examples:
   keras-resnets train                                  # ResNet-20 on the bundled digits
   keras-resnets train --model resnet56 --data tfds:cifar10 --epochs 164
@@ -70,6 +77,8 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-resnets",
         description="ResNet, ResNetV2, ResNeXt and wide ResNets for Keras 3.",
+        epilog=GETTING_STARTED,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {keras_resnets.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

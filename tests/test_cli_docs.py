@@ -98,6 +98,9 @@ def test_every_subcommand_has_help_with_examples(capsys):
         bad = {shlex.join(argv): why for argv in examples if (why := rejection(argv))}
         if bad:
             problems[name] = bad
+    top = [argv for argv in shell_commands(build_parser().format_help().split("examples:")[-1])]
+    assert {"models", "info", "train"} <= {argv[0] for argv in top}
+    problems.update({shlex.join(argv): why for argv in top if (why := rejection(argv))})
     capsys.readouterr()
     assert problems == {}
     with pytest.raises(SystemExit) as exit_info:
