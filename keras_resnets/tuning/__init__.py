@@ -1,0 +1,18 @@
+"""Architecture and hyperparameter search with KerasTuner.
+
+- `ResNetHyperModel`: the ResNet family (v1, v2, ResNeXt, wide) and its
+  training as a `keras_tuner.HyperModel`, with optional cost budgets
+  (parameters, MACs, TFLite latency); works with any KerasTuner tuner.
+- `tune`: a whole search as `keras-resnets tune` runs it: resumable, with a
+  time budget, a results table, `results.csv`, a plot and `best.keras`.
+
+>>> from keras_resnets.tuning import ResNetHyperModel, tune
+>>> summary = tune("digits", "hyperband", time_budget=10)  # doctest: +SKIP
+"""
+
+from keras_resnets.tuning.hypermodel import ResNetHyperModel
+from keras_resnets.tuning.search import StopAtDeadline, tune
+from keras_resnets.tuning.space import FAMILIES, BudgetExceeded, SearchSpace, variants
+
+__all__ = ["ResNetHyperModel", "tune", "StopAtDeadline", "FAMILIES", "BudgetExceeded",
+           "SearchSpace", "variants"]

@@ -1,0 +1,86 @@
+"""`keras-resnets tune`: the command line of `keras_resnets.tuning.tune`."""
+
+import argparse
+
+EXAMPLES = """examples:
+  keras-resnets tune --data digits --tuner hyperband --time-budget 10
+  keras-resnets tune --tuner random --max-trials 20 --families v1,resnext --max-depth 56
+  keras-resnets tune --max-macs 20M --time-budget 10 --directory saved_models/tune-small
+  (run the same command again to continue an interrupted search)
+"""
+_SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def _amount(text):
+    """A positive number, optionally with a K, M or G suffix: "20M"."""
+    scale = _SUFFIXES.get(text[-1:].lower(), 1)
+    try:
+        return float(text[:-1] if scale != 1 else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 2e7 or 20M; received {text!r}") from None
+
+
+def _list(kind):
+    def parse(text):
+        try:
+            return [kind(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list; received {text!r}") from None
+    return parse
+
+
+def add_parser(subparsers):
+    from keras_resnets.tuning.search import DEFAULT_MAX_EPOCHS, TUNERS
+    from keras_resnets.tuning.space import FAMILIES
+
+    p = subparsers.add_parser(
+        "tune",
+        help="search architectures and hyperparameters with KerasTuner",
+        description="Search the ResNet family and its training with KerasTuner. Prints a line per "
+        "trial and a results table; writes DIRECTORY/results.csv, accuracy_vs_macs.png, best.keras "
+        "and summary.json. Running the same command again continues the search.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default="digits", help="digits (default), tfds:NAME or an image folder")
+    p.add_argument("--tuner", default="hyperband", choices=sorted(TUNERS))
+    p.add_argument("--max-trials", type=int, help="default: 10 for random/bayesian without --time-budget")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="no trial starts after it; the running one stops training at it")
+    p.add_argument("--epochs", type=int, help="epochs per trial, random/bayesian (default: 10)")
+    p.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS,
+                   help=f"hyperband's longest training (default: {DEFAULT_MAX_EPOCHS})")
+    p.add_argument("--families", type=_list(str), help=f"comma-separated, of {', '.join(FAMILIES)}")
+    p.add_argument("--depths", type=_list(int), help="comma-separated depths from the variant table")
+    p.add_argument("--min-depth", type=int)
+    p.add_argument("--max-depth", type=int)
+    p.add_argument("--max-params", type=_amount, help="reject larger candidates before training")
+    p.add_argument("--max-macs", type=_amount, help="multiply-accumulates per image, e.g. 20M")
+    p.add_argument("--max-latency-ms", type=float, help="TFLite latency, batch 1, one thread")
+    p.add_argument("--image-size", type=int, help="default: the data's own size")
+    p.add_argument("--directory", help="default: saved_models/tune-DATA")
+    p.add_argument("--overwrite", action="store_true", help="replace a different search in --directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_tune)
+
+
+def _tune(args):
+    from keras_resnets.tuning.search import tune
+
+    summary = tune(
+        data=args.data, tuner=args.tuner, directory=args.directory, max_trials=args.max_trials,
+        time_budget=args.time_budget, epochs=args.epochs, max_epochs=args.max_epochs,
+        overwrite=args.overwrite, seed=args.seed, image_size=args.image_size,
+        families=args.families, depths=args.depths, min_depth=args.min_depth,
+        max_depth=args.max_depth, max_params=args.max_params, max_macs=args.max_macs,
+        max_latency_ms=args.max_latency_ms,
+    )
+    print(
+        f"best: trial {summary['best_trial']}, {summary['best_architecture']}: validation accuracy "
+        f"{summary['val_accuracy']:.4f}, test accuracy {summary['test_accuracy']:.4f}, "
+        f"{summary['params']:,} params, {summary['macs'] / 1e6:.1f}M MACs; "
+        f"{summary['trials']} trials ({summary['trials_rejected']} rejected, "
+        f"{summary['trials_failed']} failed), {summary['wall_seconds']:.0f} s, "
+        f"stopped by {summary['stopped_by']}; saved to {summary['directory']}"
+    )
+    return 0

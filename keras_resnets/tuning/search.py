@@ -1,0 +1,381 @@
+"""`tune`: a whole search, as `keras-resnets tune` runs it.
+
+A stock KerasTuner tuner (RandomSearch, Hyperband or BayesianOptimization)
+runs `ResNetHyperModel` in `directory/trials/` (KerasTuner's own state: a
+killed search continues where it stopped). Around it:
+
+- the settings of the search are stored in `directory/search.json`; a
+  directory that holds a different search is refused unless `overwrite`;
+- a time budget: at the deadline the running trial stops training (a Keras
+  callback sets `stop_training` after the current batch, and the trial counts
+  with the epochs it finished) and no new trial starts (the tuner's
+  `pre_create_trial` hook ends the search);
+- a progress line per trial; at the end a results table of every trial
+  (also `results.csv`), `accuracy_vs_macs.png`, the best trial's checkpoint
+  saved as `best.keras` (raw uint8 images in) and `summary.json`.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import keras_tuner
+from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each failed trial's traceback
+
+from keras_resnets.training import callbacks as cb
+from keras_resnets.training.loop import DEFAULT_OUTPUT, _one_hot, _versions, _write_json
+from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
+from keras_resnets.utils.validation import check_choice, check_positive_int
+
+TUNERS = {
+    "random": keras_tuner.RandomSearch,
+    "hyperband": keras_tuner.Hyperband,
+    "bayesian": keras_tuner.BayesianOptimization,
+}
+DEFAULT_MAX_EPOCHS = 9  # Hyperband's longest training, in epochs
+DEFAULT_MAX_TRIALS = 10  # without a time budget (random and bayesian)
+TRAINING_HPS = ("drop_path_rate", "dropout_rate", "learning_rate", "weight_decay",
+                "label_smoothing", "batch_size", "precision")
+
+
+class _TimeUp(Exception):
+    pass
+
+
+class StopAtDeadline(keras.callbacks.Callback):
+    """Stops training after the batch during which `deadline` (a
+    `time.time()` value) passes."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() >= self.deadline:
+            self.model.stop_training = True
+
+
+class _Monitor:
+    """Mixed into the chosen KerasTuner tuner: the deadline and a line per trial."""
+
+    deadline = None
+    search_started = None
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self.deadline is not None and time.time() >= self.deadline:
+            raise _TimeUp
+
+    def on_trial_begin(self, trial):
+        self._trial_started = time.time()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        row = trial_row(self, self.oracle.get_trial(trial.trial_id))
+        best = self.oracle.get_best_trials(1)
+        best = best[0].score if best and best[0].status == "COMPLETED" else None
+        result = (f"val_accuracy {row['val_accuracy']:.4f}, {row['seconds']:.0f} s"
+                  if row["status"] == "completed" else f"{row['status']}: {row['reason']}")
+        elapsed = time.time() - self.search_started
+        print(
+            f"trial {row['trial']} ({row['epochs_trained'] or 0:g} epochs): {row['architecture']}, "
+            f"{row['training']} -> {result} | best {'-' if best is None else f'{best:.4f}'}, "
+            f"{elapsed // 60:.0f}:{elapsed % 60:02.0f} elapsed",
+            flush=True,
+        )
+
+
+def _reason(trial):
+    """The last line of KerasTuner's traceback, without the exception class."""
+    lines = [line for line in (trial.message or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "", ""
+    kind, _, text = lines[-1].partition(": ")
+    return kind.rsplit(".", 1)[-1], text or kind
+
+
+def trial_row(tuner, trial):
+    """One trial as a dict: the results table's row."""
+    hp = trial.hyperparameters
+    values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+    arch = tuner.hypermodel.architecture(hp)
+    metrics = trial.metrics
+    got = lambda name: metrics.get_last_value(name) if metrics.exists(name) else None  # noqa: E731
+    kind, reason = _reason(trial)
+    status = {"COMPLETED": "completed", "FAILED": "failed", "INVALID": "failed"}.get(
+        trial.status, trial.status.lower())
+    if kind == "BudgetExceeded":
+        status = "rejected"
+    cost = {"params": got("params"), "macs": got("macs"), "latency_ms": got("latency_ms")}
+    if cost["macs"] is None:
+        cost = tuner.hypermodel.cost(arch)
+    training = ", ".join(
+        f"{k}={values[k]:.3g}" if isinstance(values[k], float) else f"{k}={values[k]}"
+        for k in TRAINING_HPS if k in values
+    )
+    return {
+        "trial": trial.trial_id,
+        "status": status,
+        "val_accuracy": trial.score if status == "completed" else None,
+        "params": None if cost["params"] is None else int(cost["params"]),
+        "macs": None if cost["macs"] is None else int(cost["macs"]),
+        "latency_ms": cost.get("latency_ms"),
+        "seconds": got("seconds"),
+        "epochs_trained": got("epochs"),
+        "continues": hp.values.get("tuner/trial_id"),
+        "architecture": describe(arch),
+        "training": training,
+        "reason": reason if status != "completed" else "",
+        **values,
+    }
+
+
+def _fmt_macs(macs):
+    return "-" if macs is None else f"{macs / 1e6:.1f}M"
+
+
+def format_table(rows):
+    """The results table, one line per trial, best first."""
+    ranked = sorted(rows, key=lambda r: (r["val_accuracy"] is None, -(r["val_accuracy"] or 0), r["trial"]))
+    header = ("trial", "status", "architecture", "training", "val_acc", "params", "MACs", "seconds")
+    lines = [[
+        r["trial"], r["status"], r["architecture"], r["training"],
+        "-" if r["val_accuracy"] is None else f"{r['val_accuracy']:.4f}",
+        "-" if r["params"] is None else f"{r['params']:,}", _fmt_macs(r["macs"]),
+        "-" if r["seconds"] is None else f"{r['seconds']:.0f}",
+    ] for r in ranked]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    out = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths))]
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)) for line in lines]
+    notes = [f"trial {r['trial']}: {r['status']}: {r['reason']}" for r in ranked if r["reason"]]
+    return "\n".join(out + notes)
+
+
+def write_csv(rows, path):
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with cb.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def plot_accuracy_vs_macs(rows, path, max_macs=None):
+    """Validation accuracy against MACs; rejected and failed trials along the bottom."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    done = [r for r in rows if r["status"] == "completed"]
+    others = [r for r in rows if r["status"] != "completed" and r["macs"]]
+    ax.scatter([r["macs"] for r in done], [r["val_accuracy"] for r in done], label="trained")
+    if done:
+        best = max(done, key=lambda r: r["val_accuracy"])
+        ax.scatter([best["macs"]], [best["val_accuracy"]], s=120, facecolors="none",
+                   edgecolors="red", label=f"best (trial {best['trial']})")
+    floor = min([r["val_accuracy"] for r in done] or [0.0])
+    for status, marker in (("rejected", "x"), ("failed", "v")):
+        some = [r for r in others if r["status"] == status]
+        if some:
+            ax.scatter([r["macs"] for r in some], [floor] * len(some), marker=marker,
+                       color="gray", label=status)
+    if max_macs:
+        ax.axvline(max_macs, color="red", linestyle="--", label="max_macs")
+    ax.set_xscale("log")
+    ax.set_xlabel("MACs per image")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with cb.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _settings(hypermodel, tuner, epochs, max_epochs, hyperband_iterations):
+    space = dataclasses.asdict(hypermodel.space)
+    space["depths"] = {f: list(t) for f, t in space["depths"].items()}
+    return json.loads(json.dumps({
+        "data": hypermodel.data, "image_size": hypermodel.image_size, "tuner": tuner,
+        "recipe": hypermodel.recipe.name, "seed": hypermodel.seed, "space": space,
+        "batch_sizes": hypermodel.batch_sizes, "precisions": hypermodel.precisions,
+        "budgets": hypermodel.budgets, "objective": "val_accuracy",
+        **({"max_epochs": max_epochs, "hyperband_iterations": hyperband_iterations}
+           if tuner == "hyperband" else {"epochs": epochs}),
+    }))
+
+
+def _claim_directory(directory, settings, overwrite):
+    path = os.path.join(directory, "search.json")
+    if os.path.exists(path) and not overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        if saved != settings:
+            diff = [f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} here"
+                    for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
+            raise ValueError(
+                f"`directory` {directory!r} holds a different search ({'; '.join(diff)}). "
+                "Allowed: the same settings to continue it, another directory, or "
+                "overwrite=True (--overwrite) to replace it."
+            )
+    elif overwrite and os.path.isdir(directory):
+        shutil.rmtree(directory)
+    os.makedirs(directory, exist_ok=True)
+    _write_json(path, settings)
+
+
+def tune(
+    data="digits",
+    tuner="hyperband",
+    directory=None,
+    max_trials=None,
+    time_budget=None,
+    epochs=None,
+    max_epochs=DEFAULT_MAX_EPOCHS,
+    hyperband_iterations=1,
+    overwrite=False,
+    hyperparameters=None,
+    seed=0,
+    **hypermodel_kwargs,
+):
+    """Runs an architecture and hyperparameter search and saves its results.
+
+    Args:
+        data: "digits" (default), "tfds:NAME" or an image folder.
+        tuner: "hyperband" (default), "random" or "bayesian".
+        directory: the search's folder; defaults to
+            "saved_models/tune-<data>". Running the same search again
+            continues it (finished trials are not run again).
+        max_trials: int, at most this many trials (all runs together).
+            Defaults to 10 for "random" and "bayesian" without a time budget,
+            else unlimited.
+        time_budget: minutes, > 0: no trial starts after it, and the running
+            one stops training at it. Counted from the start of this call.
+        epochs: epochs per trial ("random", "bayesian"); defaults to 10.
+        max_epochs: Hyperband's longest training. Defaults to 9.
+        hyperband_iterations: Hyperband's passes over its brackets.
+        overwrite: bool, replace a search already in `directory`.
+        hyperparameters: a `keras_tuner.HyperParameters` fixing or narrowing
+            some of the space.
+        seed: int, seeds the tuner and the data pipeline.
+        **hypermodel_kwargs: `ResNetHyperModel` arguments: `image_size`,
+            `families`, `depths`, `max_depth`, `max_params`, `max_macs`,
+            `max_latency_ms`, ...
+
+    Returns:
+        The dict written to `summary.json`.
+
+    Example:
+
+    >>> summary = tune("digits", "hyperband", time_budget=10)  # doctest: +SKIP
+    """
+    started = time.time()
+    check_choice("tuner", tuner, tuple(TUNERS))
+    if time_budget is not None and (
+        isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
+        or not math.isfinite(time_budget) or time_budget <= 0
+    ):
+        raise ValueError(
+            f"`time_budget` must be a positive number of minutes; received time_budget={time_budget!r}."
+        )
+    if max_trials is not None:
+        max_trials = check_positive_int("max_trials", max_trials)
+    elif time_budget is None and tuner != "hyperband":
+        max_trials = DEFAULT_MAX_TRIALS
+    max_epochs = check_positive_int("max_epochs", max_epochs)
+    directory = directory or os.path.join(DEFAULT_OUTPUT, f"tune-{data.replace(':', '_').strip('/')}")
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
+
+    hypermodel = ResNetHyperModel(data, seed=seed, epochs=epochs or 10, **hypermodel_kwargs)
+    settings = _settings(hypermodel, tuner, epochs or 10, max_epochs, hyperband_iterations)
+    # A budget nothing can meet is an error before anything is written.
+    hypermodel.check_feasible()
+    _claim_directory(directory, settings, overwrite)
+    hypermodel.cost_cache = os.path.join(directory, "costs.json")
+    deadline = None if time_budget is None else started + 60 * time_budget
+
+    options = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed,
+                   hyperparameters=hyperparameters, directory=directory, project_name="trials",
+                   overwrite=False, max_consecutive_failed_trials=1000)
+    if tuner == "hyperband":
+        options.update(max_epochs=max_epochs, hyperband_iterations=hyperband_iterations)
+    else:
+        options.update(max_trials=max_trials)
+    policy, debug = keras.config.dtype_policy(), keras_tuner_config.DEBUG
+    # Failed trials are reported by their reason, without KerasTuner's traceback.
+    keras_tuner_config.DEBUG = False
+    search = type(f"Monitored{TUNERS[tuner].__name__}", (_Monitor, TUNERS[tuner]), {})(hypermodel, **options)
+    if tuner == "hyperband" and max_trials is not None:
+        search.oracle.max_trials = max_trials
+    search.deadline = deadline
+    search.search_started = started
+    stopped_by = "end of the search"
+    try:
+        if deadline is None or time.time() < deadline:
+            callbacks = [] if deadline is None else [StopAtDeadline(deadline)]
+            search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=0)
+        else:
+            stopped_by = "time budget"
+    except _TimeUp:
+        stopped_by = "time budget"
+    finally:
+        keras_tuner_config.DEBUG = debug
+    if stopped_by == "end of the search" and deadline is not None and time.time() >= deadline:
+        stopped_by = "time budget"
+
+    rows = [trial_row(search, t) for _, t in sorted(search.oracle.trials.items())]
+    print(format_table(rows), flush=True)
+    write_csv(rows, os.path.join(directory, "results.csv"))
+    plot_accuracy_vs_macs(rows, os.path.join(directory, "accuracy_vs_macs.png"),
+                          hypermodel.budgets.get("max_macs"))
+    done = [r for r in rows if r["status"] == "completed"]
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "rejected", "failed")}
+    if not done:
+        keras.config.set_dtype_policy(policy)
+        raise ValueError(
+            f"No trial of the search in {directory!r} completed ({counts['rejected']} rejected, "
+            f"{counts['failed']} failed; see results.csv). Allowed: a larger time_budget or "
+            "max_trials, or a wider space."
+        )
+    best_trial = search.oracle.get_best_trials(1)[0]
+    best = next(r for r in done if r["trial"] == best_trial.trial_id)
+    # The best trial's checkpoint (its best epoch), not a retrained copy.
+    model = search.load_model(best_trial)
+    cb.atomic_save(model, os.path.join(directory, "best.keras"))
+    bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
+    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    test = bundle.test.map(lambda x, y: (x, _one_hot(y, bundle.num_classes)))
+    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    keras.config.set_dtype_policy(policy)
+    summary = {
+        "directory": directory,
+        "data": bundle.name,
+        "tuner": tuner,
+        "best_trial": best["trial"],
+        "best_architecture": best["architecture"],
+        "best_hyperparameters": {k: v for k, v in best_trial.hyperparameters.values.items()
+                                 if not k.startswith("tuner/")},
+        "val_accuracy": best["val_accuracy"],
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "params": best["params"],
+        "macs": best["macs"],
+        "latency_ms": best["latency_ms"],
+        "budgets": hypermodel.budgets,
+        "trials": len(rows),
+        **{f"trials_{k}": v for k, v in counts.items()},
+        "stopped_by": stopped_by,
+        "time_budget_minutes": time_budget,
+        "wall_seconds": round(time.time() - started, 1),
+        "versions": _versions(),
+    }
+    _write_json(os.path.join(directory, "summary.json"), summary)
+    return summary

@@ -1,0 +1,199 @@
+"""`keras_resnets.tuning` and `keras-resnets tune`: real KerasTuner searches on the digits."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import keras_tuner
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.cli import main as cli_main
+from keras_resnets.tuning import ResNetHyperModel, tune
+from keras_resnets.tuning.search import trial_row
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The smallest space: ResNet-20 at half width with the stride-4 stem on 16 px digits.
+TINY = dict(image_size=16, families=["v1"], depths=[20], width_multipliers=[0.5], stems=["deep"],
+            batch_sizes=[128], precisions=["float32"])
+TINY_ARGS = ["--image-size", "16", "--families", "v1", "--depths", "20"]
+
+
+def fixed(**values):
+    hp = keras_tuner.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
+@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+def test_each_tuner_runs_a_tiny_search(tuner, tmp_path):
+    hypermodel = ResNetHyperModel("digits", epochs=1, shortcuts=["A", "B"], **TINY)
+    common = dict(objective="val_accuracy", directory=str(tmp_path), project_name=tuner, seed=1)
+    if tuner == "hyperband":
+        # One epoch per trial: one trial per Hyperband iteration.
+        search = keras_tuner.Hyperband(hypermodel, max_epochs=1, hyperband_iterations=2, **common)
+    elif tuner == "random":
+        search = keras_tuner.RandomSearch(hypermodel, max_trials=2, **common)
+    else:
+        search = keras_tuner.BayesianOptimization(hypermodel, max_trials=2, num_initial_points=1, **common)
+    search.search(verbose=0)
+    trials = list(search.oracle.trials.values())
+    assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials), [t.message for t in trials]
+    for trial in trials:
+        values = trial.hyperparameters.values
+        assert values["family"] == "v1" and values["v1/depth"] == 20 and values["shortcut"] in ("A", "B")
+        assert 0.0 <= trial.score <= 1.0
+        assert trial.metrics.get_last_value("epochs") == 1
+        # The recorded cost is the registered model's, built the same way.
+        reference = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=10,
+                                            width_multiplier=0.5, stem="deep", shortcut=values["shortcut"])
+        assert trial.metrics.get_last_value("params") == reference.count_params() - sum(
+            int(np.prod(w.shape)) for w in reference.non_trainable_weights)
+        assert trial.metrics.get_last_value("macs") == keras_resnets.count_macs(reference)
+    best = search.get_best_models(1)[0]
+    assert best.inputs[0].dtype == "uint8" and best.output_shape == (None, 10)
+
+
+def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
+    # Two candidates: x0.5 (about 0.19M MACs) fits max_macs, x2 (about 2.3M) does not.
+    directory = str(tmp_path / "search")
+    kw = dict(tuner="random", directory=directory, max_trials=2, epochs=1, max_macs=1e6,
+              hyperparameters=fixed(learning_rate=0.1, weight_decay=1e-4, label_smoothing=0.0,
+                                    drop_path_rate=0.0, dropout_rate=0.0, shortcut="A"),
+              **{**TINY, "width_multipliers": [0.5, 2.0]})
+    summary = tune(**kw)
+    out = capsys.readouterr().out
+    with open(os.path.join(directory, "results.csv")) as f:
+        rows = {r["v1/width_multiplier"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"0.5", "2.0"}
+    rejected, trained = rows["2.0"], rows["0.5"]
+    assert rejected["status"] == "rejected" and rejected["val_accuracy"] == ""
+    assert int(rejected["macs"]) > 1e6 and "M MACs > max_macs 1M MACs" in rejected["reason"]
+    # Rejected before training: no checkpoint, no metrics.
+    trial_dir = os.path.join(directory, "trials", f"trial_{rejected['trial']}")
+    assert not os.path.exists(os.path.join(trial_dir, "checkpoint.weights.h5"))
+    assert trained["status"] == "completed" and int(trained["macs"]) <= 1e6
+    assert f"trial {rejected['trial']} (0 epochs): resnet20 x2 A/deep" in out and "rejected:" in out
+    assert summary["best_trial"] == trained["trial"] and summary["trials_rejected"] == 1
+    assert summary["macs"] == int(trained["macs"]) and summary["val_accuracy"] == pytest.approx(
+        float(trained["val_accuracy"]))
+    with open(os.path.join(directory, "summary.json")) as f:
+        assert json.load(f)["test_accuracy"] == summary["test_accuracy"]
+    with open(os.path.join(directory, "accuracy_vs_macs.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # best.keras is the best trial's checkpoint, taking raw uint8 images.
+    best = keras.saving.load_model(os.path.join(directory, "best.keras"))
+    images = next(iter(keras_resnets.data.load_data("digits", image_size=16).test))[0]
+    assert best.predict(images, verbose=0).shape == (images.shape[0], 10)
+    assert not [p for p in os.listdir(directory) if p.startswith(".partial")]
+
+    # The same search again: nothing left to run, the same results.
+    again = tune(**kw)
+    assert again["trials"] == 2 and again["best_trial"] == summary["best_trial"]
+    # A different search in the same directory is refused, unless overwrite.
+    with pytest.raises(ValueError, match=r"holds a different search \(budgets: .*max_macs.*Allowed: .*overwrite"):
+        tune(**{**kw, "max_macs": 2e6})
+
+
+def test_time_budget_stops_the_running_trial(tmp_path):
+    started = time.time()
+    summary = tune(tuner="random", directory=str(tmp_path), max_trials=5, epochs=100, time_budget=0.5,
+                   **TINY)
+    with open(tmp_path / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert summary["stopped_by"] == "time budget" and len(rows) == 1
+    assert 1 <= float(rows[0]["epochs_trained"]) < 100
+    assert time.time() - started < 0.5 * 60 + 120
+
+
+def test_failed_trial_is_recorded_with_its_reason(tmp_path):
+    hypermodel = ResNetHyperModel("digits", epochs=1, **TINY)
+    search = keras_tuner.RandomSearch(
+        hypermodel, objective="val_accuracy", max_trials=1, directory=str(tmp_path),
+        hyperparameters=fixed(learning_rate=1e30, weight_decay=1e-4, label_smoothing=0.0),
+    )
+    search.search(verbose=0)
+    (trial,) = search.oracle.trials.values()
+    row = trial_row(search, trial)
+    assert trial.status == "FAILED" and row["status"] == "failed"
+    assert row["reason"].startswith("the loss became nan at epoch 1, step")
+
+
+def _cli(*args, output):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
+    with open(output, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "keras_resnets.cli", "tune", *args],
+                                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_resume_after_sigkill(tmp_path):
+    args = ["--tuner", "random", "--max-trials", "3", "--epochs", "1", *TINY_ARGS,
+            "--directory", str(tmp_path / "search")]
+    trials = tmp_path / "search" / "trials"
+    console = tmp_path / "first.txt"
+    proc = _cli(*args, output=console)
+
+    def status(trial_id):
+        path = trials / f"trial_{trial_id}" / "trial.json"
+        return json.loads(path.read_text())["status"] if path.exists() else None
+
+    try:
+        # Kill it while the second trial trains.
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None and status(1) != "RUNNING":
+            time.sleep(0.05)
+        assert proc.poll() is None, "the search ended before it could be killed:\n" + console.read_text()
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status(0) == "COMPLETED" and status(1) == "RUNNING"
+    first = (trials / "trial_0" / "trial.json").read_text()
+    assert not (tmp_path / "search" / "summary.json").exists()
+
+    console = tmp_path / "second.txt"
+    assert _cli(*args, output=console).wait(timeout=600) == 0, console.read_text()
+    out = console.read_text()
+    # The finished trial is not run again; the interrupted one and the last one are.
+    assert "trial 0 (" not in out
+    assert "trial 1 (1 epochs)" in out and "trial 2 (1 epochs)" in out
+    assert (trials / "trial_0" / "trial.json").read_text() == first
+    summary = json.loads((tmp_path / "search" / "summary.json").read_text())
+    assert summary["trials"] == 3 and summary["trials_completed"] == 3
+
+
+def test_bad_inputs(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"`families` must hold one of 'v1', 'v2', 'resnext', 'wide'; received families=\['v1', 'v3'\]"):
+        ResNetHyperModel("digits", families=["v1", "v3"])
+    with pytest.raises(ValueError, match=r"Unknown depth .*received depths=\[21\]. Allowed: \[16, 20,"):
+        ResNetHyperModel("digits", depths=[21])
+    with pytest.raises(ValueError, match=r"No depth left .*max_depth=10"):
+        ResNetHyperModel("digits", families=["v1"], max_depth=10)
+    with pytest.raises(ValueError, match=r"received depth=56. Allowed: \[20\]"):
+        keras_tuner.RandomSearch(ResNetHyperModel("digits", **TINY), objective="val_accuracy",
+                                 hyperparameters=fixed(**{"v1/depth": 56}), directory=str(tmp_path))
+    # A budget no candidate meets fails before anything is written.
+    with pytest.raises(ValueError, match=r"No model in the search space meets the budget max_macs=1,000: "
+                                         r"the cheapest, resnet20 x0.5 A/deep, has 0.\d+M MACs > max_macs"):
+        tune(directory=str(tmp_path / "none"), max_macs=1000, **TINY)
+    assert not (tmp_path / "none").exists()
+    for budget in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match=r"`time_budget` must be a positive number of minutes"):
+            tune(directory=str(tmp_path / "t"), time_budget=budget, **TINY)
+    assert cli_main(["tune", "--time-budget", "0", *TINY_ARGS, "--directory", str(tmp_path / "t")]) == 2
+    assert "received time_budget=0.0" in capsys.readouterr().err
+    assert cli_main(["tune", "--families", "v1,v3", "--directory", str(tmp_path / "t")]) == 2
+    assert "received families=['v1', 'v3']" in capsys.readouterr().err
+    assert cli_main(["tune", "--max-macs", "1K", *TINY_ARGS, "--image-size", "16",
+                     "--directory", str(tmp_path / "t")]) == 2
+    assert "No model in the search space meets the budget max_macs=1,000" in capsys.readouterr().err
