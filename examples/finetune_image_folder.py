@@ -65,7 +65,8 @@ def finetune(data, model="resnet50", weights="imagenet", image_size=224, epochs=
     def fit(epochs_, lr_):
         net.compile(make_optimizer(recipe, lr_, steps, epochs_),
                     "sparse_categorical_crossentropy", metrics=["accuracy"])
-        net.fit(bundle.train, validation_data=bundle.validation, epochs=epochs_, verbose=verbose)
+        net.fit(bundle.train, validation_data=bundle.validation, epochs=epochs_, verbose=verbose,
+                shuffle=False)  # load_data shuffles
 
     backbone.trainable = False  # 1. the new head alone
     fit(head_epochs, base_lr)

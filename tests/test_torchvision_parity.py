@@ -49,8 +49,9 @@ ATOL = 1e-4
 IMAGE_SIZE = 64
 
 
-def _randomized_torch_model(name, seed=0):
-    """torchvision's `name`, random weights and random batch-norm state.
+def _randomized_torch_model(name, seed=0, factory=None):
+    """torchvision's `name` (or `factory(name)`), random weights and random
+    batch-norm state.
 
     Plain random running statistics would let the activations grow through the
     depth (logits in the hundreds for ResNet-152, beyond what float32 can
@@ -61,7 +62,10 @@ def _randomized_torch_model(name, seed=0):
     or skipped tensor changes the logits.
     """
     torch.manual_seed(seed)
-    model = getattr(torchvision.models, name)(weights=None)
+    if factory is None:
+        model = getattr(torchvision.models, name)(weights=None)
+    else:
+        model = factory(name)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     momenta = [m.momentum for m in norms]
     for m in norms:
@@ -78,10 +82,15 @@ def _randomized_torch_model(name, seed=0):
             m.weight.uniform_(0.5, 1.5)
             m.bias.normal_(0.0, 0.2)
         for block in model.modules():
-            if isinstance(block, torchvision.models.resnet.Bottleneck):
+            # torchvision's and timm's blocks name their last norm alike.
+            if hasattr(block, "bn3") and hasattr(block, "conv3"):
                 last = block.bn3
-            elif isinstance(block, torchvision.models.resnet.BasicBlock):
+            elif hasattr(block, "bn2") and hasattr(block, "conv2"):
                 last = block.bn2
+            elif hasattr(block, "norm3") and hasattr(block, "conv3"):
+                # timm's pre-activation block ends with a convolution.
+                block.conv3.weight.mul_(0.3)
+                continue
             else:
                 continue
             last.weight.uniform_(0.1, 0.4)
@@ -250,3 +259,54 @@ def test_non_torchvision_architecture_is_refused(name, kwargs, reason):
     model = keras_resnets.get_model(name, width_multiplier=0.25, **kwargs)
     with pytest.raises(ValueError, match=reason):
         torchvision_weight_map(model)
+
+
+# --- timm: the same architectures under timm's names -------------------------
+
+from keras_resnets.weights import load_timm  # noqa: E402
+from keras_resnets.weights.sources import TIMM_ARCHITECTURES  # noqa: E402
+
+TIMM_FAST = ["resnet18", "resnet50d", "resnext50_32x4d", "resnetv2_50"]
+
+
+def _timm_model(name):
+    timm = pytest.importorskip("timm", reason="timm is not installed (pip install timm)")
+    # timm zero-initializes the last norm of each v1 block, which would make
+    # the measured statistics of the following layers meaningless once the
+    # norm is randomized (logits in the thousands for ResNet-152): off, as in
+    # torchvision.
+    kwargs = {} if name.startswith("resnetv2") else {"zero_init_last": False}
+    return timm.create_model(name, pretrained=False, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "timm_name",
+    [n if n in TIMM_FAST else pytest.param(n, marks=pytest.mark.slow) for n in TIMM_ARCHITECTURES],
+)
+def test_logits_match_timm(timm_name, tmp_path):
+    """Each timm architecture that `weights="timm:..."` serves: its state dict,
+    saved as .safetensors (as timm's Hugging Face files are), loads onto the
+    keras_resnets model with the build arguments of the source table."""
+    from safetensors.torch import save_file
+
+    torch_model = _randomized_torch_model(timm_name, factory=_timm_model)
+    path = tmp_path / "model.safetensors"
+    save_file(torch_model.state_dict(), str(path))
+    images = _images()
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(images)).numpy()
+    n_params = sum(p.numel() for p in torch_model.parameters())
+    del torch_model
+
+    name, build = TIMM_ARCHITECTURES[timm_name]
+    model = keras_resnets.get_model(name, classifier_activation=None, **build)
+    assert model.count_params() - sum(
+        int(np.prod(w.shape)) for w in model.non_trainable_weights
+    ) == n_params
+    load_timm(model, path)
+    actual = _keras_logits(model, images)
+    assert 0.1 < np.abs(expected).max() < 100
+    assert np.abs(expected[0] - expected[1]).max() > 10 * ATOL
+    diff = np.abs(actual - expected).max()
+    print(f"timm {timm_name}: max |keras - torch| logit difference {diff:.3g}")
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL)

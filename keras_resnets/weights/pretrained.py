@@ -240,7 +240,8 @@ def _load_file(model, path, layout=None):
         except Exception as e:
             raise ValueError(
                 f"weights={os.fspath(path)!r}: this Keras weights file does not fit "
-                f"model {model.name!r} (saved by another architecture?): {e}"
+                f"model {model.name!r} (saved by another architecture, or with other "
+                f"`classes`?): {str(e).split('Target variable')[0].strip()}"
             ) from None
         return model
     state = read_checkpoint(path)
