@@ -209,15 +209,24 @@ def test_keras_applications_weights_file_without_top(tmp_path):
         weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3)
     )
     randomize_batchnorm(source)
-    source.save(tmp_path / "resnet50_notop.h5")  # Keras' HDF5 format, as the downloads
-    ours = keras_resnets.ResNet50(
-        layout="keras", include_top=False, pooling="avg", input_shape=(64, 64, 3),
-        weights=str(tmp_path / "resnet50_notop.h5"),
-    )
+    import h5py
+
+    source.save(tmp_path / "model.h5")  # Keras' HDF5 model file: the weights in "model_weights"
+    # The downloads are save_weights files: the same groups at the root.
+    with h5py.File(tmp_path / "model.h5", "r") as f, h5py.File(tmp_path / "notop.h5", "w") as g:
+        for key, value in f["model_weights"].attrs.items():
+            g.attrs[key] = value
+        for name in f["model_weights"]:
+            f.copy(f["model_weights"][name], g, name=name)
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     expected = _outputs(source, x)
     assert np.abs(expected).max() > 1e-3
-    np.testing.assert_allclose(_outputs(ours, x), expected, rtol=1e-5, atol=1e-4)
+    for path in ("model.h5", "notop.h5"):
+        ours = keras_resnets.ResNet50(
+            layout="keras", include_top=False, pooling="avg", input_shape=(64, 64, 3),
+            weights=str(tmp_path / path),
+        )
+        np.testing.assert_allclose(_outputs(ours, x), expected, rtol=1e-5, atol=1e-4)
 
 
 # --- the source table --------------------------------------------------------
