@@ -32,6 +32,9 @@ setup(
         "matplotlib",
         "tensorboard",
         "safetensors",
+        # keras_resnets.export runs .tflite files in the LiteRT interpreter
+        # (tf.lite.Interpreter is deprecated); small: numpy, protobuf, flatbuffers.
+        "ai-edge-litert>=2.0",
     ],
     entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={

@@ -85,6 +85,8 @@ def build_parser():
     from keras_resnets import info
     info.add_parsers(subparsers)
     _add_train(subparsers)
+    from keras_resnets.export import command as export_command
+    export_command.add_parser(subparsers)
     from keras_resnets.tuning import command as tune_command
     tune_command.add_parser(subparsers)
     from keras_resnets.benchmark import command as benchmark_command

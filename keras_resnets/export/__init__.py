@@ -1,0 +1,37 @@
+"""Export for deployment: SavedModel, LiteRT / TFLite files, and their checks.
+
+- `saved_model(model, directory)`: a TensorFlow SavedModel whose
+  `serving_default` signature takes raw `uint8` images and returns class
+  probabilities.
+- `tflite(model, path, quantize=None | "float16" | "dynamic" | "int8",
+  representative_data=...)`: a `.tflite` file of builtin operators only.
+- `verify(path, model, data)`: runs the file in the LiteRT interpreter
+  (XNNPACK) or the SavedModel in TensorFlow; differences, top-1 agreement,
+  accuracy, size and batch-1 latency.
+- `benchmark(model, {label: path})`: LiteRT latency next to Keras `predict`
+  and a `tf.function`, as ratios.
+
+>>> from keras_resnets import export
+>>> model = keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=10)  # doctest: +SKIP
+>>> export.tflite(model, "/tmp/resnet20.tflite")  # doctest: +SKIP
+>>> print(export.format_table([export.verify("/tmp/resnet20.tflite", model, images)]))  # doctest: +SKIP
+"""
+
+from keras_resnets.export.common import float32_model
+from keras_resnets.export.convert import QUANTIZATIONS, representative_images, tflite
+from keras_resnets.export.runtime import (
+    Verification,
+    benchmark,
+    format_benchmark,
+    format_table,
+    load_interpreter,
+    tflite_ops,
+    verify,
+)
+from keras_resnets.export.serving import saved_model, serving_function
+
+__all__ = [
+    "saved_model", "serving_function", "tflite", "QUANTIZATIONS", "representative_images",
+    "verify", "Verification", "format_table", "benchmark", "format_benchmark",
+    "load_interpreter", "tflite_ops", "float32_model",
+]

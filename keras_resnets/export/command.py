@@ -1,0 +1,126 @@
+"""`keras-resnets export`: write SavedModel / TFLite files next to a model and verify them."""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+EXAMPLES = """examples:
+  keras-resnets export saved_models/resnet20-digits/model.keras            # float32 .tflite
+  keras-resnets export saved_models/resnet20-digits/model.keras --quantize none float16 dynamic int8
+  keras-resnets export saved_models/resnet20-digits/model.keras --format saved_model
+  keras-resnets export my_model.keras --quantize int8 --data ./photos --overwrite
+"""
+QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8")
+RANDOM_IMAGES = 64
+
+
+def add_parser(subparsers):
+    """Adds the `export` subcommand to the `keras-resnets` parser."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a .keras model to a SavedModel or TFLite files and verify them",
+        description="Writes MODEL_saved_model/ or MODEL[_QUANT].tflite next to MODEL.keras, runs "
+        "each in TensorFlow or the LiteRT interpreter (XNNPACK) against the Keras model and prints "
+        "the differences, top-1 agreement, accuracy, size and batch-1 latency. Verification and "
+        "int8 calibration use --data (default: the data of the training run whose summary.json "
+        "sits beside the model): calibration images from its training split, verification on "
+        "its test split.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="a .keras file (e.g. saved_models/resnet20-digits/model.keras)")
+    p.add_argument("--format", default="tflite", choices=["tflite", "saved_model"])
+    p.add_argument("--quantize", nargs="+", default=["none"], choices=QUANTIZE_CHOICES,
+                   help="tflite: one file per choice (default: none, i.e. float32)")
+    p.add_argument("--data", help="digits, tfds:NAME or an image folder (default: the training "
+                   "run's, from summary.json beside the model; else random images, no int8)")
+    p.add_argument("--output", help="folder of the exported files (default: the model's folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing exported files")
+    p.add_argument("--calibration-images", type=int, default=200,
+                   help="int8: training images that calibrate (default: 200)")
+    p.add_argument("--threads", type=int, help="LiteRT threads (default: every core)")
+    p.add_argument("--runs", type=int, default=100, help="timed batch-1 runs (default: 100)")
+    p.add_argument("--mean", type=float, nargs="+",
+                   help="saved_model of a float model: subtracted from the 0..255 pixels")
+    p.add_argument("--std", type=float, nargs="+", help="saved_model of a float model: divides them")
+    p.set_defaults(func=run)
+
+
+def _destinations(args, stem):
+    if args.format == "saved_model":
+        return {"saved_model": os.path.join(args.output, f"{stem}_saved_model")}
+    return {
+        q: os.path.join(args.output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
+        for q in dict.fromkeys(args.quantize)
+    }
+
+
+def _training_data(model_path):
+    """The `data` of the training run that wrote `model_path`, if any."""
+    summary = os.path.join(os.path.dirname(os.path.abspath(model_path)), "summary.json")
+    if not os.path.isfile(summary):
+        return None
+    with open(summary) as f:
+        return json.load(f).get("data")
+
+
+def run(args):
+    """The `export` handler; bad input raises `ValueError`."""
+    import keras
+
+    from keras_resnets.data import load_data
+    from keras_resnets.export.common import model_input
+    from keras_resnets.export.convert import tflite
+    from keras_resnets.export.runtime import format_table, verify
+    from keras_resnets.export.serving import saved_model
+
+    if not (args.model.endswith(".keras") and os.path.isfile(args.model)):
+        raise ValueError(f"MODEL must be an existing .keras file; received {args.model!r}.")
+    if args.format == "saved_model" and args.quantize != ["none"]:
+        raise ValueError(f"--quantize is for --format tflite; received --quantize {' '.join(args.quantize)}.")
+    for name in ("calibration_images", "runs", "threads"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value}.")
+    args.output = args.output or os.path.dirname(os.path.abspath(args.model))
+    stem = os.path.splitext(os.path.basename(args.model))[0]
+    targets = _destinations(args, stem)
+    existing = [p for p in targets.values() if os.path.lexists(p)]
+    if existing and not args.overwrite:
+        raise ValueError(f"{', '.join(existing)} exist(s); pass --overwrite to replace.")
+
+    model = keras.saving.load_model(args.model)
+    shape, dtype = model_input(model)
+    data = args.data or _training_data(args.model)
+    if data is None:
+        if "int8" in targets:
+            raise ValueError(
+                "--quantize int8 needs --data (e.g. --data digits): its training images calibrate "
+                "the int8 ranges."
+            )
+        size = [RANDOM_IMAGES] + [d or 224 for d in shape[1:]]
+        train, test = None, np.random.default_rng(0).integers(0, 256, size).astype("uint8")
+        print(f"No --data: verifying on {RANDOM_IMAGES} random images.")
+    else:
+        bundle = load_data(data, image_size=shape[1], batch_size=64)
+        train, test = bundle.train, bundle.test
+        print(f"Data {bundle.name}: int8 calibration on the training split, verification on the "
+              f"test split ({bundle.test_size} images).")
+
+    results = {}
+    for kind, path in targets.items():
+        if kind == "saved_model":
+            saved_model(model, path, mean=args.mean, std=args.std, overwrite=args.overwrite)
+        else:
+            quantize = None if kind == "none" else kind
+            tflite(model, path, quantize=quantize, overwrite=args.overwrite,
+                   representative_data=train if quantize == "int8" else None,
+                   calibration_images=args.calibration_images)
+        results[kind] = verify(path, model, test, num_threads=args.threads, runs=args.runs,
+                               mean=args.mean, std=args.std)
+        print(f"wrote {path}")
+    print(format_table(list(results.values()), baseline=results.get("none")))
+    print(f"runtime: {next(iter(results.values())).runtime}; latency: batch 1, {args.runs} runs")
+    return 0

@@ -1,0 +1,177 @@
+"""What every exporter needs: the model's input, a float32 copy, safe writes."""
+
+import contextlib
+import os
+import shutil
+
+import keras
+import numpy as np
+
+from keras_resnets.training.callbacks import partial_path
+
+_REDUCED_FLOATS = ("bfloat16", "float16")
+
+
+def model_input(model):
+    """The `(shape, dtype)` of a model's single image input.
+
+    Raises a `ValueError` for a model that is not built (a `Sequential`
+    without an `Input`, a subclassed model never called) or that does not
+    take exactly one `[batch, height, width, channels]` input.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a keras.Model; received model of type {type(model).__name__}."
+        )
+    inputs = getattr(model, "inputs", None) if model.built else None
+    if not inputs:
+        raise ValueError(
+            f"`model` ({model.name!r}) is not built: it has no input shape to export. "
+            "Build it first, e.g. `model.build((None, 32, 32, 3))` or give it a "
+            "`keras.Input`, or call it once on a batch of images."
+        )
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        raise ValueError(
+            f"`model` ({model.name!r}) must take one image input [batch, height, width, "
+            f"channels]; received inputs {[tuple(x.shape) for x in inputs]}."
+        )
+    return tuple(inputs[0].shape), keras.backend.standardize_dtype(inputs[0].dtype)
+
+
+def float32_model(model):
+    """`model` itself, or for a mixed-precision model (`mixed_bfloat16`,
+    `mixed_float16`) a copy with the same weights computing in float32.
+
+    Exported files compute in float32 (or in the quantized types derived
+    from float32): the runtimes have no bfloat16 kernels, and the variables
+    of a mixed-precision model are float32 already.
+    """
+    model_input(model)
+    if not any(
+        layer.dtype_policy.compute_dtype in _REDUCED_FLOATS
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+    ):
+        return model
+    config = _float32_config(keras.saving.serialize_keras_object(model))
+    copy = keras.saving.deserialize_keras_object(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _float32_config(obj):
+    """A serialized model with every reduced float (layer dtype policies and
+    the dtypes of the tensors between layers) replaced by float32."""
+    if isinstance(obj, list):
+        return [_float32_config(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if obj.get("class_name") == "DTypePolicy":
+        return "float32"
+    return {
+        key: "float32" if key == "dtype" and value in _REDUCED_FLOATS else _float32_config(value)
+        for key, value in obj.items()
+    }
+
+
+def check_destination(path, overwrite, what):
+    """Refuses an existing `path` unless `overwrite`; creates its folder."""
+    path = os.fspath(path)
+    if os.path.lexists(path) and not overwrite:
+        raise FileExistsError(
+            f"The {what} destination {path!r} exists; pass overwrite=True "
+            "(`--overwrite` on the command line) to replace it."
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_directory(path):
+    """Yields a temporary folder beside `path`; when the block ends without
+    error it replaces `path` (an existing one is removed only then), else it
+    is deleted: `path` is the old folder or the whole new one, never a mix."""
+    tmp = partial_path(path)
+    old = partial_path(os.fspath(path) + "-old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if os.path.lexists(path):
+            os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, old):
+            if os.path.isdir(leftover) and not os.path.islink(leftover):
+                shutil.rmtree(leftover)
+            elif os.path.lexists(leftover):
+                os.remove(leftover)
+
+
+def image_batches(data, name="data"):
+    """Yields `(images, labels)` NumPy batches from `data`; `labels` is None
+    where `data` has none.
+
+    `data` is an array (or tensor) of images `[n, h, w, c]`, a tuple
+    `(images, labels)`, or a `tf.data.Dataset` of images or of
+    `(images, labels)`, batched or not (as `load_data` gives them).
+    """
+    import tensorflow as tf
+
+    if isinstance(data, tf.data.Dataset):
+        for element in data.as_numpy_iterator():
+            images, labels = element if isinstance(element, tuple) else (element, None)
+            if np.ndim(images) == 3:
+                images = images[None]
+                labels = None if labels is None else np.reshape(labels, (1,))
+            yield _checked_batch(images, name), labels
+        return
+    if isinstance(data, tuple) and len(data) == 2:
+        images, labels = data
+        yield _checked_batch(images, name), np.asarray(labels)
+        return
+    if isinstance(data, (np.ndarray, tf.Tensor)) or _is_array_like(data):
+        yield _checked_batch(data, name), None
+        return
+    raise TypeError(
+        f"`{name}` must be an array of images [n, height, width, channels], a tuple "
+        f"(images, labels) or a tf.data.Dataset of them; received {type(data).__name__}."
+    )
+
+
+def _is_array_like(data):
+    return isinstance(data, list) and data and hasattr(data[0], "shape")
+
+
+def _checked_batch(images, name):
+    images = np.asarray(images)
+    if images.ndim != 4 or images.dtype.kind not in "iuf":
+        raise ValueError(
+            f"`{name}` must hold images [n, height, width, channels] of numbers; "
+            f"received a batch of shape {images.shape} and dtype {images.dtype}."
+        )
+    return images
+
+
+def check_image_shape(images, input_shape, name="data"):
+    """Raises a `ValueError` unless the images fit the model's input shape."""
+    expected = tuple(input_shape[1:])
+    got = tuple(images.shape[1:])
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+        wanted = "x".join("any" if e is None else str(e) for e in expected)
+        raise ValueError(
+            f"`{name}` holds images of shape {got}; the model takes images of shape "
+            f"{wanted} (height x width x channels)."
+        )
+    return images
+
+
+def as_input_dtype(images, dtype, name="data"):
+    """The images in the model's input type; uint8 models need 0..255 values."""
+    if dtype == "uint8" and images.dtype != np.uint8:
+        if images.size and (images.min() < 0 or images.max() > 255):
+            raise ValueError(
+                f"`{name}`: the model takes uint8 images (0..255); received "
+                f"{images.dtype} values from {images.min()} to {images.max()}."
+            )
+        images = np.round(images)
+    return images.astype(dtype)
