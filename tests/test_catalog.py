@@ -151,3 +151,24 @@ def test_info_plot_names_what_is_missing(capsys, tmp_path, monkeypatch):
     assert code == 2 and "pip install 'keras_resnets[plot]'" in err
     assert not path.exists()
 
+
+
+def test_a_model_registered_later_is_measured(monkeypatch):
+    import dataclasses
+
+    from keras_resnets.models import registry
+
+    spec = dataclasses.replace(keras_resnets.get_spec("resnet20"), name="resnet8", depths=(1, 1, 1))
+    monkeypatch.setitem(registry._REGISTRY, "resnet8", spec)
+    row = catalog("resnet")[-1]
+    assert (row["name"], row["depth"]) == ("resnet8", 8)
+    assert (row["parameters"], row["macs"]) == measure("resnet8")
+    # stem, then one block per stage (two 3x3 convolutions and batch norms;
+    # option A shortcuts have no weights), then the 10-way classifier
+    def conv_bn(c_in, c_out):
+        return 9 * c_in * c_out + 2 * c_out
+
+    assert row["parameters"] == (
+        conv_bn(3, 16) + conv_bn(16, 16) + conv_bn(16, 16) + conv_bn(16, 32) + conv_bn(32, 32)
+        + conv_bn(32, 64) + conv_bn(64, 64) + 65 * 10
+    ) == 75_290
