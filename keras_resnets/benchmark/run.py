@@ -166,9 +166,15 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
 
             macs = keras_resnets.count_macs(
                 keras_resnets.get_model(tv_name, input_shape=(image_size, image_size, 3)))
-        for result in measure_torchvision(tv_name, [p for p in precisions if p != "mixed_float16"],
+        try:
+            results = measure_torchvision(tv_name, [p for p in precisions if p != "mixed_float16"],
                                           warmup=warmup, repeats=repeats,
-                                          threads=machine["threads"], **common):
+                                          threads=machine["threads"], **common)
+        except RuntimeError as e:
+            notes.append(f"{peer}: failed: {str(e)[-300:]}")
+            log(notes[-1])
+            continue
+        for result in results:
             rows.append(dict(model=label, source="torchvision", macs=macs, litert=None, **result))
     for row in rows:
         log(f"{row['model']} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
@@ -183,6 +189,10 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
         row["infer_peak_fraction"] = flops * row["infer_ips"] / (peak[row["precision"]] * 1e9)
     if litert and not any(r.get("litert") for r in rows):
         notes.append("LiteRT latency: not available (keras_resnets.export is not installed)")
+    for row in rows:
+        for key, error in (row.get("litert") or {}).items():
+            if key.endswith("_error"):
+                notes.append(f"{row['model']}: LiteRT {key.split('_')[0]} failed: {error}")
     machine["load_average_after"] = list(os.getloadavg())
     return dict(
         machine=machine,
