@@ -10,6 +10,7 @@ import numpy as np
 from keras_resnets.training.callbacks import partial_path
 
 _REDUCED_FLOATS = ("bfloat16", "float16")
+_REDUCED_POLICIES = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
 
 
 def model_input(model):
@@ -65,7 +66,7 @@ def _float32_config(obj):
         return [_float32_config(v) for v in obj]
     if not isinstance(obj, dict):
         return obj
-    if obj.get("class_name") == "DTypePolicy":
+    if obj.get("class_name") == "DTypePolicy" and obj["config"]["name"] in _REDUCED_POLICIES:
         return "float32"
     return {
         key: "float32" if key == "dtype" and value in _REDUCED_FLOATS else _float32_config(value)

@@ -1,7 +1,5 @@
 """`saved_model`: a TensorFlow SavedModel that serves raw uint8 images."""
 
-import numbers
-
 import keras
 import numpy as np
 
@@ -37,7 +35,10 @@ def _adds_softmax(model):
 def _channel_values(name, value, channels):
     if value is None:
         return None
-    values = np.atleast_1d(np.asarray(value, dtype="float64")) if _is_numeric(value) else None
+    try:
+        values = np.atleast_1d(np.asarray(value, dtype="float32"))
+    except (TypeError, ValueError):
+        values = None
     if values is None or values.ndim != 1 or len(values) not in (1, channels):
         raise ValueError(
             f"`{name}` must be a number or {channels} numbers (one per channel); "
@@ -45,16 +46,7 @@ def _channel_values(name, value, channels):
         )
     if name == "std" and not np.all(values > 0):
         raise ValueError(f"`std` must be positive; received std={value!r}.")
-    return values.astype("float32")
-
-
-def _is_numeric(value):
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return True
-    try:
-        return np.asarray(value).dtype.kind in "iuf"
-    except (TypeError, ValueError):
-        return False
+    return values
 
 
 def serving_function(model, mean=None, std=None):
