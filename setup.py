@@ -45,6 +45,8 @@ setup(
         # For the torchvision parity tests (large; not installed by CI):
         # pip install torch torchvision
         "torch": ["torch", "torchvision", "timm"],
+        # keras-resnets export --format onnx: tf2onnx converts, onnxruntime verifies.
+        "onnx": ["tf2onnx", "onnx", "onnxruntime"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -320,3 +320,33 @@ def test_benchmark_and_example(trained, exported, tmp_path, monkeypatch, capsys)
     out = capsys.readouterr().out
     assert "model_int8.tflite" in out and "x vs tf.function" in out and "LiteRT int8" in out
     assert os.path.isfile(tmp_path / "model_int8.tflite")
+
+
+def test_onnx_export_runs_in_onnxruntime(trained, tmp_path, capsys):
+    pytest.importorskip("tf2onnx", reason="the onnx extra: pip install \"keras_resnets[onnx]\"")
+    ort = pytest.importorskip("onnxruntime")
+    model_path, model, bundle = trained
+    assert cli_main(["export", model_path, "--format", "onnx", "--runs", "3"]) == 0
+    path = os.path.join(os.path.dirname(model_path), "model.onnx")
+    assert "model.onnx  uint8" in capsys.readouterr().out
+    result = export.verify(path, model, bundle.test, runs=3, warmup=1)
+    assert result.format == "onnx" and result.input_type == "uint8"
+    assert result.max_abs_diff <= 1e-5 and result.top1_agreement == 1.0
+
+    # A grouped convolution is one ONNX Conv with its group attribute.
+    x = keras.Input((6, 6, 64))
+    grouped = keras.Model(x, GroupedConv2D(64, 3, groups=32, padding="same")(x))
+    export.onnx(grouped, tmp_path / "grouped.onnx")
+    session = ort.InferenceSession(str(tmp_path / "grouped.onnx"))
+    images = random_images((2, 6, 6, 64))
+    got = session.run(None, {session.get_inputs()[0].name: images})[0]
+    np.testing.assert_allclose(got, grouped.predict(images, verbose=0), atol=1e-5)
+    import onnx
+
+    convs = [n for n in onnx.load(str(tmp_path / "grouped.onnx")).graph.node if n.op_type == "Conv"]
+    assert [[a.i for a in n.attribute if a.name == "group"] for n in convs] == [[32]]
+
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(open(path, "rb").read()[:1000])
+    with pytest.raises(ValueError, match="not a valid ONNX model"):
+        export.verify(truncated, model, bundle.test)

@@ -10,6 +10,8 @@
   accuracy, size and batch-1 latency.
 - `benchmark(model, {label: path})`: LiteRT latency next to Keras `predict`
   and a `tf.function`, as ratios.
+- `onnx(model, path)`: an ONNX file (Keras' exporter; the `onnx` extra),
+  which `verify` runs in onnxruntime.
 
 >>> from keras_resnets import export
 >>> model = keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=10)  # doctest: +SKIP
@@ -28,10 +30,11 @@ from keras_resnets.export.runtime import (
     tflite_ops,
     verify,
 )
+from keras_resnets.export.onnx_format import onnx
 from keras_resnets.export.serving import saved_model, serving_function
 
 __all__ = [
     "saved_model", "serving_function", "tflite", "QUANTIZATIONS", "representative_images",
     "verify", "Verification", "format_table", "benchmark", "format_benchmark",
-    "load_interpreter", "tflite_ops", "float32_model",
+    "load_interpreter", "tflite_ops", "float32_model", "onnx",
 ]

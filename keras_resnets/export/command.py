@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras --quantize none float16 dynamic int8
   keras-resnets export saved_models/resnet20-digits/model.keras --format saved_model
   keras-resnets export my_model.keras --quantize int8 --data ./photos --overwrite
+  keras-resnets export saved_models/resnet20-digits/model.keras --format onnx   # onnxruntime
 """
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8")
 RANDOM_IMAGES = 64
@@ -21,8 +22,9 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "export",
         help="export a .keras model to a SavedModel or TFLite files and verify them",
-        description="Writes MODEL_saved_model/ or MODEL[_QUANT].tflite next to MODEL.keras, runs "
-        "each in TensorFlow or the LiteRT interpreter (XNNPACK) against the Keras model and prints "
+        description="Writes MODEL_saved_model/, MODEL[_QUANT].tflite or MODEL.onnx next to "
+        "MODEL.keras, runs each in TensorFlow, the LiteRT interpreter (XNNPACK) or onnxruntime "
+        "against the Keras model and prints "
         "the differences, top-1 agreement, accuracy, size and batch-1 latency. Verification and "
         "int8 calibration use --data (default: the data of the training run whose summary.json "
         "sits beside the model): calibration images from its training split, verification on "
@@ -31,7 +33,8 @@ def add_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .keras file (e.g. saved_models/resnet20-digits/model.keras)")
-    p.add_argument("--format", default="tflite", choices=["tflite", "saved_model"])
+    p.add_argument("--format", default="tflite", choices=["tflite", "saved_model", "onnx"],
+                   help="onnx needs the onnx extra (pip install \"keras_resnets[onnx]\")")
     p.add_argument("--quantize", nargs="+", default=["none"], choices=QUANTIZE_CHOICES,
                    help="tflite: one file per choice (default: none, i.e. float32)")
     p.add_argument("--data", help="digits, tfds:NAME or an image folder (default: the training "
@@ -51,6 +54,8 @@ def add_parser(subparsers):
 def _destinations(args, stem):
     if args.format == "saved_model":
         return {"saved_model": os.path.join(args.output, f"{stem}_saved_model")}
+    if args.format == "onnx":
+        return {"onnx": os.path.join(args.output, f"{stem}.onnx")}
     return {
         q: os.path.join(args.output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
         for q in dict.fromkeys(args.quantize)
@@ -73,17 +78,24 @@ def run(args):
     from keras_resnets.data import load_data
     from keras_resnets.export.common import model_input
     from keras_resnets.export.convert import tflite
+    from keras_resnets.export.onnx_format import onnx
     from keras_resnets.export.runtime import format_table, verify
     from keras_resnets.export.serving import saved_model
 
     if not (args.model.endswith(".keras") and os.path.isfile(args.model)):
         raise ValueError(f"MODEL must be an existing .keras file; received {args.model!r}.")
-    if args.format == "saved_model" and args.quantize != ["none"]:
+    if args.format != "tflite" and args.quantize != ["none"]:
         raise ValueError(f"--quantize is for --format tflite; received --quantize {' '.join(args.quantize)}.")
     for name in ("calibration_images", "runs", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value}.")
+    if args.format == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+            import tf2onnx  # noqa: F401
+        except ImportError as e:
+            raise ValueError(f"--format onnx needs the onnx extra: pip install \"keras_resnets[onnx]\" ({e}).")
     args.output = args.output or os.path.dirname(os.path.abspath(args.model))
     stem = os.path.splitext(os.path.basename(args.model))[0]
     targets = _destinations(args, stem)
@@ -106,13 +118,16 @@ def run(args):
     else:
         bundle = load_data(data, image_size=shape[1], batch_size=64)
         train, test = bundle.train, bundle.test
-        print(f"Data {bundle.name}: int8 calibration on the training split, verification on the "
-              f"test split ({bundle.test_size} images).")
+        calibration = "int8 calibration on the training split, " if "int8" in targets else ""
+        print(f"Data {bundle.name}: {calibration}verification on the test split "
+              f"({bundle.test_size} images).")
 
     results = {}
     for kind, path in targets.items():
         if kind == "saved_model":
             saved_model(model, path, mean=args.mean, std=args.std, overwrite=args.overwrite)
+        elif kind == "onnx":
+            onnx(model, path, overwrite=args.overwrite)
         else:
             quantize = None if kind == "none" else kind
             tflite(model, path, quantize=quantize, overwrite=args.overwrite,

@@ -130,8 +130,7 @@ def tflite(
         )
     path = check_destination(path, overwrite, "TFLite")
 
-    builtins = tf.lite.OpsSet.TFLITE_BUILTINS
-    options = {"target_spec": {"supported_ops": [builtins]}}
+    options = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
     if quantize is not None:
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]
     if quantize == "float16":

@@ -1,7 +1,8 @@
 """`verify` and `benchmark`: exported files run against the Keras model.
 
 TFLite files run in the LiteRT interpreter (`ai_edge_litert`), which applies
-its default XNNPACK delegate to the CPU; SavedModels run in TensorFlow.
+its default XNNPACK delegate to the CPU; SavedModels run in TensorFlow, ONNX
+files in onnxruntime.
 """
 
 import dataclasses
@@ -26,8 +27,8 @@ class Verification:
     """What `verify` measured for one exported file or folder.
 
     Attributes:
-        path: the file (`.tflite`) or SavedModel folder.
-        format: `"tflite"` or `"saved_model"`.
+        path: the file (`.tflite`, `.onnx`) or SavedModel folder.
+        format: `"tflite"`, `"saved_model"` or `"onnx"`.
         size_bytes: the file's size (a SavedModel: all its files).
         input_type: the exported input's type (`"uint8"`, `"int8"`, `"float32"`).
         images: how many images were compared.
@@ -38,8 +39,8 @@ class Verification:
         exported_accuracy: the exported model's, None without labels.
         latency_ms_median: batch-1 latency, the median over `runs` calls.
         latency_ms_p90: its 90th percentile.
-        num_threads: the LiteRT interpreter's threads; None for a SavedModel
-            (TensorFlow's default thread pools).
+        num_threads: the LiteRT interpreter's (onnxruntime's) threads; None
+            for a SavedModel (TensorFlow's default thread pools).
         runtime: what ran it, e.g. `"LiteRT 2.3.0 (XNNPACK)"`.
     """
 
@@ -201,13 +202,13 @@ def verify(
     A `.tflite` file runs in the LiteRT interpreter
     (`ai_edge_litert.interpreter.Interpreter`) with its default XNNPACK CPU
     delegate and `num_threads` threads; a SavedModel folder (from
-    `saved_model`) runs its `serving_default` signature in TensorFlow. Both
-    get the same images as the Keras model, which runs in float32 (a
+    `saved_model`) runs its `serving_default` signature in TensorFlow, an
+    `.onnx` file (from `onnx`) runs in onnxruntime. All get the same images as the Keras model, which runs in float32 (a
     mixed-precision model is compared as exported). Quantized inputs and
     outputs are converted with the file's scale and zero point.
 
     Args:
-        path: a `.tflite` file or a SavedModel folder.
+        path: a `.tflite` or `.onnx` file, or a SavedModel folder.
         model: the Keras model it was exported from.
         data: images `[n, h, w, c]`, `(images, labels)` or a `tf.data.Dataset`
             of them (e.g. `load_data("digits").test`); with labels, the
@@ -240,6 +241,9 @@ def verify(
 
     if os.path.isdir(path):
         exported, reference, run_one, info = _saved_model_runner(path, model, mean, std)
+    elif path.endswith(".onnx"):
+        num_threads = num_threads or default_threads()
+        exported, reference, run_one, info = _onnx_runner(path, model, num_threads)
     else:
         num_threads = num_threads or default_threads()
         exported, reference, run_one, info = _tflite_runner(path, model, num_threads)
@@ -283,16 +287,10 @@ def verify(
 
 
 def _tflite_runner(path, model, num_threads):
-    import tensorflow as tf
-
     _, dtype = model_input(model)
     interpreter = load_interpreter(path, num_threads)
     single = load_interpreter(path, num_threads)
     input_type = np.dtype(interpreter.get_input_details()[0]["dtype"]).name
-    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-
-    def reference(x):
-        return call(tf.constant(as_input_dtype(x, dtype)))
 
     # The images as the Keras model takes them; `_to_tensor` quantizes them
     # further for an integer input.
@@ -304,7 +302,40 @@ def _tflite_runner(path, model, num_threads):
 
     info = {"format": "tflite", "input_type": input_type, "num_threads": num_threads,
             "runtime": _litert_name()}
-    return exported, reference, run_one, info
+    return exported, _keras_call(model), run_one, info
+
+
+def _keras_call(model):
+    import tensorflow as tf
+
+    _, dtype = model_input(model)
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return lambda x: call(tf.constant(as_input_dtype(x, dtype)))
+
+
+def _onnx_runner(path, model, num_threads):
+    import onnxruntime
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No .onnx file at path={path!r}.")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    try:
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
+        raise ValueError(
+            f"{path!r} ({os.path.getsize(path)} bytes) is not a valid ONNX model: onnxruntime "
+            f"refused it ({str(e).strip()}). Is it truncated or corrupt?"
+        ) from None
+    _, dtype = model_input(model)
+    name = session.get_inputs()[0].name
+
+    def exported(x):
+        return session.run(None, {name: as_input_dtype(x, dtype)})[0]
+
+    info = {"format": "onnx", "input_type": dtype, "num_threads": num_threads,
+            "runtime": f"ONNX Runtime {onnxruntime.__version__} (CPU)"}
+    return exported, _keras_call(model), exported, info
 
 
 def _saved_model_runner(path, model, mean, std):
