@@ -16,7 +16,7 @@ import pytest
 import keras_resnets
 from keras_resnets.cli import main as cli_main
 from keras_resnets.tuning import ResNetHyperModel, tune
-from keras_resnets.tuning.search import trial_row
+from keras_resnets.tuning.search import _claim_directory, trial_row
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The smallest space: ResNet-20 at half width with the stride-4 stem on 16 px digits.
@@ -80,7 +80,7 @@ def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
     trial_dir = os.path.join(directory, "trials", f"trial_{rejected['trial']}")
     assert not os.path.exists(os.path.join(trial_dir, "checkpoint.weights.h5"))
     assert trained["status"] == "completed" and int(trained["macs"]) <= 1e6
-    assert f"trial {rejected['trial']} (0 epochs): resnet20 x2 A/deep" in out and "rejected:" in out
+    assert f"trial {rejected['trial']} (epochs 0): resnet20 x2 A/deep" in out and "rejected:" in out
     assert summary["best_trial"] == trained["trial"] and summary["trials_rejected"] == 1
     assert summary["macs"] == int(trained["macs"]) and summary["val_accuracy"] == pytest.approx(
         float(trained["val_accuracy"]))
@@ -100,6 +100,9 @@ def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
     # A different search in the same directory is refused, unless overwrite.
     with pytest.raises(ValueError, match=r"holds a different search \(budgets: .*max_macs.*Allowed: .*overwrite"):
         tune(**{**kw, "max_macs": 2e6})
+    (tmp_path / "search" / "notes.txt").write_text("mine")
+    _claim_directory(directory, {"other": "search"}, overwrite=True)
+    assert sorted(os.listdir(directory)) == ["notes.txt", "search.json"]
 
 
 def test_time_budget_stops_the_running_trial(tmp_path):
@@ -166,7 +169,7 @@ def test_resume_after_sigkill(tmp_path):
     out = console.read_text()
     # The finished trial is not run again; the interrupted one and the last one are.
     assert "trial 0 (" not in out
-    assert "trial 1 (1 epochs)" in out and "trial 2 (1 epochs)" in out
+    assert "trial 1 (epochs 1)" in out and "trial 2 (epochs 1)" in out
     assert (trials / "trial_0" / "trial.json").read_text() == first
     summary = json.loads((tmp_path / "search" / "summary.json").read_text())
     assert summary["trials"] == 3 and summary["trials_completed"] == 3
@@ -187,6 +190,9 @@ def test_bad_inputs(tmp_path, capsys):
                                          r"the cheapest, resnet20 x0.5 A/deep, has 0.\d+M MACs > max_macs"):
         tune(directory=str(tmp_path / "none"), max_macs=1000, **TINY)
     assert not (tmp_path / "none").exists()
+    # The latency budget measures the TFLite model in the LiteRT interpreter.
+    with pytest.raises(ValueError, match=r"the cheapest, resnet20 x0.5 A/deep, has 0.\d+ ms > max_latency_ms 1e-06 ms"):
+        ResNetHyperModel("digits", max_latency_ms=1e-6, **TINY).check_feasible()
     for budget in (0, -1, float("nan")):
         with pytest.raises(ValueError, match=r"`time_budget` must be a positive number of minutes"):
             tune(directory=str(tmp_path / "t"), time_budget=budget, **TINY)

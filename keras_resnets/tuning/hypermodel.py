@@ -28,6 +28,46 @@ from keras_resnets.utils.validation import check_positive_int
 DEFAULT_EPOCHS = 10
 
 
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Recomputes batch norm's moving statistics before each validation.
+
+    "Precise BN" (Wu & Johnson 2021, "Rethinking Batch in BatchNorm"): the
+    moving averages lag behind weights that change fast, so after an epoch or
+    two of a search trial a network that classifies its training batches well
+    can score near chance in inference mode. Here the statistics become the
+    plain average over `batches` training batches of the current weights
+    (one forward pass in training mode, no weight update), so that short
+    trials are ranked by what they learned.
+
+    Args:
+        dataset: `tf.data.Dataset` of `(images, labels)` training batches.
+        images: int, how many training images the statistics come from.
+    """
+
+    def __init__(self, dataset, images=256):
+        super().__init__()
+        self.dataset = dataset
+        self.images = images
+
+    def on_test_begin(self, logs=None):
+        norms = [layer for layer in self.model._flatten_layers()
+                 if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+        momenta = [bn.momentum for bn in norms]
+        batches = []
+        for batch, _ in self.dataset:
+            batches.append(batch)
+            if sum(len(b) for b in batches) >= self.images:
+                break
+        images = np.concatenate(batches)[: self.images]
+        try:
+            for bn in norms:
+                bn.momentum = 0.0  # the moving statistics become this batch's
+            self.model(images, training=True)
+        finally:
+            for bn, momentum in zip(norms, momenta):
+                bn.momentum = momentum
+
+
 class ResNetHyperModel(keras_tuner.HyperModel):
     """The ResNet family as a KerasTuner `HyperModel`: architecture and training.
 
@@ -35,7 +75,9 @@ class ResNetHyperModel(keras_tuner.HyperModel):
     (with the data's normalization inside, taking raw uint8 images);
     `fit(hp, model, ...)` trains it on `data` with the recipe's optimizer and
     schedule (`keras_resnets.training.recipes`) and returns the best
-    validation accuracy with the candidate's cost.
+    validation accuracy with the candidate's cost. Batch norm statistics are
+    recomputed before each validation (`PreciseBatchNorm`): a trial of one
+    or two epochs is judged by its weights, not by lagging averages.
 
     Hyperparameters (names as `hp` sees them):
 
@@ -68,7 +110,9 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         recipe: the training recipe whose optimizer, schedule and
             augmentation each trial uses ("cifar", default, or "imagenet").
         epochs: epochs per trial when the tuner does not say (Hyperband does).
-        families: list of "v1", "v2", "resnext", "wide". Defaults to all.
+        families: list of "v1", "v2", "resnext", "wide". Defaults to all
+            on large images, all but "v2" on small ones (see
+            `keras_resnets.tuning.space`).
         depths: list of depths (from the variant table) to search.
         min_depth, max_depth: int, bounds on the depth. Without `depths` the
             default `max_depth` is 164 on small images, 101 on large ones.
@@ -283,13 +327,17 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],
         )
-        one_hot = lambda x, y: (x, _one_hot(y, bundle.num_classes))  # noqa: E731
+
+        def one_hot(images, labels):
+            return images, _one_hot(labels, bundle.num_classes)
+
         nan_guard = cb.NaNGuard()
         try:
             history = model.fit(
                 bundle.train.map(one_hot), validation_data=bundle.validation.map(one_hot),
                 epochs=epochs, initial_epoch=initial_epoch,
-                callbacks=[*(callbacks or []), nan_guard], verbose=verbose, shuffle=False,
+                callbacks=[PreciseBatchNorm(bundle.train), *(callbacks or []), nan_guard],
+                verbose=verbose, shuffle=False,
             )
         except (tf.errors.ResourceExhaustedError, MemoryError) as e:
             raise keras_tuner.errors.FailedTrialError(

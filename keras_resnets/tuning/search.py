@@ -84,7 +84,7 @@ class _Monitor:
                   if row["status"] == "completed" else f"{row['status']}: {row['reason']}")
         elapsed = time.time() - self.search_started
         print(
-            f"trial {row['trial']} ({row['epochs_trained'] or 0:g} epochs): {row['architecture']}, "
+            f"trial {row['trial']} (epochs {row['epochs_trained'] or 0:g}): {row['architecture']}, "
             f"{row['training']} -> {result} | best {'-' if best is None else f'{best:.4f}'}, "
             f"{elapsed // 60:.0f}:{elapsed % 60:02.0f} elapsed",
             flush=True,
@@ -199,7 +199,13 @@ def plot_accuracy_vs_macs(rows, path, max_macs=None):
     plt.close(fig)
 
 
-def _settings(hypermodel, tuner, epochs, max_epochs, hyperband_iterations):
+OUTPUTS = ("trials", "search.json", "costs.json", "results.csv", "accuracy_vs_macs.png",
+           "best.keras", "summary.json")
+"""What a search writes into its directory (and `overwrite` removes)."""
+
+
+def _settings(hypermodel, tuner, epochs, max_epochs, hyperparameters):
+    """What makes a search the same search: stored in search.json."""
     space = dataclasses.asdict(hypermodel.space)
     space["depths"] = {f: list(t) for f, t in space["depths"].items()}
     return json.loads(json.dumps({
@@ -207,8 +213,9 @@ def _settings(hypermodel, tuner, epochs, max_epochs, hyperband_iterations):
         "recipe": hypermodel.recipe.name, "seed": hypermodel.seed, "space": space,
         "batch_sizes": hypermodel.batch_sizes, "precisions": hypermodel.precisions,
         "budgets": hypermodel.budgets, "objective": "val_accuracy",
-        **({"max_epochs": max_epochs, "hyperband_iterations": hyperband_iterations}
-           if tuner == "hyperband" else {"epochs": epochs}),
+        "hyperparameters": hyperparameters.get_config() if hyperparameters else None,
+        # (Hyperband's iterations are in KerasTuner's own state.)
+        **({"max_epochs": max_epochs} if tuner == "hyperband" else {"epochs": epochs}),
     }))
 
 
@@ -225,8 +232,13 @@ def _claim_directory(directory, settings, overwrite):
                 "Allowed: the same settings to continue it, another directory, or "
                 "overwrite=True (--overwrite) to replace it."
             )
-    elif overwrite and os.path.isdir(directory):
-        shutil.rmtree(directory)
+    elif overwrite:
+        for name in OUTPUTS:
+            target = os.path.join(directory, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
     os.makedirs(directory, exist_ok=True)
     _write_json(path, settings)
 
@@ -239,7 +251,7 @@ def tune(
     time_budget=None,
     epochs=None,
     max_epochs=DEFAULT_MAX_EPOCHS,
-    hyperband_iterations=1,
+    hyperband_iterations=None,
     overwrite=False,
     hyperparameters=None,
     seed=0,
@@ -260,7 +272,8 @@ def tune(
             one stops training at it. Counted from the start of this call.
         epochs: epochs per trial ("random", "bayesian"); defaults to 10.
         max_epochs: Hyperband's longest training. Defaults to 9.
-        hyperband_iterations: Hyperband's passes over its brackets.
+        hyperband_iterations: Hyperband's passes over its brackets; by
+            default 1, or as many as the time budget allows.
         overwrite: bool, replace a search already in `directory`.
         hyperparameters: a `keras_tuner.HyperParameters` fixing or narrowing
             some of the space.
@@ -290,12 +303,14 @@ def tune(
     elif time_budget is None and tuner != "hyperband":
         max_trials = DEFAULT_MAX_TRIALS
     max_epochs = check_positive_int("max_epochs", max_epochs)
+    if hyperband_iterations is None and time_budget is None:
+        hyperband_iterations = 1
     directory = directory or os.path.join(DEFAULT_OUTPUT, f"tune-{data.replace(':', '_').strip('/')}")
     if not isinstance(overwrite, bool):
         raise ValueError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
 
     hypermodel = ResNetHyperModel(data, seed=seed, epochs=epochs or 10, **hypermodel_kwargs)
-    settings = _settings(hypermodel, tuner, epochs or 10, max_epochs, hyperband_iterations)
+    settings = _settings(hypermodel, tuner, epochs or 10, max_epochs, hyperparameters)
     # A budget nothing can meet is an error before anything is written.
     hypermodel.check_feasible()
     _claim_directory(directory, settings, overwrite)
@@ -303,7 +318,9 @@ def tune(
     deadline = None if time_budget is None else started + 60 * time_budget
 
     options = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed,
-                   hyperparameters=hyperparameters, directory=directory, project_name="trials",
+                   # A copy: KerasTuner adds the whole space to the object it is given.
+                   hyperparameters=hyperparameters.copy() if hyperparameters else None,
+                   directory=directory, project_name="trials",
                    overwrite=False, max_consecutive_failed_trials=1000)
     if tuner == "hyperband":
         options.update(max_epochs=max_epochs, hyperband_iterations=hyperband_iterations)
@@ -352,7 +369,10 @@ def tune(
     cb.atomic_save(model, os.path.join(directory, "best.keras"))
     bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    test = bundle.test.map(lambda x, y: (x, _one_hot(y, bundle.num_classes)))
+    def one_hot(images, labels):
+        return images, _one_hot(labels, bundle.num_classes)
+
+    test = bundle.test.map(one_hot)
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     keras.config.set_dtype_policy(policy)
     summary = {

@@ -12,7 +12,9 @@ size, the number in the variant's name (the papers' count):
 | "wide" | wide_resnet16, 28 (WRN-d-k) | wide_resnet50, 101 |
 
 Depths in brackets are in the space only when asked for (`depths=` or
-`max_depth=`). Width, cardinality and group width are separate
+`max_depth=`). On small images the default families are "v1", "resnext" and
+"wide": "v2" there is the 164-layer pre-activation net, whose graph alone
+takes minutes to build on a 2-core CPU; name it in `families` to search it. Width, cardinality and group width are separate
 hyperparameters that the builders apply to the variant (`width_multiplier`,
 `groups`, `width_per_group`), so "wide" at `width_multiplier=0.25` is WRN-16-2.
 """
@@ -36,6 +38,7 @@ SMALL_IMAGE_MAX = 64
 """Images up to this side search the CIFAR nets; larger ones the ImageNet nets."""
 
 # Defaults of the space: (small images, large images).
+DEFAULT_FAMILIES = (("v1", "resnext", "wide"), tuple(FAMILIES))
 DEFAULT_MAX_DEPTH = (164, 101)
 DEFAULT_WIDTH_MULTIPLIERS = (
     {"v1": (0.5, 1.0, 1.5, 2.0), "v2": (0.25, 0.5), "resnext": (0.25, 0.5), "wide": (0.25, 0.5)},
@@ -114,7 +117,7 @@ class SearchSpace:
                stems=None):
         """Validates the narrowing arguments (see `ResNetHyperModel`)."""
         small = 0 if image_size <= SMALL_IMAGE_MAX else 1
-        families = _values("families", list(FAMILIES) if families is None else families,
+        families = _values("families", DEFAULT_FAMILIES[small] if families is None else families,
                            tuple(FAMILIES), str)
         tables = {f: variants(f, image_size) for f in families}
         if depths is not None:
