@@ -166,6 +166,19 @@ def test_checkpoint_of_another_architecture_is_refused(reference, tmp_path):
         np.testing.assert_array_equal(w.numpy(), old)
 
 
+def test_keras_file_that_does_not_fit_changes_nothing(tmp_path):
+    from keras_resnets.weights import load_weights
+
+    path = tmp_path / "ten.weights.h5"
+    _tiny(classes=10).save_weights(path)
+    model = _tiny(classes=5)  # every layer but the head fits
+    before = [w.numpy().copy() for w in model.weights]
+    with pytest.raises(ValueError, match=r"weights='.*ten.weights.h5': this Keras weights file does not fit"):
+        load_weights(model, str(path))
+    for w, old in zip(model.weights, before):
+        np.testing.assert_array_equal(w.numpy(), old)
+
+
 @pytest.mark.parametrize("suffix, match", [
     (".safetensors", "not a readable .safetensors file"),
     (".h5", "not a readable HDF5 file"),

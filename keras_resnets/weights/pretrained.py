@@ -235,9 +235,13 @@ def fetch(source, include_top=True, cache_dir=None):
 def _load_file(model, path, layout=None):
     kind = checkpoint_format(path)
     if kind == "keras":
+        # Keras assigns variable by variable and raises at the first misfit:
+        # put the old values back so a failed load changes nothing.
+        before = model.get_weights()
         try:
             model.load_weights(path)
         except Exception as e:
+            model.set_weights(before)
             raise ValueError(
                 f"weights={os.fspath(path)!r}: this Keras weights file does not fit "
                 f"model {model.name!r} (saved by another architecture, or with other "
