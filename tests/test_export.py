@@ -175,6 +175,19 @@ def test_int8_input_of_a_float_model(tmp_path):
     assert result.max_abs_diff < 0.05
 
 
+def test_int8_of_an_imagenet_stem_runs_in_xnnpack(tmp_path):
+    """The stem's max-pool pads with zeros after its ReLU: a -inf pad value
+    gave the tensor a quantization scale of 1e36 and XNNPACK refused the file."""
+    model = keras_resnets.ResNet18(input_shape=(32, 32, 3), width_multiplier=0.25, classes=10)
+    images = random_images((16, 32, 32, 3))
+    path = export.tflite(model, tmp_path / "m.tflite", quantize="int8", representative_data=images)
+    interpreter = export.load_interpreter(path)
+    scales = [t["quantization"][0] for t in interpreter.get_tensor_details()]
+    assert max(scales) < 10, max(scales)
+    result = export.verify(path, model, images, runs=3, warmup=1)
+    assert result.max_abs_diff < 0.05
+
+
 def test_saved_model_serves_uint8_images_of_any_batch(trained, capsys):
     model_path, model, bundle = trained
     assert cli_main(["export", model_path, "--format", "saved_model", "--runs", "3"]) == 0

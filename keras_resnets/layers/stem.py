@@ -134,8 +134,11 @@ class Stem(keras.layers.Layer):
                 x = ops.relu(norm(x, training=training))
         if self.pool is not None:
             # PyTorch's MaxPool2d(3, 2, padding=1): one pixel of padding on each
-            # side, never counted as a maximum.
-            pad_value = float("-inf") if self.pool_padding == "min" else 0.0
+            # side, never counted as a maximum. After a ReLU, zeros are exactly
+            # that (every window holds a pixel >= 0) and keep int8 export sane:
+            # a -inf pad value would set the quantization range of the tensor.
+            after_relu = self.norms[-1] is not None
+            pad_value = float("-inf") if self.pool_padding == "min" and not after_relu else 0.0
             x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=pad_value)
             x = self.pool(x)
         return x
