@@ -20,6 +20,7 @@ TRAIN_EXAMPLES = """examples:
 
 
 def _add_train(subparsers):
+    from keras_resnets.training.distribute import STRATEGIES
     from keras_resnets.training.loop import DEFAULT_OUTPUT
     from keras_resnets.training.precision import PRECISIONS
     from keras_resnets.training.recipes import RECIPES
@@ -46,7 +47,12 @@ def _add_train(subparsers):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops")
     p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
-    p.add_argument("--strategy", default="auto", choices=["auto", "none"])
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                   help="auto (default): tpu with --tpu, multiworker when TF_CONFIG names several tasks, "
+                   "mirrored with several GPUs, else none; --batch-size is then the global batch")
+    p.add_argument("--tpu", help="TPU address or name for --strategy tpu (grpc://HOST:8470, a Cloud TPU name, local)")
+    p.add_argument("--local-batchnorm", dest="sync_batchnorm", action="store_false",
+                   help="distributed: batch norm statistics per replica instead of over the global batch")
     p.add_argument("--weights", help="a weights file for the model (model.save_weights)")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="image folders: skip unreadable files instead of stopping")
@@ -54,15 +60,20 @@ def _add_train(subparsers):
 
 
 def _train(args):
+    from keras_resnets.training.distribute import WorkerLostError
     from keras_resnets.training.loop import train
 
-    _, summary = train(
-        model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, recipe=args.recipe, precision=args.precision, image_size=args.image_size,
-        output=args.output, run_name=args.run_name, seed=args.seed, resume=args.resume,
-        deterministic=args.deterministic, strategy=args.strategy, weights=args.weights,
-        skip_bad_images=args.skip_bad_images,
-    )
+    try:
+        _, summary = train(
+            model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, recipe=args.recipe, precision=args.precision, image_size=args.image_size,
+            output=args.output, run_name=args.run_name, seed=args.seed, resume=args.resume,
+            deterministic=args.deterministic, strategy=args.strategy, weights=args.weights,
+            skip_bad_images=args.skip_bad_images, tpu=args.tpu, sync_batchnorm=args.sync_batchnorm,
+        )
+    except WorkerLostError as e:
+        print(f"keras-resnets train: error: {e}", file=sys.stderr)
+        return 1
     print(
         f"test accuracy {summary['test_accuracy']:.4f}, test loss {summary['test_loss']:.4f}, "
         f"{summary['train_images_per_second']} train images/s, {summary['wall_seconds']} s; "

@@ -6,6 +6,7 @@ import pathlib
 import platform
 import re
 import shutil
+import tempfile
 import time
 
 import keras
@@ -14,6 +15,7 @@ import numpy as np
 from keras_resnets.data import load_data
 from keras_resnets.models import build_model, get_spec
 from keras_resnets.training import callbacks as cb
+from keras_resnets.training import distribute
 from keras_resnets.training.precision import set_precision
 from keras_resnets.training.recipes import (
     get_recipe,
@@ -22,13 +24,13 @@ from keras_resnets.training.recipes import (
     steps_per_epoch,
 )
 from keras_resnets.utils.macs import count_macs
-from keras_resnets.utils.validation import check_choice, check_positive_int
+from keras_resnets.utils.validation import check_positive_int
 
 DEFAULT_OUTPUT = "saved_models"
 # The default run: ResNet-20 on the digits in about 100 seconds on 2
 # CPU cores (the paper's CIFAR recipe, shortened).
 DIGITS_EPOCHS = 20
-STRATEGIES = ("auto", "none")
+STRATEGIES = distribute.STRATEGIES
 
 
 def _run_name(model, data):
@@ -86,6 +88,9 @@ def train(
     weights=None,
     skip_bad_images=False,
     verbose="auto",
+    tpu=None,
+    sync_batchnorm=True,
+    collective_timeout=distribute.DEFAULT_COLLECTIVE_TIMEOUT,
     **model_kwargs,
 ):
     """Trains a registered model and writes everything into one run folder.
@@ -109,12 +114,22 @@ def train(
             last completed epoch (`keras.callbacks.BackupAndRestore`).
         deterministic: bool, TensorFlow's deterministic ops: two runs with
             the same seed give identical losses.
-        strategy: "auto" or "none" (one device; several devices come with
-            the distributed training release).
+        strategy: "auto", "none", "mirrored", "multiworker" or "tpu" (see
+            `keras_resnets.training.distribute`). "auto": "tpu" if `tpu` is
+            given, "multiworker" if `TF_CONFIG` names several tasks,
+            "mirrored" if several GPUs are visible, else "none". Under a
+            distributed strategy `batch_size` is the global batch (split
+            across all replicas) and the learning rate follows it; only the
+            chief worker writes into `output`.
         weights: None or a weights file for the model (`model.save_weights`).
         skip_bad_images: bool, image folders: leave unreadable files out
             (counted in the summary) instead of stopping.
         verbose: Keras `fit` verbosity ("auto" shows a progress bar).
+        tpu: the TPU address or name for strategy "tpu" ("local" on a TPU VM).
+        sync_batchnorm: bool, distributed strategies: batch norm statistics
+            over the global batch (True, as on one device) or per replica.
+        collective_timeout: seconds, "multiworker": the longest wait for a
+            peer before training stops with `WorkerLostError`.
         **model_kwargs: builder arguments (`drop_path_rate`, `shortcut`, ...).
 
     Returns:
@@ -129,7 +144,7 @@ def train(
     started = time.time()
     get_spec(model)
     rec = get_recipe(recipe)
-    check_choice("strategy", strategy, STRATEGIES)
+    strategy_name = distribute.resolve_strategy(strategy, tpu)
     if epochs is None:
         epochs = DIGITS_EPOCHS if data == "digits" else rec.epochs
     epochs = check_positive_int("epochs", epochs)
@@ -137,10 +152,19 @@ def train(
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"`lr` must be a positive number; received lr={lr!r}.")
     seed = int(seed)
+    # Before any other TensorFlow op: collectives are configured at start-up.
+    dist = distribute.make_strategy(strategy_name, tpu, collective_timeout)
+    chief = distribute.is_chief(dist)
 
     run_dir = pathlib.Path(output) / (run_name or _run_name(model, data))
+    resumed = resume and (run_dir / "backup").exists()
+    worker_tmp = None
+    if not chief:
+        # The same callbacks write here (they read synchronized variables,
+        # which takes every worker); the chief's backup is where they resume.
+        worker_tmp = tempfile.TemporaryDirectory(prefix="keras_resnets-worker-")
+        run_dir = distribute.worker_copy(run_dir, worker_tmp.name, resumed)
     backup_dir = run_dir / "backup"
-    resumed = resume and backup_dir.exists()
     if not resumed and run_dir.exists():
         # A fresh run replaces the folder's previous results.
         for stale in ("backup", "tensorboard"):
@@ -160,9 +184,12 @@ def train(
         data, image_size=image_size, batch_size=batch_size, augment=rec.augment,
         seed=seed, skip_bad_images=skip_bad_images,
     )
-    net = with_preprocessing(model, bundle, **model_kwargs)
+    with dist.scope():
+        net = with_preprocessing(model, bundle, **model_kwargs)
     if weights is not None:
         net.load_weights(weights)
+    if strategy_name != "none":
+        distribute.set_synchronized_batchnorm(net, sync_batchnorm)
     steps = steps_per_epoch(bundle.train_size, batch_size)
     base_lr = scaled_lr(rec, lr, batch_size)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=rec.label_smoothing)
@@ -189,11 +216,17 @@ def train(
         ]
 
     def compile_and_fit(epochs_, lr_, append):
-        net.compile(
-            optimizer=make_optimizer(rec, lr_, steps, epochs_),
-            loss=loss,
-            metrics=["accuracy"],
-        )
+        with dist.scope():
+            net.compile(
+                optimizer=make_optimizer(rec, lr_, steps, epochs_),
+                loss=loss,
+                metrics=["accuracy"],
+            )
+        if strategy_name != "none":
+            return distribute.fit_distributed(
+                net, dist, loss, train_ds, val_ds, epochs_, steps, make_callbacks(append),
+                verbose=verbose, chief=chief,
+            )
         return net.fit(
             train_ds, validation_data=val_ds, epochs=epochs_, callbacks=make_callbacks(append),
             verbose=verbose, shuffle=False,
@@ -230,7 +263,11 @@ def train(
             f"training stopped; {kept}. Try a lower --lr or --precision float32."
         )
 
-    test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)
+    if strategy_name == "none":
+        test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)
+    else:
+        test_loss, test_accuracy = distribute.evaluate(net, dist, loss, test_ds)
+        distribute.set_synchronized_batchnorm(net, False)  # the saved model: one device
     cb.atomic_save(net, run_dir / "model.keras")
     log_path = run_dir / "log.csv"
     epochs_logged = 0
@@ -263,10 +300,15 @@ def train(
         "seed": seed,
         "deterministic": bool(deterministic),
         "resumed": bool(resumed),
+        "strategy": strategy_name,
+        "replicas": int(dist.num_replicas_in_sync),
+        "sync_batchnorm": bool(sync_batchnorm) if strategy_name != "none" else None,
         "run_dir": str(run_dir),
         "versions": _versions(),
     }
     _write_json(run_dir / "summary.json", summary)
+    if worker_tmp is not None:
+        worker_tmp.cleanup()
     return net, summary
 
 

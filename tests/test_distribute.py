@@ -1,0 +1,232 @@
+"""Distributed training on tf.distribute: two worker processes on 127.0.0.1
+(MultiWorkerMirroredStrategy) and two logical CPUs (MirroredStrategy) against
+one process.
+
+What is equal, and why. The batch is global (each of the two replicas takes
+half of each batch of 256), the loss is averaged over the global batch and
+batch norm is synchronized (two-pass mean and variance over the global
+batch), so each step is the one-device step up to the order of float
+additions:
+- two worker processes and two devices of one process run the very same
+  additions: their weights are equal (measured difference 0.0; asserted
+  within 1e-6);
+- against one device (`model.fit`) the sums are split in two halves. One
+  step agrees to 1e-5 (measured 1.6e-5 at most after one step at lr 0.02;
+  3e-8 with batch norm frozen, so the rest is exact); the batch-norm backward
+  pass divides by the batch standard deviation, which is small for some
+  ResNet-20 channels on 8 px digits, and over five steps the rounding grows
+  to 2.7e-3 (measured). The test asserts 1e-2 there, and that the result is
+  far closer than with per-replica (local) batch norm, which is a different
+  computation (0.05 measured).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.training import distribute
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Five global batches of 256 digits at 8 px; a fixed, moderate lr so that the
+# float rounding differences are not amplified.
+ARGS = ["--image-size", "8", "--batch-size", "256", "--lr", "0.02", "--precision", "float32", "--seed", "1"]
+TIMEOUT = 240  # seconds any one run of the workers may take
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _env(**extra):
+    return dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
+
+
+def _start_workers(args, output, console_dir):
+    """Two `keras-resnets train` workers of one cluster on 127.0.0.1."""
+    hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+        out = open(console_dir / f"worker{index}.txt", "w")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "keras_resnets.cli", "train", *ARGS, *args, "--output", str(output),
+             "--strategy", "multiworker"],
+            cwd=REPO, env=_env(TF_CONFIG=json.dumps(tf_config)), stdout=out, stderr=subprocess.STDOUT,
+        ))
+        out.close()
+    return procs
+
+
+def _kill(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def _wait(procs, console_dir, timeout=TIMEOUT):
+    deadline = time.time() + timeout
+    for p in procs:
+        p.wait(timeout=max(1, deadline - time.time()))
+    consoles = "\n".join((console_dir / f"worker{i}.txt").read_text()[-3000:] for i in range(len(procs)))
+    assert [p.returncode for p in procs] == [0] * len(procs), consoles
+
+
+def _weights(path):
+    return keras.saving.load_model(path).get_weights()
+
+
+def _max_diff(a, b):
+    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
+
+
+MIRRORED = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_resnets.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _one_process(output, run_name, *args, two_cpus=False):
+    """`keras-resnets train` in a fresh process (seeded runs are reproducible
+    across processes, not after other training in the same process)."""
+    command = ["-c", MIRRORED] if two_cpus else ["-m", "keras_resnets.cli"]
+    with open(output / f"{run_name}.txt", "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *command, "train", *ARGS, "--epochs", "1", "--output", str(output),
+             "--run-name", run_name, *args],
+            cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        assert proc.wait(timeout=TIMEOUT) == 0, (output / f"{run_name}.txt").read_text()[-3000:]
+    finally:
+        _kill([proc])
+    with open(output / run_name / "summary.json") as f:
+        return _weights(output / run_name / "model.keras"), json.load(f)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One device (`model.fit`) and two logical CPUs (MirroredStrategy)."""
+    out = tmp_path_factory.mktemp("runs")
+    return {
+        "one": _one_process(out, "one", "--strategy", "none"),
+        "mirrored": _one_process(out, "mirrored", "--strategy", "mirrored", two_cpus=True),
+    }
+
+
+def test_two_workers_equal_two_devices_and_one_process(runs, tmp_path):
+    procs = _start_workers(["--epochs", "1"], tmp_path, tmp_path)
+    try:
+        _wait(procs, tmp_path)
+    finally:
+        _kill(procs)
+    run_dir = tmp_path / "resnet20-digits"
+    with open(run_dir / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["strategy"] == "multiworker" and summary["replicas"] == 2 and summary["sync_batchnorm"]
+    assert summary["batch_size"] == 256 and summary["lr"] == 0.02
+    weights = _weights(run_dir / "model.keras")
+    assert _max_diff(weights, runs["mirrored"][0]) < 1e-6
+    assert _max_diff(weights, runs["one"][0]) < 1e-2
+    assert summary["test_loss"] == pytest.approx(runs["one"][1]["test_loss"], rel=1e-2)
+    # Only the chief wrote: one run folder, no worker folder left anywhere.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["resnet20-digits"]
+
+
+def test_mirrored_sync_and_local_batchnorm(runs, tmp_path):
+    weights, summary = runs["mirrored"]
+    assert summary["strategy"] == "mirrored" and summary["replicas"] == 2
+    sync = _max_diff(weights, runs["one"][0])
+    local = _max_diff(_one_process(tmp_path, "local", "--strategy", "mirrored", "--local-batchnorm",
+                                   two_cpus=True)[0], runs["one"][0])
+    assert sync < 1e-2 and local > 5 * sync, (sync, local)
+
+
+def test_lr_follows_the_global_batch():
+    from keras_resnets.training import recipes
+
+    cifar = recipes.get_recipe("cifar")
+    # 2 workers x 4 GPUs x 64 images: a global batch of 512.
+    assert recipes.scaled_lr(cifar, None, 512) == pytest.approx(0.4)
+
+
+def _rows(log):
+    return max(0, len(log.read_text().splitlines()) - 1) if log.exists() else 0
+
+
+def test_killed_worker_stops_the_other_then_resume(tmp_path):
+    log = tmp_path / "resnet20-digits" / "log.csv"
+    procs = _start_workers(["--epochs", "3"], tmp_path, tmp_path)
+    try:
+        deadline = time.time() + TIMEOUT
+        while time.time() < deadline and _rows(log) < 1 and all(p.poll() is None for p in procs):
+            time.sleep(0.05)
+        # The first epoch is logged (and backed up just after): kill worker 1.
+        assert _rows(log) == 1 and all(p.poll() is None for p in procs), (tmp_path / "worker0.txt").read_text()
+        procs[1].send_signal(signal.SIGKILL)
+        killed = time.time()
+        # The chief notices within the coordination service's heartbeat
+        # timeout (10 s) and stops with a clear error.
+        assert procs[0].wait(timeout=60) == 1
+        stopped = time.time() - killed
+        print(f"worker 0 stopped {stopped:.1f} s after worker 1 was killed")
+    finally:
+        _kill(procs)
+    console = (tmp_path / "worker0.txt").read_text()
+    assert "keras-resnets train: error: training stopped at epoch" in console
+    assert "a worker of the cluster stopped" in console and "--resume" in console
+    assert stopped < 60
+    done = _rows(log)
+    assert 1 <= done < 3 and not (log.parent / "summary.json").exists()
+
+    procs = _start_workers(["--epochs", "3", "--resume"], tmp_path, tmp_path)
+    try:
+        _wait(procs, tmp_path)
+    finally:
+        _kill(procs)
+    with open(log.parent / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["resumed"] and summary["strategy"] == "multiworker"
+    epochs = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
+    # Every epoch completed before the kill is kept; at most the interrupted
+    # one is repeated.
+    assert sorted(set(epochs)) == [0, 1, 2] and epochs[:done] == list(range(done)) and len(epochs) <= 4
+
+
+def test_strategy_errors(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match=r"received strategy='horovod'"):
+        distribute.resolve_strategy("horovod")
+    with pytest.raises(ValueError, match="TF_CONFIG.*not set"):
+        distribute.make_strategy("multiworker")
+    with pytest.raises(ValueError, match="needs the TPU's address"):
+        distribute.make_strategy("tpu")
+    with pytest.raises(ValueError, match=r"needs strategy='tpu'.*received strategy='mirrored'"):
+        distribute.resolve_strategy("mirrored", tpu="local")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        distribute.resolve_strategy("auto")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}))
+    assert distribute.resolve_strategy("auto") == "multiworker"
+    assert distribute.resolve_strategy("auto", tpu="local") == "tpu"
+    monkeypatch.delenv("TF_CONFIG")
+    assert distribute.resolve_strategy("auto") == "none"  # no GPU here
