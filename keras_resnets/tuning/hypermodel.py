@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import keras
 import keras_tuner
@@ -62,7 +63,10 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         try:
             for bn in norms:
                 bn.momentum = 0.0  # the moving statistics become this batch's
-            self.model(images, training=True)
+            with warnings.catch_warnings():
+                # Keras warns that a tensor is not the ['image'] list it was built with.
+                warnings.simplefilter("ignore", UserWarning)
+                self.model(images, training=True)
         finally:
             for bn, momentum in zip(norms, momenta):
                 bn.momentum = momentum

@@ -317,7 +317,8 @@ def tune(
     hypermodel.cost_cache = os.path.join(directory, "costs.json")
     deadline = None if time_budget is None else started + 60 * time_budget
 
-    options = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed,
+    # KerasTuner takes seed 0 for "no seed" (a random one): shift it.
+    options = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed + 1,
                    # A copy: KerasTuner adds the whole space to the object it is given.
                    hyperparameters=hyperparameters.copy() if hyperparameters else None,
                    directory=directory, project_name="trials",
