@@ -16,6 +16,7 @@ TRAIN_EXAMPLES = """examples:
   keras-resnets train --model resnet56 --data tfds:cifar10 --epochs 164
   keras-resnets train --model resnet50 --data ./photos --recipe imagenet --image-size 224
   keras-resnets train --resume                         # continue an interrupted run
+  keras-resnets train --model resnet50 --data ./photos --strategy mirrored   # every local GPU
 """
 
 
