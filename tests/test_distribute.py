@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import pytest
 
-import keras_resnets
+import keras_resnets  # noqa: F401  (registers the layers that load_model reads)
 from keras_resnets.training import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,6 +60,8 @@ def _env(**extra):
 def _start_workers(args, output, console_dir):
     """Two `keras-resnets train` workers of one cluster on 127.0.0.1."""
     hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    tmp = console_dir / "tmp"  # where the non-chief worker keeps its files
+    tmp.mkdir(exist_ok=True)
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
@@ -67,7 +69,8 @@ def _start_workers(args, output, console_dir):
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "keras_resnets.cli", "train", *ARGS, *args, "--output", str(output),
              "--strategy", "multiworker"],
-            cwd=REPO, env=_env(TF_CONFIG=json.dumps(tf_config)), stdout=out, stderr=subprocess.STDOUT,
+            cwd=REPO, env=_env(TF_CONFIG=json.dumps(tf_config), TMPDIR=str(tmp)), stdout=out,
+            stderr=subprocess.STDOUT,
         ))
         out.close()
     return procs
@@ -105,59 +108,69 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _one_process(output, run_name, *args, two_cpus=False):
+def _start_one(output, run_name, *args, two_cpus=False):
     """`keras-resnets train` in a fresh process (seeded runs are reproducible
     across processes, not after other training in the same process)."""
     command = ["-c", MIRRORED] if two_cpus else ["-m", "keras_resnets.cli"]
     with open(output / f"{run_name}.txt", "w") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, *command, "train", *ARGS, "--epochs", "1", "--output", str(output),
              "--run-name", run_name, *args],
             cwd=REPO, env=_env(), stdout=out, stderr=subprocess.STDOUT,
         )
-    try:
-        assert proc.wait(timeout=TIMEOUT) == 0, (output / f"{run_name}.txt").read_text()[-3000:]
-    finally:
-        _kill([proc])
-    with open(output / run_name / "summary.json") as f:
-        return _weights(output / run_name / "model.keras"), json.load(f)
+
+
+def _result(run_dir):
+    with open(run_dir / "summary.json") as f:
+        return _weights(run_dir / "model.keras"), json.load(f)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One device (`model.fit`) and two logical CPUs (MirroredStrategy)."""
+    """One epoch (5 steps) four ways, side by side (most of each run is
+    start-up and tracing, on one core): one device (`model.fit`), two
+    logical CPUs (MirroredStrategy) with synchronized and with local batch
+    norm, and two worker processes (MultiWorkerMirroredStrategy)."""
     out = tmp_path_factory.mktemp("runs")
-    return {
-        "one": _one_process(out, "one", "--strategy", "none"),
-        "mirrored": _one_process(out, "mirrored", "--strategy", "mirrored", two_cpus=True),
+    (out / "workers").mkdir()
+    single = {
+        "one": _start_one(out, "one", "--strategy", "none"),
+        "mirrored": _start_one(out, "mirrored", "--strategy", "mirrored", two_cpus=True),
+        "local": _start_one(out, "local", "--strategy", "mirrored", "--local-batchnorm", two_cpus=True),
     }
-
-
-def test_two_workers_equal_two_devices_and_one_process(runs, tmp_path):
-    procs = _start_workers(["--epochs", "1"], tmp_path, tmp_path)
+    workers = _start_workers(["--epochs", "1"], out / "workers", out)
     try:
-        _wait(procs, tmp_path)
+        deadline = time.time() + TIMEOUT
+        for name, proc in single.items():
+            code = proc.wait(timeout=max(1, deadline - time.time()))
+            assert code == 0, (out / f"{name}.txt").read_text()[-3000:]
+        _wait(workers, out, timeout=max(1, deadline - time.time()))
     finally:
-        _kill(procs)
-    run_dir = tmp_path / "resnet20-digits"
-    with open(run_dir / "summary.json") as f:
-        summary = json.load(f)
+        _kill([*single.values(), *workers])
+    results = {name: _result(out / name) for name in single}
+    results["workers"] = _result(out / "workers" / "resnet20-digits")
+    results["workers_output"] = out / "workers"
+    return results
+
+
+def test_two_workers_equal_two_devices_and_one_process(runs):
+    weights, summary = runs["workers"]
     assert summary["strategy"] == "multiworker" and summary["replicas"] == 2 and summary["sync_batchnorm"]
     assert summary["batch_size"] == 256 and summary["lr"] == 0.02
-    weights = _weights(run_dir / "model.keras")
     assert _max_diff(weights, runs["mirrored"][0]) < 1e-6
     assert _max_diff(weights, runs["one"][0]) < 1e-2
     assert summary["test_loss"] == pytest.approx(runs["one"][1]["test_loss"], rel=1e-2)
-    # Only the chief wrote: one run folder, no worker folder left anywhere.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["resnet20-digits"]
+    # Only the chief wrote into --output; worker 1's temporary folder is gone.
+    assert [p.name for p in runs["workers_output"].iterdir()] == ["resnet20-digits"]
+    assert not list((runs["workers_output"].parent / "tmp").glob("keras_resnets-worker-*"))
 
 
-def test_mirrored_sync_and_local_batchnorm(runs, tmp_path):
+def test_mirrored_sync_and_local_batchnorm(runs):
     weights, summary = runs["mirrored"]
     assert summary["strategy"] == "mirrored" and summary["replicas"] == 2
     sync = _max_diff(weights, runs["one"][0])
-    local = _max_diff(_one_process(tmp_path, "local", "--strategy", "mirrored", "--local-batchnorm",
-                                   two_cpus=True)[0], runs["one"][0])
+    local = _max_diff(runs["local"][0], runs["one"][0])
+    assert runs["local"][1]["sync_batchnorm"] is False
     assert sync < 1e-2 and local > 5 * sync, (sync, local)
 
 
