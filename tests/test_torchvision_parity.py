@@ -37,6 +37,8 @@ from keras_resnets.weights.torchvision import (  # noqa: E402
     torchvision_weight_map,
 )
 
+from helpers import trainable_count  # noqa: E402
+
 FAST = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
 SLOW = [
     "resnet101",
@@ -116,6 +118,16 @@ def _keras_logits(model, images_nchw):
     return keras.ops.convert_to_numpy(out)
 
 
+def _assert_same_logits(label, actual, expected):
+    # The comparison means something: the logits are O(1), vary across
+    # classes and depend on the image.
+    assert 0.1 < np.abs(expected).max() < 100
+    assert np.abs(expected[0] - expected[1]).max() > 10 * ATOL
+    diff = np.abs(actual - expected).max()
+    print(f"{label}: max |keras - torch| logit difference {diff:.3g}")
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL)
+
+
 def _numpy_state_dict(torch_model):
     return {k: v.detach().cpu().numpy() for k, v in torch_model.state_dict().items()}
 
@@ -135,13 +147,7 @@ def test_logits_match_torchvision(name, tmp_path):
     assert load_torchvision_state_dict(model, state_dict) is model
     actual = _keras_logits(model, images)
 
-    # The comparison means something: the logits are O(1), vary across
-    # classes and depend on the image.
-    assert 0.1 < np.abs(expected).max() < 100
-    assert np.abs(expected[0] - expected[1]).max() > 10 * ATOL
-    diff = np.abs(actual - expected).max()
-    print(f"{name}: max |keras - torch| logit difference {diff:.3g}")
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL)
+    _assert_same_logits(name, actual, expected)
 
 
 # --- the strict loader: every problem reported at once, nothing assigned ----
@@ -300,13 +306,6 @@ def test_logits_match_timm(timm_name, tmp_path):
 
     name, build = TIMM_ARCHITECTURES[timm_name]
     model = keras_resnets.get_model(name, classifier_activation=None, **build)
-    assert model.count_params() - sum(
-        int(np.prod(w.shape)) for w in model.non_trainable_weights
-    ) == n_params
+    assert trainable_count(model) == n_params
     load_timm(model, path)
-    actual = _keras_logits(model, images)
-    assert 0.1 < np.abs(expected).max() < 100
-    assert np.abs(expected[0] - expected[1]).max() > 10 * ATOL
-    diff = np.abs(actual - expected).max()
-    print(f"timm {timm_name}: max |keras - torch| logit difference {diff:.3g}")
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=ATOL)
+    _assert_same_logits(f"timm {timm_name}", _keras_logits(model, images), expected)
