@@ -38,13 +38,13 @@ def _run_name(model, data):
     return f"{model}-{data.strip('_') or 'data'}"
 
 
-def _write_json(path, obj):
+def write_json(path, obj):
     with cb.atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
 
 
-def _versions():
+def versions():
     import tensorflow as tf
 
     import keras_resnets
@@ -193,9 +193,9 @@ def train(
     steps = steps_per_epoch(bundle.train_size, batch_size)
     base_lr = scaled_lr(rec, lr, batch_size)
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=rec.label_smoothing)
-    train_ds = bundle.train.map(lambda x, y: (x, _one_hot(y, bundle.num_classes)))
-    val_ds = bundle.validation.map(lambda x, y: (x, _one_hot(y, bundle.num_classes)))
-    test_ds = bundle.test.map(lambda x, y: (x, _one_hot(y, bundle.num_classes)))
+    train_ds = one_hot_labels(bundle.train, bundle.num_classes)
+    val_ds = one_hot_labels(bundle.validation, bundle.num_classes)
+    test_ds = one_hot_labels(bundle.test, bundle.num_classes)
 
     nan_guard = cb.NaNGuard()
     timer = cb.EpochTimer()
@@ -304,9 +304,9 @@ def train(
         "replicas": int(dist.num_replicas_in_sync),
         "sync_batchnorm": bool(sync_batchnorm) if strategy_name != "none" else None,
         "run_dir": str(run_dir),
-        "versions": _versions(),
+        "versions": versions(),
     }
-    _write_json(run_dir / "summary.json", summary)
+    write_json(run_dir / "summary.json", summary)
     if worker_tmp is not None:
         worker_tmp.cleanup()
     return net, summary
@@ -319,7 +319,9 @@ def _freeze_batchnorm(model):
             layer.trainable = False
 
 
-def _one_hot(labels, num_classes):
+def one_hot_labels(dataset, num_classes):
+    """`dataset` of (images, integer labels) with the labels one-hot encoded
+    (the categorical losses take label smoothing only on one-hot labels)."""
     import tensorflow as tf
 
-    return tf.one_hot(labels, num_classes)
+    return dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)))

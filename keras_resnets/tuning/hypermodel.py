@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
-from keras_resnets.training.loop import _one_hot, with_preprocessing
+from keras_resnets.training.loop import one_hot_labels, with_preprocessing
 from keras_resnets.training.precision import resolve_precision, set_precision
 from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch
 from keras_resnets.tuning.space import (
@@ -332,13 +332,11 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             metrics=["accuracy"],
         )
 
-        def one_hot(images, labels):
-            return images, _one_hot(labels, bundle.num_classes)
-
         nan_guard = cb.NaNGuard()
         try:
             history = model.fit(
-                bundle.train.map(one_hot), validation_data=bundle.validation.map(one_hot),
+                one_hot_labels(bundle.train, bundle.num_classes),
+                validation_data=one_hot_labels(bundle.validation, bundle.num_classes),
                 epochs=epochs, initial_epoch=initial_epoch,
                 callbacks=[PreciseBatchNorm(bundle.train), *(callbacks or []), nan_guard],
                 verbose=verbose, shuffle=False,

@@ -28,7 +28,7 @@ import keras_tuner
 from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each failed trial's traceback
 
 from keras_resnets.training import callbacks as cb
-from keras_resnets.training.loop import DEFAULT_OUTPUT, _one_hot, _versions, _write_json
+from keras_resnets.training.loop import DEFAULT_OUTPUT, one_hot_labels, versions, write_json
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
@@ -240,7 +240,7 @@ def _claim_directory(directory, settings, overwrite):
             elif os.path.exists(target):
                 os.remove(target)
     os.makedirs(directory, exist_ok=True)
-    _write_json(path, settings)
+    write_json(path, settings)
 
 
 def tune(
@@ -370,10 +370,7 @@ def tune(
     cb.atomic_save(model, os.path.join(directory, "best.keras"))
     bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    def one_hot(images, labels):
-        return images, _one_hot(labels, bundle.num_classes)
-
-    test = bundle.test.map(one_hot)
+    test = one_hot_labels(bundle.test, bundle.num_classes)
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
     keras.config.set_dtype_policy(policy)
     summary = {
@@ -396,7 +393,7 @@ def tune(
         "stopped_by": stopped_by,
         "time_budget_minutes": time_budget,
         "wall_seconds": round(time.time() - started, 1),
-        "versions": _versions(),
+        "versions": versions(),
     }
-    _write_json(os.path.join(directory, "summary.json"), summary)
+    write_json(os.path.join(directory, "summary.json"), summary)
     return summary
