@@ -2,6 +2,7 @@
 
 from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock, ResidualBlock
 from keras_resnets.layers.grouped_conv import GroupedConv2D
+from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import (
     SHORTCUT_OPTIONS,
     IdentityShortcut,

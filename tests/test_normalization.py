@@ -1,0 +1,181 @@
+import functools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_resnets
+from keras_resnets.layers import BatchNormalization
+
+from helpers import run_layer_test
+
+SHAPE = (8, 6, 5, 16)
+
+
+def pair(shape=SHAPE, seed=0, **kwargs):
+    """Stock Keras BN and ours, built, with the same non-trivial weights."""
+    rng = np.random.default_rng(seed)
+    kwargs = {"momentum": 0.9, "epsilon": 1e-5, **kwargs}
+    stock, fused = keras.layers.BatchNormalization(**kwargs), BatchNormalization(**kwargs)
+    stock.build(shape)
+    fused.build(shape)
+    channels = shape[kwargs.get("axis", -1)]
+    values = {
+        "gamma": rng.uniform(0.5, 1.5, channels),
+        "beta": rng.normal(0, 1, channels),
+        "moving_mean": rng.normal(0, 1, channels),
+        "moving_variance": rng.uniform(0.5, 2.0, channels),
+    }
+    weights = [values[w.name].astype("float32") for w in stock.weights]
+    stock.set_weights(weights)
+    fused.set_weights(weights)
+    return stock, fused
+
+
+def forward_backward(layer, x, dy, training):
+    """Outputs and the gradients of <outputs, dy> wrt x, gamma, beta."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=training)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * dy)
+    return [y, *tape.gradient(loss, [x, layer.gamma.value, layer.beta.value])]
+
+
+def op_types(layer, x, training):
+    fn = tf.function(lambda t: layer(t, training=training))
+    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_training_steps_match_keras(graph):
+    stock, fused = pair()
+    assert "FusedBatchNormV3" in op_types(fused, tf.zeros(SHAPE), True)
+    step = functools.partial(forward_backward, fused, training=True)
+    if graph:
+        step = tf.function(step)
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        # Channel means far from 0: the variance is not the mean square.
+        x = tf.constant(rng.normal(2.0, 3.0, SHAPE).astype("float32"))
+        dy = tf.constant(rng.normal(0, 1, SHAPE).astype("float32"))
+        expected = forward_backward(stock, x, dy, True)
+        got = step(x=x, dy=dy)
+        # Measured max abs diffs over the 4 steps: output 1.4e-6, d/dx 4.8e-7,
+        # d/dgamma 3.1e-5 and d/dbeta 1.5e-5 on sums of 240 terms of size ~30
+        # (a different summation order; 1e-6 relative); moving mean 1.8e-7,
+        # moving variance 9.5e-7.
+        for e, g in zip(expected[:2], got[:2]):
+            np.testing.assert_allclose(g, e, atol=1e-5)
+        for e, g in zip(expected[2:], got[2:]):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * np.abs(e).max())
+        np.testing.assert_allclose(fused.moving_mean.numpy(), stock.moving_mean.numpy(), atol=1e-5)
+        np.testing.assert_allclose(fused.moving_variance.numpy(), stock.moving_variance.numpy(), atol=1e-5)
+    # The moving statistics moved: the comparison is not of initial values.
+    assert np.abs(fused.moving_variance.numpy() - pair()[1].moving_variance.numpy()).min() > 0.1
+
+
+def test_inference_and_frozen_match_keras():
+    stock, fused = pair()
+    x = tf.constant(np.random.default_rng(2).normal(2.0, 3.0, SHAPE).astype("float32"))
+    dy = tf.ones(SHAPE)
+    assert "FusedBatchNormV3" in op_types(fused, x, False)
+    # Measured max abs diffs: output 1.4e-6, d/dx 2.4e-7 (the same affine
+    # map, rounded in another order); d/dgamma 4.8e-5 on sums of size ~700.
+    expected = forward_backward(stock, x, dy, False)
+    got = forward_backward(fused, x, dy, False)
+    for e, g in zip(expected[:2], got[:2]):
+        np.testing.assert_allclose(g, e, atol=1e-5)
+    for e, g in zip(expected[2:], got[2:]):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5 * np.abs(e).max())
+    # Frozen (the "finetune" recipe): training=True normalizes with the
+    # moving statistics and leaves them alone.
+    before = [w.numpy() for w in fused.weights]
+    stock.trainable = fused.trainable = False
+    np.testing.assert_allclose(fused(x, training=True), stock(x, training=False), atol=1e-5)
+    for b, w in zip(before, fused.weights):
+        np.testing.assert_array_equal(w.numpy(), b)
+
+
+def test_momentum_zero_takes_the_batch_statistics():
+    # PreciseBatchNorm (keras_resnets.tuning) relies on this.
+    _, fused = pair(momentum=0.0)
+    x = tf.constant(np.random.default_rng(3).normal(2.0, 3.0, SHAPE).astype("float32"))
+    fused(x, training=True)
+    mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+    np.testing.assert_allclose(fused.moving_mean.numpy(), mean, atol=1e-6)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), variance, rtol=1e-6)
+
+
+def test_mixed_bfloat16_within_bfloat16_rounding():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    stock, fused = pair()
+    rng = np.random.default_rng(4)
+    x = tf.cast(rng.normal(2.0, 3.0, SHAPE), "bfloat16")
+    dy = tf.constant(rng.normal(0, 1, SHAPE).astype("float32"))
+    expected = forward_backward(stock, x, dy, True)
+    got = forward_backward(fused, x, dy, True)
+    assert got[0].dtype == tf.bfloat16 and got[1].dtype == tf.bfloat16
+    # bfloat16 keeps 8 significant bits (relative rounding 2^-9): outputs
+    # and d/dx differ by at most one rounding.
+    for e, g in zip(expected[:2], got[:2]):
+        e, g = np.asarray(e, "float32"), np.asarray(g, "float32")
+        np.testing.assert_allclose(g, e, rtol=2**-7, atol=2**-7 * np.abs(e).max())
+    for e, g in zip(expected[2:], got[2:]):
+        np.testing.assert_allclose(g, e, rtol=1e-3, atol=1e-3 * np.abs(e).max())
+    # Statistics in float32 of the same bfloat16 inputs.
+    np.testing.assert_allclose(fused.moving_mean.numpy(), stock.moving_mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(fused.moving_variance.numpy(), stock.moving_variance.numpy(), atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(fused(x, training=False), "float32"),
+        np.asarray(stock(x, training=False), "float32"),
+        rtol=2**-7, atol=2**-7 * 4,
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [((8, 16), {}), ((4, 16, 5, 6), {"axis": 1}), (SHAPE, {"center": False}), (SHAPE, {"scale": False})],
+    ids=["2d", "axis1", "no_center", "no_scale"],
+)
+def test_other_cases_are_keras(shape, kwargs):
+    stock, fused = pair(shape, **kwargs)
+    x = tf.constant(np.random.default_rng(5).normal(2.0, 3.0, shape).astype("float32"))
+    assert "FusedBatchNormV3" not in op_types(fused, x, True)
+    for training in (True, False):
+        np.testing.assert_array_equal(fused(x, training=training), stock(x, training=training))
+    np.testing.assert_array_equal(fused.moving_variance.numpy(), stock.moving_variance.numpy())
+
+
+def test_replaced_moments_take_keras_path():
+    # What keras_resnets.training.distribute.set_synchronized_batchnorm does.
+    _, fused = pair()
+    calls = []
+
+    def shifted_moments(layer, inputs, mask=None):
+        calls.append(layer.name)
+        mean, variance = type(layer)._moments(layer, inputs, mask)
+        return mean + 1.0, variance
+
+    x = tf.constant(np.random.default_rng(6).normal(0, 1, SHAPE).astype("float32"))
+    plain = fused(x, training=True)
+    fused._moments = functools.partial(shifted_moments, fused)
+    shifted = fused(x, training=True)
+    assert calls == [fused.name]
+    # Normalized with a mean 1 higher: outputs 1 / std lower, times gamma.
+    np.testing.assert_allclose(
+        plain - shifted, np.broadcast_to(fused.gamma.numpy(), SHAPE) / np.sqrt(np.var(x, axis=(0, 1, 2)) + 1e-5), rtol=1e-4
+    )
+
+
+def test_serialization(tmp_path):
+    layer = BatchNormalization(momentum=0.8, epsilon=1e-4, name="bn")
+    x = np.random.default_rng(7).normal(0, 1, SHAPE).astype("float32")
+    run_layer_test(layer, x, tmp_path, expected_shape=SHAPE)
+    assert layer.get_config()["momentum"] == 0.8
+
+
+def test_models_use_it():
+    model = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=10)
+    norms = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert norms and all(type(l) is BatchNormalization for l in norms)
