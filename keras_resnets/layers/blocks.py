@@ -23,6 +23,7 @@ from keras_resnets.layers.common import (
     serialize_initializer,
     strided_output_shape,
 )
+from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import (
     SHORTCUT_OPTIONS,
     IdentityShortcut,
@@ -135,7 +136,7 @@ class ResidualBlock(keras.layers.Layer):
         raise NotImplementedError
 
     def _norm(self, name, zero=False):
-        return keras.layers.BatchNormalization(
+        return BatchNormalization(
             epsilon=self.bn_epsilon,
             momentum=self.bn_momentum,
             gamma_initializer="zeros" if zero else "ones",

@@ -22,6 +22,7 @@ from keras_resnets.layers.common import (
     serialize_initializer,
     strided_output_shape,
 )
+from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
 SHORTCUT_OPTIONS = ("A", "B", "C", "D")
@@ -158,7 +159,7 @@ class ProjectionShortcut(keras.layers.Layer):
             name="conv",
         )
         self.bn = (
-            keras.layers.BatchNormalization(
+            BatchNormalization(
                 epsilon=bn_epsilon, momentum=bn_momentum, name="bn"
             )
             if self.normalize

@@ -9,6 +9,7 @@ from keras_resnets.layers.common import (
     conv_layers,
     serialize_initializer,
 )
+from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
 STEMS = ("imagenet", "cifar", "deep")
@@ -96,7 +97,7 @@ class Stem(keras.layers.Layer):
                 )
             )
             self.norms.append(
-                keras.layers.BatchNormalization(
+                BatchNormalization(
                     epsilon=bn_epsilon,
                     momentum=bn_momentum,
                     name=name.replace("conv", "bn"),

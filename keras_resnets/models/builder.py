@@ -6,6 +6,7 @@ import os
 import keras
 
 from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock
+from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEM_STRIDES, STEMS, Stem
 from keras_resnets.models.registry import get_spec
@@ -295,7 +296,7 @@ def build_model(
             index += 1
 
     if spec.preactivation:
-        x = keras.layers.BatchNormalization(
+        x = BatchNormalization(
             epsilon=opts["bn_epsilon"], momentum=opts["bn_momentum"], name="post_bn"
         )(x)
         x = keras.layers.ReLU(name="post_relu")(x)
