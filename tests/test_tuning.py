@@ -16,7 +16,7 @@ import pytest
 import keras_resnets
 from keras_resnets.cli import main as cli_main
 from keras_resnets.tuning import ResNetHyperModel, tune
-from keras_resnets.tuning.search import _claim_directory, trial_row
+from keras_resnets.tuning.search import HyperbandOracle, _claim_directory, trial_row
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The smallest space: ResNet-20 at half width with the stride-4 stem on 16 px digits.
@@ -203,3 +203,38 @@ def test_bad_inputs(tmp_path, capsys):
     assert cli_main(["tune", "--max-macs", "1K", *TINY_ARGS, "--image-size", "16",
                      "--directory", str(tmp_path / "t")]) == 2
     assert "No model in the search space meets the budget max_macs=1,000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("oracle_class", [keras_tuner.oracles.HyperbandOracle, HyperbandOracle])
+def test_hyperband_replaces_failed_first_round_trials(oracle_class, tmp_path):
+    """A bracket of 3 one-epoch trials promotes 1 to 3 epochs once more than
+    2 have completed. The first trial fails (as a rejected candidate does):
+    stock Hyperband never promotes from that bracket; ours draws a new
+    candidate in its place and promotes the best of the three completed."""
+    hp = keras_tuner.HyperParameters()
+    hp.Int("x", 0, 10_000)
+    oracle = oracle_class(objective=keras_tuner.Objective("score", "max"), max_epochs=3, seed=1,
+                          hyperparameters=hp, max_consecutive_failed_trials=100)
+    oracle._set_project_dir(str(tmp_path), "search")
+    scores, promoted = {}, []
+    for i in range(10):
+        trial = oracle.create_trial("tuner0")
+        if trial.status == "STOPPED":
+            break
+        values = trial.hyperparameters.values
+        if "tuner/trial_id" in values:
+            promoted.append(values)
+        if i == 0:
+            trial.status, trial.message = "FAILED", "BudgetExceeded: over budget"
+        else:
+            scores[trial.trial_id] = values["x"]
+            oracle.update_trial(trial.trial_id, {"score": values["x"]}, step=values["tuner/epochs"])
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+    first_round = [t for t, v in scores.items()
+                   if oracle.trials[t].hyperparameters.values["tuner/epochs"] == 1][:3]
+    if oracle_class is HyperbandOracle:
+        assert promoted and promoted[0]["tuner/epochs"] == 3 and promoted[0]["tuner/initial_epoch"] == 1
+        assert promoted[0]["tuner/trial_id"] == max(first_round, key=scores.get)
+    else:
+        assert not promoted

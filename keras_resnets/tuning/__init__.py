@@ -5,14 +5,17 @@
   (parameters, MACs, TFLite latency); works with any KerasTuner tuner.
 - `tune`: a whole search as `keras-resnets tune` runs it: resumable, with a
   time budget, a results table, `results.csv`, a plot and `best.keras`.
+- `Hyperband`: KerasTuner's Hyperband, except that a first-round trial that
+  failed or was rejected by a budget is replaced by a new candidate (stock
+  Hyperband then never promotes anyone from that bracket).
 
 >>> from keras_resnets.tuning import ResNetHyperModel, tune
 >>> summary = tune("digits", "hyperband", time_budget=10)  # doctest: +SKIP
 """
 
 from keras_resnets.tuning.hypermodel import ResNetHyperModel
-from keras_resnets.tuning.search import StopAtDeadline, tune
+from keras_resnets.tuning.search import Hyperband, HyperbandOracle, StopAtDeadline, tune
 from keras_resnets.tuning.space import FAMILIES, BudgetExceeded, SearchSpace, variants
 
-__all__ = ["ResNetHyperModel", "tune", "StopAtDeadline", "FAMILIES", "BudgetExceeded",
+__all__ = ["ResNetHyperModel", "tune", "Hyperband", "HyperbandOracle", "StopAtDeadline", "FAMILIES", "BudgetExceeded",
            "SearchSpace", "variants"]

@@ -27,6 +27,8 @@ from keras_resnets.utils.macs import count_macs
 from keras_resnets.utils.validation import check_positive_int
 
 DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZES = (32, 64, 128)
+MIN_STEPS_PER_EPOCH = 20  # default batch sizes give epochs at least this long
 
 
 class PreciseBatchNorm(keras.callbacks.Callback):
@@ -92,7 +94,10 @@ class ResNetHyperModel(keras_tuner.HyperModel):
       `shortcut` ("A", "B", "C", "D"), `stem`, `drop_path_rate`,
       `dropout_rate`;
     - training: `learning_rate`, `weight_decay`, `label_smoothing`,
-      `batch_size`, `precision`.
+      `batch_size`, `precision`. `learning_rate` is the rate at the
+      recipe's batch size (128 for "cifar"); a trial scales it linearly
+      with its own batch size (Goyal et al. 2017), so that the searched
+      range suits every batch size.
 
     Narrow the space with the keyword arguments below, or give the tuner a
     `keras_tuner.HyperParameters` of your own (`hp.Fixed("learning_rate",
@@ -119,11 +124,14 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             `keras_resnets.tuning.space`).
         depths: list of depths (from the variant table) to search.
         min_depth, max_depth: int, bounds on the depth. Without `depths` the
-            default `max_depth` is 164 on small images, 101 on large ones.
+            default `max_depth` is 56 on small images, 101 on large ones.
         width_multipliers, groups, widths_per_group, shortcuts, stems:
             lists of the values to search (defaults in
             `keras_resnets.tuning.space`).
-        batch_sizes: list of ints. Defaults to (32, 64, 128).
+        batch_sizes: list of ints. Defaults to those of 32, 64 and 128 that
+            give an epoch at least 20 steps (on the digits' 1,257 training
+            images: 32 and 64), since short trials learn little from a
+            handful of steps.
         precisions: list of precisions. Defaults to "float32" and this
             machine's mixed precision (`precision="auto"`), if different.
         max_params: reject candidates with more trainable parameters.
@@ -147,7 +155,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
     def __init__(self, data="digits", image_size=None, recipe="cifar", epochs=DEFAULT_EPOCHS,
                  families=None, depths=None, min_depth=None, max_depth=None,
                  width_multipliers=None, groups=None, widths_per_group=None, shortcuts=None,
-                 stems=None, batch_sizes=(32, 64, 128), precisions=None,
+                 stems=None, batch_sizes=None, precisions=None,
                  max_params=None, max_macs=None, max_latency_ms=None, seed=0, data_dir=None,
                  cost_cache=None, name=None, tunable=True):
         super().__init__(name=name, tunable=tunable)
@@ -166,6 +174,10 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             max_depth=max_depth, width_multipliers=width_multipliers, groups=groups,
             widths_per_group=widths_per_group, shortcuts=shortcuts, stems=stems,
         )
+        if batch_sizes is None:
+            train_size = self._bundle(128).train_size
+            batch_sizes = [b for b in DEFAULT_BATCH_SIZES if train_size / b >= MIN_STEPS_PER_EPOCH]
+            batch_sizes = batch_sizes or DEFAULT_BATCH_SIZES[:1]
         self.batch_sizes = tuple(check_positive_int("batch_sizes", b) for b in batch_sizes)
         if precisions is None:
             precisions = tuple(dict.fromkeys(("float32", resolve_precision("auto"))))
@@ -209,7 +221,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         training = dict(
             drop_path_rate=hp.Choice("drop_path_rate", [0.0, 0.1, 0.2]),
             dropout_rate=hp.Choice("dropout_rate", [0.0, 0.2]),
-            learning_rate=hp.Float("learning_rate", 0.01, 0.4, sampling="log", default=0.1),
+            learning_rate=hp.Float("learning_rate", 0.01, 0.2, sampling="log", default=0.1),
             weight_decay=hp.Float("weight_decay", 1e-5, 1e-3, sampling="log", default=1e-4),
             label_smoothing=hp.Choice("label_smoothing", [0.0, 0.1]),
             batch_size=hp.Choice("batch_size", list(self.batch_sizes)),
@@ -325,8 +337,9 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         recipe = dataclasses.replace(self.recipe, weight_decay=training["weight_decay"],
                                      label_smoothing=training["label_smoothing"])
         steps = steps_per_epoch(bundle.train_size, training["batch_size"])
+        lr = training["learning_rate"] * training["batch_size"] / recipe.batch_size
         model.compile(
-            optimizer=make_optimizer(recipe, training["learning_rate"], steps,
+            optimizer=make_optimizer(recipe, lr, steps,
                                      max(1, epochs - initial_epoch)),
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
             metrics=["accuracy"],

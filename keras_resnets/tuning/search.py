@@ -32,12 +32,56 @@ from keras_resnets.training.loop import DEFAULT_OUTPUT, one_hot_labels, versions
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
+
+
+class HyperbandOracle(keras_tuner.oracles.HyperbandOracle):
+    """KerasTuner's Hyperband oracle, where a trial of a bracket's first
+    round that failed (or was rejected by a cost budget) gives its place to a
+    new candidate.
+
+    Stock Hyperband keeps it in the round: a round promotes its best trials
+    only once more of them have completed than it drops, so a bracket with a
+    few rejected or failed trials never promotes anyone, and under a budget
+    that rejects most candidates no trial trains past the first round.
+    """
+
+    def populate_space(self, trial_id):
+        for bracket in self._brackets:
+            first = bracket["rounds"][0]
+            first[:] = [info for info in first
+                        if self.trials[info["id"]].status not in ("FAILED", "INVALID")]
+        return super().populate_space(trial_id)
+
+
+class Hyperband(keras_tuner.Hyperband):
+    """`keras_tuner.Hyperband` with `HyperbandOracle`: failed and rejected
+    first-round trials are replaced. Takes `keras_tuner.Hyperband`'s arguments.
+
+    >>> tuner = Hyperband(ResNetHyperModel(max_macs=20e6), objective="val_accuracy",
+    ...                   max_epochs=12, directory="search")  # doctest: +SKIP
+    """
+
+    def __init__(self, hypermodel=None, objective=None, max_epochs=100, factor=3,
+                 hyperband_iterations=1, seed=None, hyperparameters=None, tune_new_entries=True,
+                 allow_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3,
+                 **kwargs):
+        oracle = HyperbandOracle(
+            objective, max_epochs=max_epochs, factor=factor,
+            hyperband_iterations=hyperband_iterations, seed=seed,
+            hyperparameters=hyperparameters, tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries, max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        # keras_tuner.Hyperband.__init__ only builds its own oracle: skip it.
+        super(keras_tuner.Hyperband, self).__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+
+
 TUNERS = {
     "random": keras_tuner.RandomSearch,
-    "hyperband": keras_tuner.Hyperband,
+    "hyperband": Hyperband,
     "bayesian": keras_tuner.BayesianOptimization,
 }
-DEFAULT_MAX_EPOCHS = 9  # Hyperband's longest training, in epochs
+DEFAULT_MAX_EPOCHS = 8  # Hyperband's longest training: first rounds of 3 epochs, then 8
 DEFAULT_MAX_TRIALS = 10  # without a time budget (random and bayesian)
 TRAINING_HPS = ("drop_path_rate", "dropout_rate", "learning_rate", "weight_decay",
                 "label_smoothing", "batch_size", "precision")
@@ -271,7 +315,9 @@ def tune(
         time_budget: minutes, > 0: no trial starts after it, and the running
             one stops training at it. Counted from the start of this call.
         epochs: epochs per trial ("random", "bayesian"); defaults to 10.
-        max_epochs: Hyperband's longest training. Defaults to 9.
+        max_epochs: Hyperband's longest training. Defaults to 8: with
+            KerasTuner's factor 3, a bracket of 5 trials of 3 epochs whose
+            best 2 go on to 8, then a bracket of 3 trials of 8 epochs.
         hyperband_iterations: Hyperband's passes over its brackets; by
             default 1, or as many as the time budget allows.
         overwrite: bool, replace a search already in `directory`.

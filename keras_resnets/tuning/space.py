@@ -6,7 +6,7 @@ size, the number in the variant's name (the papers' count):
 
 | family | small images (<= 64 px): CIFAR nets | large images: ImageNet nets |
 |---|---|---|
-| "v1" | resnet20, 32, 44, 56, 110 (1202) | resnet18, 34, 50, 101 (152, 200) |
+| "v1" | resnet20, 32, 44, 56 (110, 1202) | resnet18, 34, 50, 101 (152, 200) |
 | "v2" | preact_resnet164 (1001) | resnet18v2, 34v2, 50v2, 101v2 (152v2, 200v2) |
 | "resnext" | resnext29 | resnext50, 101 |
 | "wide" | wide_resnet16, 28 (WRN-d-k) | wide_resnet50, 101 |
@@ -14,9 +14,17 @@ size, the number in the variant's name (the papers' count):
 Depths in brackets are in the space only when asked for (`depths=` or
 `max_depth=`). On small images the default families are "v1", "resnext" and
 "wide": "v2" there is the 164-layer pre-activation net, whose graph alone
-takes minutes to build on a 2-core CPU; name it in `families` to search it. Width, cardinality and group width are separate
-hyperparameters that the builders apply to the variant (`width_multiplier`,
-`groups`, `width_per_group`), so "wide" at `width_multiplier=0.25` is WRN-16-2.
+takes minutes to build on a 2-core CPU; name it in `families` to search it.
+Width, cardinality and group width are separate hyperparameters that the
+builders apply to the variant (`width_multiplier`, `groups`,
+`width_per_group`), so "wide" at `width_multiplier=0.25` is WRN-16-2.
+
+The default space on small images is sized for a search of minutes on a
+CPU: from 10M to 330M MACs per image (ResNet-20 has 41M), where the full
+table would reach 2.7G (ResNet-110 at twice the width, ResNeXt-29 16x64d),
+and a 10-minute Hyperband search spent a third of its time on one such
+trial. Widen it with `max_depth`, `width_multipliers`, `groups` and
+`widths_per_group`.
 """
 
 import dataclasses
@@ -39,13 +47,13 @@ SMALL_IMAGE_MAX = 64
 
 # Defaults of the space: (small images, large images).
 DEFAULT_FAMILIES = (("v1", "resnext", "wide"), tuple(FAMILIES))
-DEFAULT_MAX_DEPTH = (164, 101)
+DEFAULT_MAX_DEPTH = (56, 101)
 DEFAULT_WIDTH_MULTIPLIERS = (
-    {"v1": (0.5, 1.0, 1.5, 2.0), "v2": (0.25, 0.5), "resnext": (0.25, 0.5), "wide": (0.25, 0.5)},
+    {"v1": (0.5, 1.0, 1.5), "v2": (0.25, 0.5), "resnext": (0.25,), "wide": (0.25,)},
     {"v1": (0.5, 1.0), "v2": (0.5, 1.0), "resnext": (0.5, 1.0), "wide": (0.5, 1.0)},
 )
-DEFAULT_GROUPS = ((4, 8, 16), (16, 32, 64))
-DEFAULT_WIDTHS_PER_GROUP = ((16, 32, 64), (4, 8))
+DEFAULT_GROUPS = ((4, 8), (16, 32, 64))
+DEFAULT_WIDTHS_PER_GROUP = ((16, 32), (4, 8))
 DEFAULT_STEMS = (("cifar", "deep"), ("imagenet", "deep"))
 DEFAULT_SHORTCUTS = ("A", "B", "D")
 BUDGETS = ("max_params", "max_macs", "max_latency_ms")
@@ -135,11 +143,16 @@ class SearchSpace:
                 isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1
             ):
                 raise ValueError(f"`{arg}` must be a positive integer; received {arg}={value!r}.")
-        if max_depth is None and depths is None:
-            max_depth = DEFAULT_MAX_DEPTH[small]
+        def cap(table):
+            if max_depth is not None or depths is not None:
+                return max_depth
+            # The default bound keeps at least the family's shallowest net
+            # (on small images "v2" has only the 164-layer one).
+            return max(DEFAULT_MAX_DEPTH[small], min(table, default=0))
+
         tables = {
             f: {d: n for d, n in t.items()
-                if (min_depth is None or d >= min_depth) and (max_depth is None or d <= max_depth)}
+                if (min_depth is None or d >= min_depth) and (cap(t) is None or d <= cap(t))}
             for f, t in tables.items()
         }
         empty = [f for f, t in tables.items() if not t]
