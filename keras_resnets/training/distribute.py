@@ -19,14 +19,22 @@ Rules:
   gradients summed across replicas are then the gradient of the mean loss
   over the global batch, as on one device; the recipe's learning rate, which
   scales with the global batch (`recipes.scaled_lr`), applies unchanged.
-- Batch normalization is synchronized across replicas by default: its mean
-  and variance come from the global batch, so a step is the same computation
-  as on one device with the whole batch, up to the order of float additions
-  (sums are split by replica): two workers and two devices of one process
-  give equal weights; against one device, one step of ResNet-20 on 8 px
-  digits agrees within 2e-5 and five steps within 3e-3 (the batch-norm
-  backward pass divides by small standard deviations, which amplifies the
-  rounding; see tests/test_distribute.py).
+- Batch normalization is synchronized across replicas by default: in
+  training each layer normalizes with the mean and variance of the global
+  batch (two all-reduces per layer, `_global_moments`), and its moving
+  statistics follow those global moments, identical on every replica. So a
+  step is the same computation as on one device with the whole batch, up to
+  the order of float additions (sums are split by replica). Measured on
+  ResNet-20, 8 px digits, batch 256, lr 0.02, five steps
+  (tests/test_distribute.py): in float64 (`precision="float64"`) two
+  workers, two devices of one process and one device agree within 4.4e-16;
+  in float32 two workers and two devices give equal weights, and they end
+  0.02 from one device, because the batch-norm backward pass (it divides by
+  small standard deviations) amplifies float32 rounding over the steps, and
+  one device runs the fused batch-norm kernel
+  (`keras_resnets.layers.BatchNormalization`) where synchronized batch norm
+  runs Keras's own arithmetic (with Keras's arithmetic on one device too:
+  0.005).
   `sync_batchnorm=False` keeps them per replica (cheaper, no extra all-reduce
   per layer, but each replica normalizes a smaller batch: the results differ
   from one device's).
@@ -215,6 +223,8 @@ class DistributedSteps:
         logits = self.model(x, training=training)
         per_image = self.loss(y, logits)
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, -1), tf.argmax(y, -1)), "float32"))
+        # The loss keeps the model's dtype (float64 under that policy); the
+        # counts are float32, exact up to 2**24 images per batch.
         return logits, tf.reduce_sum(per_image), correct, tf.cast(tf.shape(y)[0], "float32")
 
     def _replica_train(self, x, y):
@@ -224,17 +234,17 @@ class DistributedSteps:
             # The global count (not batch_size): a last, smaller batch is
             # averaged over the images it has, as on one device.
             global_count = tf.distribute.get_replica_context().all_reduce("sum", count)
-            loss = tf.math.divide_no_nan(loss_sum, global_count)
+            loss = tf.math.divide_no_nan(loss_sum, tf.cast(global_count, loss_sum.dtype))
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled = optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return tf.stack([loss_sum, correct, count])
+        return tf.stack([tf.cast(loss_sum, "float32"), correct, count])
 
     def _replica_test(self, x, y):
         _, loss_sum, correct, count = self._sums(x, y, training=False)
-        return tf.stack([loss_sum, correct, count])
+        return tf.stack([tf.cast(loss_sum, "float32"), correct, count])
 
     def _train_step(self, batch):
         sums = self.strategy.run(self._replica_train, args=batch)

@@ -2,7 +2,10 @@
 
 import keras
 
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "float64")
+"""The allowed `precision` values. "float64" is for exactness checks, not for
+speed: a distributed run in float64 gives a one-device run's weights within
+rounding of about 1e-16 per operation (see `keras_resnets.training.distribute`)."""
 
 
 def cpu_has_bfloat16():
@@ -21,6 +24,9 @@ def resolve_precision(precision):
     "auto" picks "mixed_float16" on a GPU, "mixed_bfloat16" on a CPU with
     native bfloat16 arithmetic (keras.applications' ResNet-50 trains about
     1.35x faster than in float32 on an AVX512-BF16 CPU), "float32" otherwise.
+    "float64" (never picked by "auto") computes and stores everything in
+    double precision, several times slower: it is there to check that two
+    ways of computing the same step agree, free of float32 rounding.
     """
     if precision not in PRECISIONS:
         raise ValueError(
