@@ -6,20 +6,23 @@ What is equal, and why. The batch is global (each of the two replicas takes
 half of each batch of 256), the loss is averaged over the global batch and
 batch norm is synchronized (two-pass mean and variance over the global
 batch), so each step is the one-device step up to the order of float
-additions:
-- two worker processes and two devices of one process run the very same
-  additions: their weights are equal (measured difference 0.0; asserted
-  within 1e-6);
-- against one device (`model.fit`) the sums are split in two halves. One
-  step agrees within 2e-5 (measured 1.6e-5 at most after one step at lr 0.02;
-  3e-8 with batch norm frozen, so the rest is exact); the batch-norm backward
-  pass divides by the batch standard deviation, which is small for some
-  ResNet-20 channels on 8 px digits, and over five steps the rounding grows
-  to 2.7e-3 (measured). The test asserts 1e-2 there, and that the result is
-  far closer than with per-replica (local) batch norm, which is a different
-  computation (0.05 measured).
+additions. ResNet-20, 8 px digits, lr 0.02, five steps (one epoch):
+- float64 (`--precision float64`, there for this check): two workers, two
+  devices of one process and one device (`model.fit`) end with the same
+  weights up to 1.2e-14 (measured); asserted within 1e-9, the float64
+  rounding (1e-16) times the growth float32 shows over five steps (5e4);
+- float32, what users run: against one device the sums are split in two
+  halves, the batch-norm backward pass (it divides by small standard
+  deviations of some channels) amplifies the rounding, and one device
+  normalizes with TensorFlow's fused kernel while synchronized batch norm
+  runs Keras's own arithmetic: 0.020 measured (0.005 with Keras's arithmetic
+  on one device too), asserted 0.06;
+- mixed_bfloat16 on two devices: float32 variables, bfloat16 compute, within
+  bfloat16 rounding (8 significant bits) of the float32 one-device run:
+  0.040 measured, asserted 0.12.
 """
 
+import io
 import json
 import os
 import signal
@@ -27,7 +30,9 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -38,8 +43,8 @@ from keras_resnets.training import distribute
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Five global batches of 256 digits at 8 px; a fixed, moderate lr so that the
 # float rounding differences are not amplified.
-ARGS = ["--image-size", "8", "--batch-size", "256", "--lr", "0.02", "--precision", "float32", "--seed", "1"]
-TIMEOUT = 240  # seconds any one run of the workers may take
+ARGS = ["--image-size", "8", "--batch-size", "256", "--lr", "0.02", "--seed", "1"]
+TIMEOUT = 600  # seconds the side-by-side runs (or one run of the workers) may take: a bound on a hang
 
 
 def _free_ports(n):
@@ -92,11 +97,25 @@ def _wait(procs, console_dir, timeout=TIMEOUT):
 
 
 def _weights(path):
-    return keras.saving.load_model(path).get_weights()
+    """The variables of a `.keras` file (layers' and optimizer's), by path,
+    as saved: loading would rebuild the model under the global dtype policy
+    (float32 here) and round float64 weights."""
+    with zipfile.ZipFile(path) as z:
+        data = z.read("model.weights.h5")
+    weights = {}
+
+    def read(name, obj):  # returns None: visititems stops at a value
+        if isinstance(obj, h5py.Dataset):
+            weights[name] = obj[()]
+
+    with h5py.File(io.BytesIO(data), "r") as f:
+        f.visititems(read)
+    return weights
 
 
 def _max_diff(a, b):
-    return max(float(np.max(np.abs(x - y))) for x, y in zip(a, b))
+    assert a.keys() == b.keys()
+    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
 
 
 MIRRORED = """
@@ -127,18 +146,23 @@ def _result(run_dir):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """One epoch (5 steps) four ways, side by side (most of each run is
-    start-up and tracing, on one core): one device (`model.fit`), two
-    logical CPUs (MirroredStrategy) with synchronized and with local batch
-    norm, and two worker processes (MultiWorkerMirroredStrategy)."""
+    """One epoch (5 steps) six ways. In float64: one device (`model.fit`),
+    two logical CPUs (MirroredStrategy), two worker processes
+    (MultiWorkerMirroredStrategy). In float32: one device, two logical CPUs.
+    In mixed_bfloat16: two logical CPUs. All side by side: most of each run
+    is start-up and tracing, on one core."""
     out = tmp_path_factory.mktemp("runs")
     (out / "workers").mkdir()
+    f64, f32, bf16 = (["--precision", p] for p in ("float64", "float32", "mixed_bfloat16"))
+    none, mirrored = ["--strategy", "none"], ["--strategy", "mirrored"]
     single = {
-        "one": _start_one(out, "one", "--strategy", "none"),
-        "mirrored": _start_one(out, "mirrored", "--strategy", "mirrored", two_cpus=True),
-        "local": _start_one(out, "local", "--strategy", "mirrored", "--local-batchnorm", two_cpus=True),
+        "mirrored": _start_one(out, "mirrored", *f64, *mirrored, two_cpus=True),
+        "one": _start_one(out, "one", *f64, *none),
+        "mirrored32": _start_one(out, "mirrored32", *f32, *mirrored, two_cpus=True),
+        "one32": _start_one(out, "one32", *f32, *none),
+        "mirrored_bf16": _start_one(out, "mirrored_bf16", *bf16, *mirrored, two_cpus=True),
     }
-    workers = _start_workers(["--epochs", "1"], out / "workers", out)
+    workers = _start_workers([*f64, "--epochs", "1"], out / "workers", out)
     try:
         deadline = time.time() + TIMEOUT
         for name, proc in single.items():
@@ -156,22 +180,43 @@ def runs(tmp_path_factory):
 def test_two_workers_equal_two_devices_and_one_process(runs):
     weights, summary = runs["workers"]
     assert summary["strategy"] == "multiworker" and summary["replicas"] == 2 and summary["sync_batchnorm"]
-    assert summary["batch_size"] == 256 and summary["lr"] == 0.02
-    assert _max_diff(weights, runs["mirrored"][0]) < 1e-6
-    assert _max_diff(weights, runs["one"][0]) < 1e-2
-    assert summary["test_loss"] == pytest.approx(runs["one"][1]["test_loss"], rel=1e-2)
+    assert summary["batch_size"] == 256 and summary["lr"] == 0.02 and summary["precision"] == "float64"
+    assert {str(w.dtype) for w in weights.values()} == {"float64", "int64"}  # int64: the step count
+    # float64: only rounding of about 1e-16 per operation separates them
+    # (measured 1.2e-14 after five steps; the workers equal the two devices).
+    assert _max_diff(weights, runs["mirrored"][0]) < 1e-9
+    assert _max_diff(weights, runs["one"][0]) < 1e-9
+    assert summary["test_loss"] == pytest.approx(runs["one"][1]["test_loss"], rel=1e-6)
     # Only the chief wrote into --output; worker 1's temporary folder is gone.
     assert [p.name for p in runs["workers_output"].iterdir()] == ["resnet20-digits"]
     assert not list((runs["workers_output"].parent / "tmp").glob("keras_resnets-worker-*"))
 
 
-def test_mirrored_sync_and_local_batchnorm(runs):
+def test_mirrored_equals_one_process(runs):
     weights, summary = runs["mirrored"]
-    assert summary["strategy"] == "mirrored" and summary["replicas"] == 2
-    sync = _max_diff(weights, runs["one"][0])
-    local = _max_diff(runs["local"][0], runs["one"][0])
-    assert runs["local"][1]["sync_batchnorm"] is False
-    assert sync < 1e-2 and local > 5 * sync, (sync, local)
+    assert summary["strategy"] == "mirrored" and summary["replicas"] == 2 and summary["sync_batchnorm"]
+    assert summary["precision"] == "float64"
+    assert _max_diff(weights, runs["one"][0]) < 1e-9
+
+
+def test_mirrored_float32_within_rounding_of_one_process(runs):
+    weights, summary = runs["mirrored32"]
+    assert summary["precision"] == "float32" and runs["one32"][1]["precision"] == "float32"
+    assert _max_diff(weights, runs["one32"][0]) < 0.06
+
+
+def test_mirrored_mixed_bfloat16(runs):
+    weights, summary = runs["mirrored_bf16"]
+    assert summary["strategy"] == "mirrored" and summary["precision"] == "mixed_bfloat16"
+    assert {str(w.dtype) for w in weights.values()} == {"float32", "int64"}  # float32 variables
+    model = keras.saving.load_model(runs["workers_output"].parent / "mirrored_bf16" / "model.keras")
+    blocks = [layer for layer in model.layers if type(layer).__name__ in ("Stem", "BasicBlock")]
+    assert len(blocks) == 10 and all(layer.compute_dtype == "bfloat16" for layer in blocks)
+    assert model.get_layer("predictions").compute_dtype == "float32"
+    assert np.isfinite(summary["test_loss"]) and summary["test_loss"] < 4
+    # bfloat16 keeps 8 significant bits: five steps end within its rounding
+    # of the float32 one-device run.
+    assert _max_diff(weights, runs["one32"][0]) < 0.12
 
 
 def test_lr_follows_the_global_batch():
@@ -188,7 +233,10 @@ def _rows(log):
 
 def test_killed_worker_stops_the_other_then_resume(tmp_path):
     log = tmp_path / "resnet20-digits" / "log.csv"
-    procs = _start_workers(["--epochs", "3"], tmp_path, tmp_path)
+    # Per-replica batch norm here: its results are not compared (the
+    # semantics are in the module docstring), the flag is carried through.
+    args = ["--precision", "float32", "--epochs", "3", "--local-batchnorm"]
+    procs = _start_workers(args, tmp_path, tmp_path)
     try:
         deadline = time.time() + TIMEOUT
         while time.time() < deadline and _rows(log) < 1 and all(p.poll() is None for p in procs):
@@ -211,14 +259,14 @@ def test_killed_worker_stops_the_other_then_resume(tmp_path):
     done = _rows(log)
     assert 1 <= done < 3 and not (log.parent / "summary.json").exists()
 
-    procs = _start_workers(["--epochs", "3", "--resume"], tmp_path, tmp_path)
+    procs = _start_workers([*args, "--resume"], tmp_path, tmp_path)
     try:
         _wait(procs, tmp_path)
     finally:
         _kill(procs)
     with open(log.parent / "summary.json") as f:
         summary = json.load(f)
-    assert summary["resumed"] and summary["strategy"] == "multiworker"
+    assert summary["resumed"] and summary["strategy"] == "multiworker" and summary["sync_batchnorm"] is False
     epochs = [int(line.split(",")[0]) for line in log.read_text().splitlines()[1:]]
     # Every epoch completed before the kill is kept; at most the interrupted
     # one is repeated.
