@@ -27,7 +27,7 @@ Rules:
   the order of float additions (sums are split by replica). Measured on
   ResNet-20, 8 px digits, batch 256, lr 0.02, five steps
   (tests/test_distribute.py): in float64 (`precision="float64"`) two
-  workers, two devices of one process and one device agree within 4.4e-16;
+  workers, two devices of one process and one device agree within 1.2e-14;
   in float32 two workers and two devices give equal weights, and they end
   0.02 from one device, because the batch-norm backward pass (it divides by
   small standard deviations) amplifies float32 rounding over the steps, and
