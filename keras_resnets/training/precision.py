@@ -25,8 +25,9 @@ def resolve_precision(precision):
     native bfloat16 arithmetic (keras.applications' ResNet-50 trains about
     1.35x faster than in float32 on an AVX512-BF16 CPU), "float32" otherwise.
     "float64" (never picked by "auto") computes and stores everything in
-    double precision, several times slower: it is there to check that two
-    ways of computing the same step agree, free of float32 rounding.
+    double precision, without the float32 fast paths (oneDNN, the fused
+    batch-norm kernel): it is there to check that two ways of computing the
+    same step agree, free of float32 rounding.
     """
     if precision not in PRECISIONS:
         raise ValueError(
