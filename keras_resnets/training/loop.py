@@ -105,7 +105,9 @@ def train(
         lr: float; defaults to the recipe's, scaled linearly with the batch.
         recipe: "cifar", "imagenet" or "finetune" (see
             `keras_resnets.training.recipes`).
-        precision: "auto", "float32", "mixed_float16" or "mixed_bfloat16".
+        precision: "auto", "float32", "mixed_float16", "mixed_bfloat16" or
+            "float64" (for exactness checks, see
+            `keras_resnets.training.precision`).
         image_size: int; defaults to the data's natural size.
         output: folder of runs. Defaults to "saved_models".
         run_name: the run's sub-folder; defaults to "<model>-<data>".
