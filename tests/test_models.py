@@ -168,6 +168,25 @@ def test_mixed_precision_head_is_float32():
     assert_gradients(model, random_images((2, 32, 32, 3)))
 
 
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "float64"])
+def test_saved_model_keeps_its_precision_inside_blocks(policy, tmp_path):
+    # The layers inside the stem, blocks and shortcuts take their policy from
+    # the composite layer, not from the global policy at load time.
+    keras.config.set_dtype_policy(policy)
+    model = keras_resnets.get_model("resnet18", input_shape=(32, 32, 3), classes=10, shortcut="D")
+    x = random_images((2, 32, 32, 3))
+    expected = np.asarray(model(x))
+    model.save(tmp_path / "model.keras")
+    keras.config.set_dtype_policy("float32")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    inner = [layer for layer in loaded._flatten_layers(include_self=False)
+             if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization))]
+    assert len(inner) == 40  # stem 2, blocks 8 x 4, projections 3 x 2
+    assert {layer.dtype_policy.name for layer in inner} == {policy}
+    assert {w.dtype for w in loaded.weights} == {"float64" if policy == "float64" else "float32"}
+    np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
+
+
 def test_weights_file_round_trip(tmp_path):
     model = keras_resnets.ResNet20(classes=10)
     randomize_batchnorm(model)

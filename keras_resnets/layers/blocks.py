@@ -117,6 +117,7 @@ class ResidualBlock(keras.layers.Layer):
                         "zeros" if zero and not normalized else kernel_initializer
                     ),
                     name=f"conv{i + 1}",
+                    dtype=self.dtype_policy,
                 )
             )
             self.norms.append(
@@ -124,7 +125,8 @@ class ResidualBlock(keras.layers.Layer):
             )
         self.drop_path = (
             keras.layers.Dropout(
-                self.drop_path_rate, noise_shape=(None, 1, 1, 1), name="drop_path"
+                self.drop_path_rate, noise_shape=(None, 1, 1, 1), name="drop_path",
+                dtype=self.dtype_policy,
             )
             if self.drop_path_rate > 0
             else None
@@ -141,6 +143,7 @@ class ResidualBlock(keras.layers.Layer):
             momentum=self.bn_momentum,
             gamma_initializer="zeros" if zero else "ones",
             name=name,
+            dtype=self.dtype_policy,
         )
 
     def build(self, input_shape):
@@ -148,7 +151,8 @@ class ResidualBlock(keras.layers.Layer):
         kind = shortcut_kind(self.shortcut, in_channels, self.out_channels, self.strides)
         if kind == "identity":
             self.shortcut_layer = IdentityShortcut(
-                filters=self.out_channels, strides=self.strides, name="shortcut"
+                filters=self.out_channels, strides=self.strides, name="shortcut",
+                dtype=self.dtype_policy,
             )
         else:
             self.shortcut_layer = ProjectionShortcut(
@@ -161,6 +165,7 @@ class ResidualBlock(keras.layers.Layer):
                 bn_momentum=self.bn_momentum,
                 kernel_initializer=self.kernel_initializer,
                 name="shortcut",
+                dtype=self.dtype_policy,
             )
         self.shortcut_layer.build(input_shape)
         if self.preact_bn is not None:

@@ -35,6 +35,7 @@ def conv_layers(
     use_bias=False,
     kernel_initializer=HE_NORMAL_FAN_OUT,
     name="conv",
+    dtype=None,
 ):
     """A convolution with PyTorch's symmetric padding, as a list of layers.
 
@@ -42,12 +43,14 @@ def conv_layers(
     kernels. A strided one pads `kernel_size // 2` pixels on every side
     explicitly and then runs "valid": TensorFlow's "same" would pad only the
     bottom and right of an even-sized input, which shifts the sampling grid
-    away from PyTorch's (and breaks weight compatibility).
+    away from PyTorch's (and breaks weight compatibility). `dtype`: the
+    layers' dtype policy (a composite layer passes its own, so that a model
+    loaded under another global policy keeps it).
     """
     layers = []
     padding = "same"
     if strides > 1 and kernel_size > 1:
-        layers.append(keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad"))
+        layers.append(keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=dtype))
         padding = "valid"
     conv_cls = GroupedConv2D if groups > 1 else keras.layers.Conv2D
     extra = {"groups": groups} if groups > 1 else {}
@@ -60,6 +63,7 @@ def conv_layers(
             use_bias=use_bias,
             kernel_initializer=conv_initializer(kernel_initializer),
             name=name,
+            dtype=dtype,
             **extra,
         )
     )

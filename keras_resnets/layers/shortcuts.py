@@ -145,7 +145,8 @@ class ProjectionShortcut(keras.layers.Layer):
         pool = self.avg_down and self.strides > 1
         self.pool = (
             keras.layers.AveragePooling2D(
-                self.strides, self.strides, padding="same", name="pool"
+                self.strides, self.strides, padding="same", name="pool",
+                dtype=self.dtype_policy,
             )
             if pool
             else None
@@ -157,10 +158,12 @@ class ProjectionShortcut(keras.layers.Layer):
             use_bias=self.use_bias,
             kernel_initializer=conv_initializer(kernel_initializer),
             name="conv",
+            dtype=self.dtype_policy,
         )
         self.bn = (
             BatchNormalization(
-                epsilon=bn_epsilon, momentum=bn_momentum, name="bn"
+                epsilon=bn_epsilon, momentum=bn_momentum, name="bn",
+                dtype=self.dtype_policy,
             )
             if self.normalize
             else None

@@ -94,6 +94,7 @@ class Stem(keras.layers.Layer):
                     use_bias=self.use_bias if normalized else self.output_bias,
                     kernel_initializer=kernel_initializer,
                     name=name,
+                    dtype=self.dtype_policy,
                 )
             )
             self.norms.append(
@@ -101,12 +102,13 @@ class Stem(keras.layers.Layer):
                     epsilon=bn_epsilon,
                     momentum=bn_momentum,
                     name=name.replace("conv", "bn"),
+                    dtype=self.dtype_policy,
                 )
                 if normalized
                 else None
             )
         self.pool = (
-            keras.layers.MaxPooling2D(3, strides=2, name="pool")
+            keras.layers.MaxPooling2D(3, strides=2, name="pool", dtype=self.dtype_policy)
             if self.kind != "cifar"
             else None
         )
