@@ -16,6 +16,7 @@ import pytest
 import keras_resnets
 from keras_resnets.cli import main as cli_main
 from keras_resnets.tuning import ResNetHyperModel, tune
+from keras_resnets.training.loop import one_hot_labels
 from keras_resnets.tuning.search import HyperbandOracle, _claim_directory, trial_row
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +65,7 @@ def test_each_tuner_runs_a_tiny_search(tuner, tmp_path):
 def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
     # Two candidates: x0.5 (about 0.19M MACs) fits max_macs, x2 (about 2.3M) does not.
     directory = str(tmp_path / "search")
-    kw = dict(tuner="random", directory=directory, max_trials=2, epochs=1, max_macs=1e6,
+    kw = dict(tuner="random", directory=directory, max_trials=2, epochs=1, max_macs=1e6, final_epochs=1,
               hyperparameters=fixed(learning_rate=0.1, weight_decay=1e-4, label_smoothing=0.0,
                                     drop_path_rate=0.0, dropout_rate=0.0, shortcut="A"),
               **{**TINY, "width_multipliers": [0.5, 2.0]})
@@ -82,16 +83,26 @@ def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
     assert trained["status"] == "completed" and int(trained["macs"]) <= 1e6
     assert f"trial {rejected['trial']} (epochs 0): resnet20 x2 A/deep" in out and "rejected:" in out
     assert summary["best_trial"] == trained["trial"] and summary["trials_rejected"] == 1
-    assert summary["macs"] == int(trained["macs"]) and summary["val_accuracy"] == pytest.approx(
-        float(trained["val_accuracy"]))
+    assert summary["macs"] == int(trained["macs"])
+    # The best trial's model went on for one more epoch; best.keras is the
+    # better of it and the trial's checkpoint.
+    final = summary["final_training"]
+    assert final["epochs"] == 1 and "final training: trial" in out
+    assert summary["trial_val_accuracy"] == pytest.approx(float(trained["val_accuracy"]))
+    assert summary["val_accuracy"] == max(summary["trial_val_accuracy"], final["val_accuracy"])
+    assert final["kept"] == ("retrained" if final["val_accuracy"] > summary["trial_val_accuracy"] else "checkpoint")
     with open(os.path.join(directory, "summary.json")) as f:
         assert json.load(f)["test_accuracy"] == summary["test_accuracy"]
     with open(os.path.join(directory, "accuracy_vs_macs.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # best.keras is the best trial's checkpoint, taking raw uint8 images.
     best = keras.saving.load_model(os.path.join(directory, "best.keras"))
-    images = next(iter(keras_resnets.data.load_data("digits", image_size=16).test))[0]
+    bundle = keras_resnets.data.load_data("digits", image_size=16)
+    images = next(iter(bundle.test))[0]
     assert best.predict(images, verbose=0).shape == (images.shape[0], 10)
+    best.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+    accuracy = best.evaluate(one_hot_labels(bundle.validation, 10), verbose=0)[1]
+    assert accuracy == pytest.approx(summary["val_accuracy"], abs=1e-6)
     assert not [p for p in os.listdir(directory) if p.startswith(".partial")]
 
     # The same search again: nothing left to run, the same results.
@@ -193,6 +204,8 @@ def test_bad_inputs(tmp_path, capsys):
     # The latency budget measures the TFLite model in the LiteRT interpreter.
     with pytest.raises(ValueError, match=r"the cheapest, resnet20 x0.5 A/deep, has 0.\d+ ms > max_latency_ms 1e-06 ms"):
         ResNetHyperModel("digits", max_latency_ms=1e-6, **TINY).check_feasible()
+    with pytest.raises(ValueError, match=r"`final_epochs` must be a non-negative integer; received final_epochs=-1"):
+        tune(directory=str(tmp_path / "t"), final_epochs=-1, **TINY)
     for budget in (0, -1, float("nan")):
         with pytest.raises(ValueError, match=r"`time_budget` must be a positive number of minutes"):
             tune(directory=str(tmp_path / "t"), time_budget=budget, **TINY)

@@ -50,6 +50,9 @@ def add_parser(subparsers):
     p.add_argument("--epochs", type=int, help="epochs per trial, random/bayesian (default: 10)")
     p.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS,
                    help=f"hyperband's longest training (default: {DEFAULT_MAX_EPOCHS})")
+    p.add_argument("--final-epochs", type=int,
+                   help="continue the best trial for this many epochs after the search (0: keep its "
+                   "checkpoint; default: with --time-budget, the epochs that fit in its last 30%%)")
     p.add_argument("--families", type=_list(str), help=f"comma-separated, of {', '.join(FAMILIES)}")
     p.add_argument("--depths", type=_list(int), help="comma-separated depths from the variant table")
     p.add_argument("--min-depth", type=int)
@@ -70,6 +73,7 @@ def _tune(args):
     summary = tune(
         data=args.data, tuner=args.tuner, directory=args.directory, max_trials=args.max_trials,
         time_budget=args.time_budget, epochs=args.epochs, max_epochs=args.max_epochs,
+        final_epochs=args.final_epochs,
         overwrite=args.overwrite, seed=args.seed, image_size=args.image_size,
         families=args.families, depths=args.depths, min_depth=args.min_depth,
         max_depth=args.max_depth, max_params=args.max_params, max_macs=args.max_macs,

@@ -11,8 +11,12 @@ killed search continues where it stopped). Around it:
   with the epochs it finished) and no new trial starts (the tuner's
   `pre_create_trial` hook ends the search);
 - a progress line per trial; at the end a results table of every trial
-  (also `results.csv`), `accuracy_vs_macs.png`, the best trial's checkpoint
-  saved as `best.keras` (raw uint8 images in) and `summary.json`.
+  (also `results.csv`) and `accuracy_vs_macs.png`;
+- the best trial's model is continued with its configuration for more
+  epochs (by default, with a time budget, for the last `FINAL_SHARE` of it:
+  short search trials stop well before a model has converged) and kept if
+  it beats the trial; the model is saved as `best.keras` (raw uint8 images
+  in), with `summary.json`.
 """
 
 import csv
@@ -83,6 +87,7 @@ TUNERS = {
 }
 DEFAULT_MAX_EPOCHS = 8  # Hyperband's longest training: first rounds of 3 epochs, then 8
 DEFAULT_MAX_TRIALS = 10  # without a time budget (random and bayesian)
+FINAL_SHARE = 0.3  # of a time budget, kept for continuing the best trial
 TRAINING_HPS = ("drop_path_rate", "dropout_rate", "learning_rate", "weight_decay",
                 "label_smoothing", "batch_size", "precision")
 
@@ -102,6 +107,63 @@ class StopAtDeadline(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.time() >= self.deadline:
             self.model.stop_training = True
+
+
+class _KeepBest(keras.callbacks.Callback):
+    """Keeps the weights of the epoch with the best `val_accuracy` and puts
+    them back at the end of training."""
+
+    def __init__(self):
+        super().__init__()
+        self.best, self.weights, self.epochs = -1.0, None, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+        accuracy = (logs or {}).get("val_accuracy", -1.0)
+        if accuracy > self.best:
+            self.best, self.weights = accuracy, self.model.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            self.model.set_weights(self.weights)
+
+
+def _final_training(search, trial, model, epochs, deadline):
+    """Continues the best trial's model for `epochs` epochs with its own
+    configuration (the recipe's schedule restarted over those epochs, as a
+    Hyperband round does), stopping at `deadline`. Returns `(model,
+    record)`: the continued model at its best epoch if that beats the
+    trial's checkpoint, else the checkpoint."""
+    hypermodel = search.hypermodel
+    print(f"final training: trial {trial.trial_id}'s configuration, {epochs} more epochs from its "
+          "checkpoint", flush=True)
+    started = time.time()
+    keep = _KeepBest()
+    callbacks = [keep] + ([] if deadline is None else [StopAtDeadline(deadline)])
+    try:
+        hypermodel.fit(trial.hyperparameters, model, epochs=epochs, callbacks=callbacks)
+    except keras_tuner.errors.FailedTrialError as e:
+        print(f"final training failed ({e}); keeping trial {trial.trial_id}'s checkpoint", flush=True)
+        return search.load_model(trial), {"epochs": keep.epochs, "val_accuracy": None, "kept": "checkpoint",
+                                          "reason": str(e)}
+    better = keep.best > trial.score
+    record = {"epochs": keep.epochs, "val_accuracy": float(keep.best),
+              "seconds": round(time.time() - started, 1), "kept": "retrained" if better else "checkpoint"}
+    print(f"final training: validation accuracy {keep.best:.4f} after {keep.epochs} epochs "
+          f"(trial {trial.trial_id}: {trial.score:.4f}); keeping the "
+          f"{'retrained model' if better else 'trial checkpoint'}", flush=True)
+    return (model if better else search.load_model(trial)), record
+
+
+def _epochs_that_fit(trial, seconds):
+    """How many epochs of `trial`'s model fit in `seconds`, at the pace of
+    its own trial (whose time includes building and tracing: a safe side)."""
+    metrics = trial.metrics
+    epochs = metrics.get_last_value("epochs") if metrics.exists("epochs") else None
+    spent = metrics.get_last_value("seconds") if metrics.exists("seconds") else None
+    if not epochs or not spent:
+        return 0
+    return max(0, int(seconds // (spent / epochs)))
 
 
 class _Monitor:
@@ -296,6 +358,7 @@ def tune(
     epochs=None,
     max_epochs=DEFAULT_MAX_EPOCHS,
     hyperband_iterations=None,
+    final_epochs=None,
     overwrite=False,
     hyperparameters=None,
     seed=0,
@@ -320,6 +383,13 @@ def tune(
             best 2 go on to 8, then a bracket of 3 trials of 8 epochs.
         hyperband_iterations: Hyperband's passes over its brackets; by
             default 1, or as many as the time budget allows.
+        final_epochs: after the search, continue the best trial's model
+            with its configuration for this many epochs (the schedule
+            restarted, as in a Hyperband round) and save it if its best
+            epoch beats the trial; 0 keeps the trial's checkpoint. Defaults
+            to 0 without a time budget; with one, the search gets
+            `1 - FINAL_SHARE` of it and the final training the epochs that
+            fit in the rest.
         overwrite: bool, replace a search already in `directory`.
         hyperparameters: a `keras_tuner.HyperParameters` fixing or narrowing
             some of the space.
@@ -362,6 +432,14 @@ def tune(
     _claim_directory(directory, settings, overwrite)
     hypermodel.cost_cache = os.path.join(directory, "costs.json")
     deadline = None if time_budget is None else started + 60 * time_budget
+    if final_epochs is not None:
+        if isinstance(final_epochs, bool) or not isinstance(final_epochs, int) or final_epochs < 0:
+            raise ValueError(
+                f"`final_epochs` must be a non-negative integer; received final_epochs={final_epochs!r}."
+            )
+    search_deadline = deadline
+    if deadline is not None and final_epochs is None:
+        search_deadline = started + 60 * time_budget * (1 - FINAL_SHARE)
 
     # KerasTuner takes seed 0 for "no seed" (a random one): shift it.
     options = dict(objective=keras_tuner.Objective("val_accuracy", "max"), seed=seed + 1,
@@ -379,12 +457,12 @@ def tune(
     search = type(f"Monitored{TUNERS[tuner].__name__}", (_Monitor, TUNERS[tuner]), {})(hypermodel, **options)
     if tuner == "hyperband" and max_trials is not None:
         search.oracle.max_trials = max_trials
-    search.deadline = deadline
+    search.deadline = search_deadline
     search.search_started = started
     stopped_by = "end of the search"
     try:
-        if deadline is None or time.time() < deadline:
-            callbacks = [] if deadline is None else [StopAtDeadline(deadline)]
+        if search_deadline is None or time.time() < search_deadline:
+            callbacks = [] if search_deadline is None else [StopAtDeadline(search_deadline)]
             search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=0)
         else:
             stopped_by = "time budget"
@@ -392,7 +470,7 @@ def tune(
         stopped_by = "time budget"
     finally:
         keras_tuner_config.DEBUG = debug
-    if stopped_by == "end of the search" and deadline is not None and time.time() >= deadline:
+    if stopped_by == "end of the search" and search_deadline is not None and time.time() >= search_deadline:
         stopped_by = "time budget"
 
     rows = [trial_row(search, t) for _, t in sorted(search.oracle.trials.items())]
@@ -411,8 +489,13 @@ def tune(
         )
     best_trial = search.oracle.get_best_trials(1)[0]
     best = next(r for r in done if r["trial"] == best_trial.trial_id)
-    # The best trial's checkpoint (its best epoch), not a retrained copy.
+    # The best trial's checkpoint (its best epoch), or its continuation.
     model = search.load_model(best_trial)
+    if final_epochs is None:
+        final_epochs = 0 if deadline is None else _epochs_that_fit(best_trial, deadline - time.time())
+    final = None
+    if final_epochs:
+        model, final = _final_training(search, best_trial, model, final_epochs, deadline)
     cb.atomic_save(model, os.path.join(directory, "best.keras"))
     bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
@@ -427,7 +510,10 @@ def tune(
         "best_architecture": best["architecture"],
         "best_hyperparameters": {k: v for k, v in best_trial.hyperparameters.values.items()
                                  if not k.startswith("tuner/")},
-        "val_accuracy": best["val_accuracy"],
+        # Of the model saved as best.keras.
+        "val_accuracy": max(best["val_accuracy"], (final or {}).get("val_accuracy") or 0.0),
+        "trial_val_accuracy": best["val_accuracy"],
+        "final_training": final,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "params": best["params"],
