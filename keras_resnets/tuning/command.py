@@ -52,7 +52,7 @@ def add_parser(subparsers):
                    help=f"hyperband's longest training (default: {DEFAULT_MAX_EPOCHS})")
     p.add_argument("--final-epochs", type=int,
                    help="continue the best trial for this many epochs after the search (0: keep its "
-                   "checkpoint; default: with --time-budget, the epochs that fit in its last 30%%)")
+                   "checkpoint; default: with --time-budget, the epochs that fit in at most its last 30%%)")
     p.add_argument("--families", type=_list(str), help=f"comma-separated, of {', '.join(FAMILIES)}")
     p.add_argument("--depths", type=_list(int), help="comma-separated depths from the variant table")
     p.add_argument("--min-depth", type=int)

@@ -389,7 +389,7 @@ def tune(
             epoch beats the trial; 0 keeps the trial's checkpoint. Defaults
             to 0 without a time budget; with one, the search gets
             `1 - FINAL_SHARE` of it and the final training the epochs that
-            fit in the rest.
+            fit in the rest (at most `FINAL_SHARE` of it).
         overwrite: bool, replace a search already in `directory`.
         hyperparameters: a `keras_tuner.HyperParameters` fixing or narrowing
             some of the space.
@@ -492,7 +492,10 @@ def tune(
     # The best trial's checkpoint (its best epoch), or its continuation.
     model = search.load_model(best_trial)
     if final_epochs is None:
-        final_epochs = 0 if deadline is None else _epochs_that_fit(best_trial, deadline - time.time())
+        # The epochs that fit in the time left, at most FINAL_SHARE of the
+        # budget (a search that ends early leaves more).
+        left = None if deadline is None else min(deadline - time.time(), 60 * time_budget * FINAL_SHARE)
+        final_epochs = 0 if left is None else _epochs_that_fit(best_trial, left)
     final = None
     if final_epochs:
         model, final = _final_training(search, best_trial, model, final_epochs, deadline)
