@@ -35,7 +35,7 @@ def main():
         options["max_macs"] = float(args.max_macs.rstrip("KMGkmg")) * scale
     if args.quick:
         options.update(image_size=16, families=["v1"], depths=[20], max_trials=2, epochs=1,
-                       max_epochs=1, hyperband_iterations=2)
+                       max_epochs=1, hyperband_iterations=2, final_epochs=1)
     summary = tune("digits", args.tuner, directory=args.directory, time_budget=args.time_budget,
                    **options)
     print(f"best: {summary['best_architecture']}, validation accuracy {summary['val_accuracy']:.4f}, "

@@ -135,7 +135,7 @@ def _final_training(search, trial, model, epochs, deadline):
     record)`: the continued model at its best epoch if that beats the
     trial's checkpoint, else the checkpoint."""
     hypermodel = search.hypermodel
-    print(f"final training: trial {trial.trial_id}'s configuration, {epochs} more epochs from its "
+    print(f"final training: trial {trial.trial_id}'s configuration, {_epochs(epochs)} more from its "
           "checkpoint", flush=True)
     started = time.time()
     keep = _KeepBest()
@@ -149,10 +149,14 @@ def _final_training(search, trial, model, epochs, deadline):
     better = keep.best > trial.score
     record = {"epochs": keep.epochs, "val_accuracy": float(keep.best),
               "seconds": round(time.time() - started, 1), "kept": "retrained" if better else "checkpoint"}
-    print(f"final training: validation accuracy {keep.best:.4f} after {keep.epochs} epochs "
+    print(f"final training: validation accuracy {keep.best:.4f} after {_epochs(keep.epochs)} "
           f"(trial {trial.trial_id}: {trial.score:.4f}); keeping the "
           f"{'retrained model' if better else 'trial checkpoint'}", flush=True)
     return (model if better else search.load_model(trial)), record
+
+
+def _epochs(n):
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _epochs_that_fit(trial, seconds):
