@@ -19,7 +19,7 @@ from keras_resnets.export.common import (
     model_input,
 )
 from keras_resnets.export.serving import SIGNATURE, output_name, serving_function
-from keras_resnets.utils.validation import check_positive_int
+from keras_resnets.utils.validation import check_non_negative_int, check_positive_int
 
 
 @dataclasses.dataclass
@@ -232,8 +232,7 @@ def verify(
     path = os.fspath(path)
     runs = check_positive_int("runs", runs)
     batch_size = check_positive_int("batch_size", batch_size)
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"`warmup` must be an integer >= 0; received warmup={warmup!r}.")
+    warmup = check_non_negative_int("warmup", warmup)
     if num_threads is not None:
         num_threads = check_positive_int("num_threads", num_threads)
     model = float32_model(model)

@@ -34,7 +34,7 @@ from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each fa
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training.loop import DEFAULT_OUTPUT, one_hot_labels, versions, write_json
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
-from keras_resnets.utils.validation import check_choice, check_positive_int
+from keras_resnets.utils.validation import check_choice, check_non_negative_int, check_positive_int
 
 
 
@@ -437,10 +437,7 @@ def tune(
     hypermodel.cost_cache = os.path.join(directory, "costs.json")
     deadline = None if time_budget is None else started + 60 * time_budget
     if final_epochs is not None:
-        if isinstance(final_epochs, bool) or not isinstance(final_epochs, int) or final_epochs < 0:
-            raise ValueError(
-                f"`final_epochs` must be a non-negative integer; received final_epochs={final_epochs!r}."
-            )
+        final_epochs = check_non_negative_int("final_epochs", final_epochs)
     search_deadline = deadline
     if deadline is not None and final_epochs is None:
         search_deadline = started + 60 * time_budget * (1 - FINAL_SHARE)

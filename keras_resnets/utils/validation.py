@@ -14,6 +14,14 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(
+            f"`{name}` must be a non-negative integer; received {name}={value!r}."
+        )
+    return int(value)
+
+
 def check_rate(name, value):
     """A probability in [0, 1): drop rates."""
     if (
