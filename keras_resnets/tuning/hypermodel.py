@@ -37,10 +37,10 @@ class PreciseBatchNorm(keras.callbacks.Callback):
     "Precise BN" (Wu & Johnson 2021, "Rethinking Batch in BatchNorm"): the
     moving averages lag behind weights that change fast, so after an epoch or
     two of a search trial a network that classifies its training batches well
-    can score near chance in inference mode. Here the statistics become the
-    plain average over `batches` training batches of the current weights
-    (one forward pass in training mode, no weight update), so that short
-    trials are ranked by what they learned.
+    can score near chance in inference mode. Here the statistics become
+    those of `images` training images under the current weights (one
+    forward pass in training mode with momentum 0, no weight update), so that
+    short trials are ranked by what they learned.
 
     Args:
         dataset: `tf.data.Dataset` of `(images, labels)` training batches.
