@@ -1,6 +1,7 @@
 """Keras layers of the residual family."""
 
 from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock, ResidualBlock
+from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.grouped_conv import GroupedConv2D
 from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import (

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.grouped_conv import GroupedConv2D
 
 HE_NORMAL_FAN_OUT = "he_normal_fan_out"
@@ -52,7 +53,7 @@ def conv_layers(
     if strides > 1 and kernel_size > 1:
         layers.append(keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=dtype))
         padding = "valid"
-    conv_cls = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+    conv_cls = GroupedConv2D if groups > 1 else Conv2D
     extra = {"groups": groups} if groups > 1 else {}
     layers.append(
         conv_cls(

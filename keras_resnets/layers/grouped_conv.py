@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_resnets.layers.conv import Conv2D
 from keras_resnets.utils.validation import check_positive_int
 
 
@@ -39,7 +40,7 @@ _GROUPED_CONV2D = _native_grouped_conv2d()
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class GroupedConv2D(keras.layers.Conv2D):
+class GroupedConv2D(Conv2D):
     """2D convolution split into `groups` independent groups of channels.
 
     The same layer as `keras.layers.Conv2D(groups=...)` (same arguments, same
@@ -84,7 +85,12 @@ class GroupedConv2D(keras.layers.Conv2D):
         super().build(input_shape)
 
     def convolution_op(self, inputs, kernel):
-        if _GROUPED_CONV2D is None or self.data_format != "channels_last":
+        if (
+            self.groups == 1
+            or _GROUPED_CONV2D is None
+            or self.data_format != "channels_last"
+        ):
+            # One group: `Conv2D`'s path (matrix-product gradients).
             return super().convolution_op(inputs, kernel)
         return _GROUPED_CONV2D(
             inputs,

@@ -22,6 +22,7 @@ from keras_resnets.layers.common import (
     serialize_initializer,
     strided_output_shape,
 )
+from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
@@ -151,7 +152,7 @@ class ProjectionShortcut(keras.layers.Layer):
             if pool
             else None
         )
-        self.conv = keras.layers.Conv2D(
+        self.conv = Conv2D(
             self.filters,
             1,
             strides=1 if pool else self.strides,

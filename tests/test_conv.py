@@ -1,0 +1,88 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_resnets.layers import Conv2D
+
+from helpers import random_images, run_layer_test
+
+CASES = [
+    # (kwargs, input shape, takes the matrix-product gradient)
+    (dict(filters=24, kernel_size=1), (2, 5, 6, 16), True),
+    (dict(filters=24, kernel_size=1, strides=2), (2, 5, 7, 16), True),
+    (dict(filters=8, kernel_size=1, strides=2, padding="same"), (2, 6, 6, 8), True),
+    (dict(filters=16, kernel_size=3, padding="same"), (2, 4, 4, 256), True),
+    (dict(filters=16, kernel_size=3, padding="same"), (2, 8, 8, 32), False),
+    (dict(filters=16, kernel_size=3, strides=2), (2, 9, 9, 16), False),
+]
+
+
+def gradients(layer, x, upstream):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * upstream)
+    return [y, *tape.gradient(loss, [x, layer.kernel])]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "graph"])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype):
+    kwargs, shape, fast = case
+    ours = Conv2D(**kwargs, dtype=dtype)
+    theirs = keras.layers.Conv2D(**kwargs, dtype=dtype)
+    ours.build(shape)
+    theirs.build(shape)
+    theirs.set_weights(ours.get_weights())
+    x = tf.constant(random_images(shape), dtype)
+    assert ours._matmul_gradient(x) == fast
+    upstream = tf.constant(random_images(ours.compute_output_shape(shape), seed=1))
+    fn = gradients if eager else tf.function(gradients)
+    atol = 1e-4 if dtype == "float32" else 1e-10
+    for a, b in zip(fn(ours, x, upstream), fn(theirs, x, upstream)):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=atol)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[2]], ids=lambda c: f"{c[0]}-{c[1]}")
+def test_kernel_gradient_is_a_matrix_product(case):
+    """Where it applies, the kernel gradient is MatMul, not Conv2DBackpropFilter;
+    the forward pass stays one Conv2D op."""
+    kwargs, shape, _ = case
+    layer = Conv2D(**kwargs)
+    layer.build(shape)
+    x = tf.constant(random_images(shape))
+    upstream = tf.constant(random_images(layer.compute_output_shape(shape), seed=1))
+    graph = tf.function(gradients).get_concrete_function(layer, x, upstream).graph
+    types = [op.type for op in graph.get_operations()]
+    assert "Conv2DBackpropFilter" not in types
+    assert "MatMul" in types or "BatchMatMulV2" in types
+    forward = tf.function(layer).get_concrete_function(x).graph
+    assert [op.type for op in forward.get_operations()].count("Conv2D") == 1
+
+
+def test_mixed_bfloat16_gradients():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    layer = Conv2D(32, 1)
+    x = tf.constant(random_images((2, 4, 4, 256)))
+    layer.build(x.shape)
+    reference = keras.layers.Conv2D(32, 1, dtype="float32")
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    upstream = tf.constant(random_images((2, 4, 4, 32), seed=1))
+    y, dx, dk = gradients(layer, x, upstream)
+    assert y.dtype == "bfloat16" and layer.kernel.dtype == "float32"
+    assert dk.dtype == "float32"
+    for a, b in zip((y, dx, dk), gradients(reference, x, upstream)):
+        a = np.asarray(tf.cast(a, "float32"))
+        np.testing.assert_allclose(a, b, atol=0.05 * np.abs(b).max())
+
+
+def test_layer_contract(tmp_path):
+    run_layer_test(
+        Conv2D(8, 1, strides=2),
+        random_images((2, 6, 6, 16)),
+        tmp_path,
+        expected_shape=(2, 3, 3, 8),
+    )
