@@ -101,3 +101,17 @@ def run_layer_test(layer, inputs, tmp_path, expected_shape=None):
     assert_config_round_trip(layer, inputs)
     assert_saving_round_trip(layer, inputs, tmp_path)
     return outputs
+
+
+def reap(*procs):
+    """Kills whichever of the subprocesses `procs` still run, and waits for all."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def sigkill(proc, timeout=30):
+    """Kills `proc` at once (SIGKILL: no clean-up of its own) and waits for it."""
+    proc.kill()
+    proc.wait(timeout=timeout)

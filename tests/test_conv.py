@@ -85,3 +85,24 @@ def test_layer_contract(tmp_path):
         tmp_path,
         expected_shape=(2, 3, 3, 8),
     )
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_unknown_image_size(strides):
+    """Models default to `input_shape=(None, None, 3)`: the gradients hold
+    for a graph traced without the batch and image sizes."""
+    ours = Conv2D(8, 1, strides=strides)
+    theirs = keras.layers.Conv2D(8, 1, strides=strides)
+    for layer in (ours, theirs):
+        layer.build((None, None, None, 16))
+    theirs.set_weights(ours.get_weights())
+    x = tf.constant(random_images((2, 7, 5, 16)))
+    upstream = tf.constant(random_images(ours.compute_output_shape(x.shape), seed=1))
+    spec = tf.TensorSpec((None, None, None, 16))
+    results = []
+    for layer in (ours, theirs):
+        fn = tf.function(lambda x, u, layer=layer: gradients(layer, x, u),
+                         input_signature=[spec, tf.TensorSpec(None)])
+        results.append(fn(x, upstream))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -40,6 +40,8 @@ import pytest
 import keras_resnets  # noqa: F401  (registers the layers that load_model reads)
 from keras_resnets.training import distribute
 
+from helpers import reap
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Five global batches of 256 digits at 8 px; a fixed, moderate lr so that the
 # float rounding differences are not amplified.
@@ -79,13 +81,6 @@ def _start_workers(args, output, console_dir):
         ))
         out.close()
     return procs
-
-
-def _kill(procs):
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
 
 
 def _wait(procs, console_dir, timeout=TIMEOUT):
@@ -170,7 +165,7 @@ def runs(tmp_path_factory):
             assert code == 0, (out / f"{name}.txt").read_text()[-3000:]
         _wait(workers, out, timeout=max(1, deadline - time.time()))
     finally:
-        _kill([*single.values(), *workers])
+        reap(*single.values(), *workers)
     results = {name: _result(out / name) for name in single}
     results["workers"] = _result(out / "workers" / "resnet20-digits")
     results["workers_output"] = out / "workers"
@@ -251,7 +246,7 @@ def test_killed_worker_stops_the_other_then_resume(tmp_path):
         stopped = time.time() - killed
         print(f"worker 0 stopped {stopped:.1f} s after worker 1 was killed")
     finally:
-        _kill(procs)
+        reap(*procs)
     console = (tmp_path / "worker0.txt").read_text()
     assert "keras-resnets train: error: training stopped at epoch" in console
     assert "a worker of the cluster stopped" in console and "--resume" in console
@@ -263,7 +258,7 @@ def test_killed_worker_stops_the_other_then_resume(tmp_path):
     try:
         _wait(procs, tmp_path)
     finally:
-        _kill(procs)
+        reap(*procs)
     with open(log.parent / "summary.json") as f:
         summary = json.load(f)
     assert summary["resumed"] and summary["strategy"] == "multiworker" and summary["sync_batchnorm"] is False

@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,8 @@ import keras_resnets
 from keras_resnets.cli import main as cli_main
 from keras_resnets.training import recipes
 from keras_resnets.training.precision import resolve_precision
+
+from helpers import reap, sigkill
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and quick: 16 px digits, a few epochs.
@@ -186,12 +187,9 @@ def test_resume_after_sigkill(tmp_path):
         times = sorted(seen.values())
         time.sleep(0.5 * (times[-1] - times[0]))
         assert proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        sigkill(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     done_before = len(read_log(log.parent))
     assert done_before < 6 and not (log.parent / "summary.json").exists()
     resumed = _cli(*args, "--resume", output=console)

@@ -3,7 +3,6 @@
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from keras_resnets.cli import main as cli_main
 from keras_resnets.tuning import ResNetHyperModel, tune
 from keras_resnets.training.loop import one_hot_labels
 from keras_resnets.tuning.search import HyperbandOracle, _claim_directory, trial_row
+
+from helpers import reap, sigkill
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The smallest space: ResNet-20 at half width with the stride-4 stem on 16 px digits.
@@ -165,12 +166,9 @@ def test_resume_after_sigkill(tmp_path):
             time.sleep(0.05)
         assert proc.poll() is None, "the search ended before it could be killed:\n" + console.read_text()
         time.sleep(1.0)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        sigkill(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     assert status(0) == "COMPLETED" and status(1) == "RUNNING"
     first = (trials / "trial_0" / "trial.json").read_text()
     assert not (tmp_path / "search" / "summary.json").exists()
