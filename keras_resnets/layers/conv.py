@@ -55,12 +55,12 @@ class Conv2D(keras.layers.Conv2D):
     inputs, one group and no dilation, it computes the gradients of 1x1
     convolutions as matrix products, where TensorFlow's convolution-gradient
     kernels are slower: the kernel gradient is one product over the batch's
-    pixels (at any stride), the input gradient (stride 1) another. Measured on a 2-core AVX-512 CPU over ResNeXt-50's 1x1 shapes at
-    128 px, batch 16: 197 -> 156 ms in float32 and 107 -> 84 ms in bfloat16
-    for the kernel gradients; a whole training step of ResNet-50 or
-    ResNeXt-50 5-7% faster. (A k x k kernel gradient as one product per tap
-    wins alone on small, wide inputs but not within a training step, so
-    other kernels keep TensorFlow's op.)
+    pixels (at any stride), the input gradient (stride 1) another. Measured
+    on a 2-core AVX-512 CPU over the 1x1 shapes of ResNet-50 and ResNeXt-50
+    at 128 px, batch 16: kernel gradients 197 -> 156 ms in float32 and
+    107 -> 84 ms in bfloat16; a whole training step 5-7% faster. (A k x k
+    kernel gradient as one product per tap wins alone on small, wide inputs
+    but not within a training step, so other kernels keep TensorFlow's op.)
 
     The forward pass is TensorFlow's convolution as it is, so inference,
     SavedModel and TFLite export see the usual op. Other backends and
