@@ -38,6 +38,7 @@ import numpy as np
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEMS
 from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.utils.validation import check_positive_int
 
 FAMILIES = {"v1": "resnet", "v2": "resnet_v2", "resnext": "resnext", "wide": "wide_resnet"}
 """Search family -> the model table's family."""
@@ -138,21 +139,21 @@ class SearchSpace:
                     f"depths={list(depths)}. Allowed: {known}."
                 )
             tables = {f: {d: n for d, n in t.items() if d in depths} for f, t in tables.items()}
-        for arg, value in (("min_depth", min_depth), ("max_depth", max_depth)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1
-            ):
-                raise ValueError(f"`{arg}` must be a positive integer; received {arg}={value!r}.")
-        def cap(table):
+        if min_depth is not None:
+            min_depth = check_positive_int("min_depth", min_depth)
+        if max_depth is not None:
+            max_depth = check_positive_int("max_depth", max_depth)
+
+        def depth_range(table):
             if max_depth is not None or depths is not None:
-                return max_depth
+                return min_depth or 0, max_depth or float("inf")
             # The default bound keeps at least the family's shallowest net
             # (on small images "v2" has only the 164-layer one).
-            return max(DEFAULT_MAX_DEPTH[small], min(table, default=0))
+            return min_depth or 0, max(DEFAULT_MAX_DEPTH[small], min(table, default=0))
 
+        ranges = {f: depth_range(t) for f, t in tables.items()}
         tables = {
-            f: {d: n for d, n in t.items()
-                if (min_depth is None or d >= min_depth) and (cap(t) is None or d <= cap(t))}
+            f: {d: n for d, n in t.items() if ranges[f][0] <= d <= ranges[f][1]}
             for f, t in tables.items()
         }
         empty = [f for f, t in tables.items() if not t]
