@@ -109,25 +109,6 @@ class StopAtDeadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class _KeepBest(keras.callbacks.Callback):
-    """Keeps the weights of the epoch with the best `val_accuracy` and puts
-    them back at the end of training."""
-
-    def __init__(self):
-        super().__init__()
-        self.best, self.weights, self.epochs = -1.0, None, 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
-        accuracy = (logs or {}).get("val_accuracy", -1.0)
-        if accuracy > self.best:
-            self.best, self.weights = accuracy, self.model.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.weights is not None:
-            self.model.set_weights(self.weights)
-
-
 def _final_training(search, trial, model, epochs, deadline):
     """Continues the best trial's model for `epochs` epochs with its own
     configuration (the recipe's schedule restarted over those epochs, as a
@@ -138,18 +119,25 @@ def _final_training(search, trial, model, epochs, deadline):
     print(f"final training: trial {trial.trial_id}'s configuration, {_epochs(epochs)} more from its "
           "checkpoint", flush=True)
     started = time.time()
-    keep = _KeepBest()
-    callbacks = [keep] + ([] if deadline is None else [StopAtDeadline(deadline)])
+    # The weights of the best epoch go back into the model at the end
+    # (patience = epochs: it never stops early); `history` counts the epochs
+    # that ended, also when the training fails.
+    best_epoch = keras.callbacks.EarlyStopping(
+        "val_accuracy", mode="max", patience=epochs, restore_best_weights=True
+    )
+    history = keras.callbacks.History()
+    callbacks = [best_epoch, history] + ([] if deadline is None else [StopAtDeadline(deadline)])
     try:
-        hypermodel.fit(trial.hyperparameters, model, epochs=epochs, callbacks=callbacks)
+        result = hypermodel.fit(trial.hyperparameters, model, epochs=epochs, callbacks=callbacks)
     except keras_tuner.errors.FailedTrialError as e:
         print(f"final training failed ({e}); keeping trial {trial.trial_id}'s checkpoint", flush=True)
-        return search.load_model(trial), {"epochs": keep.epochs, "val_accuracy": None, "kept": "checkpoint",
-                                          "reason": str(e)}
-    better = keep.best > trial.score
-    record = {"epochs": keep.epochs, "val_accuracy": float(keep.best),
+        return search.load_model(trial), {"epochs": len(history.history.get("loss", [])),
+                                          "val_accuracy": None, "kept": "checkpoint", "reason": str(e)}
+    best, ended = result["val_accuracy"], int(result["epochs"])
+    better = best > trial.score
+    record = {"epochs": ended, "val_accuracy": best,
               "seconds": round(time.time() - started, 1), "kept": "retrained" if better else "checkpoint"}
-    print(f"final training: validation accuracy {keep.best:.4f} after {_epochs(keep.epochs)} "
+    print(f"final training: validation accuracy {best:.4f} after {_epochs(ended)} "
           f"(trial {trial.trial_id}: {trial.score:.4f}); keeping the "
           f"{'retrained model' if better else 'trial checkpoint'}", flush=True)
     return (model if better else search.load_model(trial)), record
