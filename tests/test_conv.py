@@ -17,18 +17,19 @@ CASES = [
 ]
 
 
-def gradients(layer, x, upstream):
+def gradients(layer, x, upstream, training=None):
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = layer(x)
+        y = layer(x, training=training)
         loss = tf.reduce_sum(tf.cast(y, "float32") * upstream)
     return [y, *tape.gradient(loss, [x, layer.kernel])]
 
 
+@pytest.mark.parametrize("training", [None, True], ids=["inference", "training"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("eager", [True, False], ids=["eager", "graph"])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype):
+def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype, training):
     kwargs, shape, fast = case
     ours = Conv2D(**kwargs, dtype=dtype)
     theirs = keras.layers.Conv2D(**kwargs, dtype=dtype)
@@ -36,18 +37,19 @@ def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype):
     theirs.build(shape)
     theirs.set_weights(ours.get_weights())
     x = tf.constant(random_images(shape), dtype)
-    assert ours._matmul_gradient(x) == fast
+    assert ours._uses_matmul(x) == fast
     upstream = tf.constant(random_images(ours.compute_output_shape(shape), seed=1))
     fn = gradients if eager else tf.function(gradients)
     atol = 1e-4 if dtype == "float32" else 1e-10
-    for a, b in zip(fn(ours, x, upstream), fn(theirs, x, upstream)):
+    for a, b in zip(fn(ours, x, upstream, training), fn(theirs, x, upstream, training)):
         np.testing.assert_allclose(a, b, atol=atol, rtol=atol)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c[2]], ids=lambda c: f"{c[0]}-{c[1]}")
 def test_kernel_gradient_is_a_matrix_product(case):
     """Where it applies, the kernel gradient is MatMul, not Conv2DBackpropFilter;
-    the forward pass stays one Conv2D op."""
+    the forward pass is one Conv2D op in inference (where batch norm fuses
+    into it), a MatMul in training."""
     kwargs, shape, _ = case
     layer = Conv2D(**kwargs)
     layer.build(shape)
@@ -57,11 +59,14 @@ def test_kernel_gradient_is_a_matrix_product(case):
     types = [op.type for op in graph.get_operations()]
     assert "Conv2DBackpropFilter" not in types
     assert "MatMul" in types or "BatchMatMulV2" in types
-    forward = tf.function(layer).get_concrete_function(x).graph
-    assert [op.type for op in forward.get_operations()].count("Conv2D") == 1
+    for training, conv, matmul in ((None, 1, 0), (False, 1, 0), (True, 0, 1)):
+        call = tf.function(lambda x, training=training: layer(x, training=training))
+        types = [op.type for op in call.get_concrete_function(x).graph.get_operations()]
+        assert (types.count("Conv2D"), types.count("MatMul")) == (conv, matmul), training
 
 
-def test_mixed_bfloat16_gradients():
+@pytest.mark.parametrize("training", [None, True], ids=["inference", "training"])
+def test_mixed_bfloat16_gradients(training):
     keras.config.set_dtype_policy("mixed_bfloat16")
     layer = Conv2D(32, 1)
     x = tf.constant(random_images((2, 4, 4, 256)))
@@ -70,7 +75,7 @@ def test_mixed_bfloat16_gradients():
     reference.build(x.shape)
     reference.set_weights(layer.get_weights())
     upstream = tf.constant(random_images((2, 4, 4, 32), seed=1))
-    y, dx, dk = gradients(layer, x, upstream)
+    y, dx, dk = gradients(layer, x, upstream, training)
     assert y.dtype == "bfloat16" and layer.kernel.dtype == "float32"
     assert dk.dtype == "float32"
     for a, b in zip((y, dx, dk), gradients(reference, x, upstream)):
@@ -87,8 +92,9 @@ def test_layer_contract(tmp_path):
     )
 
 
+@pytest.mark.parametrize("training", [None, True], ids=["inference", "training"])
 @pytest.mark.parametrize("strides", [1, 2])
-def test_unknown_image_size(strides):
+def test_unknown_image_size(strides, training):
     """Models default to `input_shape=(None, None, 3)`: the gradients hold
     for a graph traced without the batch and image sizes."""
     ours = Conv2D(8, 1, strides=strides)
@@ -101,7 +107,7 @@ def test_unknown_image_size(strides):
     spec = tf.TensorSpec((None, None, None, 16))
     results = []
     for layer in (ours, theirs):
-        fn = tf.function(lambda x, u, layer=layer: gradients(layer, x, u),
+        fn = tf.function(lambda x, u, layer=layer: gradients(layer, x, u, training),
                          input_signature=[spec, tf.TensorSpec(None)])
         results.append(fn(x, upstream))
     for a, b in zip(*results):

@@ -1,15 +1,17 @@
-"""A 2D convolution whose 1x1 gradients run as matrix products, faster than
-TensorFlow's CPU convolution-gradient kernels."""
+"""A 2D convolution whose 1x1 kernels train as matrix products, faster than
+TensorFlow's CPU convolution kernels there."""
 
 import keras
 
 
-def _matmul_gradient_conv2d(inputs, kernel, strides, padding):
+def _matmul_conv2d(inputs, kernel, strides, padding, matmul_forward=False):
     """`tf.nn.conv2d(inputs, kernel, strides, padding)` for a 1x1 `kernel`
     (NHWC, dilation 1, one group) with its gradients as matrix products.
 
-    The forward pass is TensorFlow's convolution op as it is (in inference
-    the graph optimizer still fuses a following batch norm and ReLU into it).
+    The forward pass: TensorFlow's convolution op (in inference the graph
+    optimizer fuses a following batch norm and ReLU into it), or with
+    `matmul_forward` one product `inputs @ kernel` over the (strided) pixels,
+    faster where nothing fuses into the convolution (a training step).
     The gradients: kernel, one product `inputs^T @ output_gradient` over the
     batch's pixels (the strided pixels for a strided convolution); input, at
     stride 1 `output_gradient @ kernel^T`, else TensorFlow's
@@ -21,11 +23,17 @@ def _matmul_gradient_conv2d(inputs, kernel, strides, padding):
 
     @tf.custom_gradient
     def conv(x, k):
-        y = tf.nn.conv2d(x, k, strides, padding)
+        # For a 1x1 kernel, "same" and "valid" both take these pixels.
+        pixels = x[:, ::strides, ::strides, :] if strides > 1 else x
+        if matmul_forward:
+            y = tf.matmul(tf.reshape(pixels, [-1, c_in]), tf.reshape(k, [c_in, c_out]))
+            y = tf.reshape(y, tf.concat([tf.shape(pixels)[:3], [c_out]], 0))
+            y.set_shape(pixels.shape[:3].concatenate([c_out]))
+        else:
+            y = tf.nn.conv2d(x, k, strides, padding)
 
         def grad(dy):
             dy_2d = tf.reshape(dy, [-1, c_out])
-            pixels = x[:, ::strides, ::strides, :] if strides > 1 else x
             dk = tf.matmul(tf.reshape(pixels, [-1, c_in]), dy_2d, transpose_a=True)
             dk = tf.reshape(dk, [1, 1, c_in, c_out])
             if strides == 1:
@@ -62,9 +70,14 @@ class Conv2D(keras.layers.Conv2D):
     kernel gradient as one product per tap wins alone on small, wide inputs
     but not within a training step, so other kernels keep TensorFlow's op.)
 
-    The forward pass is TensorFlow's convolution as it is, so inference,
-    SavedModel and TFLite export see the usual op. Other backends and
-    shapes run Keras's own computation.
+    In training (`training=True`, as `fit` calls it) the forward pass of a
+    1x1 convolution is a matrix product too: nothing fuses into it there,
+    and the product skips oneDNN's weight reorder (ResNeXt-50 training
+    step, process CPU time, 2.07 -> 2.01 s in float32, 1.23 -> 1.20 s in
+    bfloat16). Otherwise (inference, SavedModel and TFLite export) it is
+    TensorFlow's convolution op as it is, into which the graph optimizer
+    fuses a following batch norm and ReLU. Other backends and shapes run
+    Keras's own computation.
 
     Args:
         filters, kernel_size, **kwargs: the `keras.layers.Conv2D` arguments.
@@ -76,7 +89,7 @@ class Conv2D(keras.layers.Conv2D):
     (2, 4, 4, 8)
     """
 
-    def _matmul_gradient(self, inputs):
+    def _uses_matmul(self, inputs):
         return (
             keras.backend.backend() == "tensorflow"
             and self.data_format == "channels_last"
@@ -87,11 +100,27 @@ class Conv2D(keras.layers.Conv2D):
             and len(inputs.shape) == 4
         )
 
+    def call(self, inputs, training=None):
+        # A Python `training=True` (as `fit` passes it): nothing fuses into
+        # the convolution in a training step, so its forward pass is a
+        # product too. Otherwise (inference, export, a tensor) the op.
+        if not (isinstance(training, bool) and training and self._uses_matmul(inputs)):
+            return super().call(inputs)
+        outputs = self._matmul(inputs, self.kernel, matmul_forward=True)
+        if self.use_bias:
+            outputs = keras.ops.add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
     def convolution_op(self, inputs, kernel):
-        if not self._matmul_gradient(inputs):
+        if not self._uses_matmul(inputs):
             return super().convolution_op(inputs, kernel)
+        return self._matmul(inputs, kernel)
+
+    def _matmul(self, inputs, kernel, matmul_forward=False):
         inputs = keras.ops.convert_to_tensor(inputs)
         kernel = keras.ops.cast(kernel, inputs.dtype)
-        return _matmul_gradient_conv2d(
-            inputs, kernel, self.strides[0], self.padding.upper()
+        return _matmul_conv2d(
+            inputs, kernel, self.strides[0], self.padding.upper(), matmul_forward
         )
