@@ -12,6 +12,7 @@ CASES = [
     (dict(filters=24, kernel_size=1), (2, 5, 6, 16), True),
     (dict(filters=24, kernel_size=1, strides=2), (2, 5, 7, 16), True),
     (dict(filters=8, kernel_size=1, strides=2, padding="same"), (2, 6, 6, 8), True),
+    (dict(filters=8, kernel_size=1, use_bias=False, activation="relu"), (2, 3, 5, 8), True),
     (dict(filters=16, kernel_size=3, padding="same"), (2, 4, 4, 32), False),
     (dict(filters=16, kernel_size=3, strides=2), (2, 9, 9, 16), False),
 ]
