@@ -131,9 +131,9 @@ def _folds(layer, norm, inputs, training):
         and layer.data_format == "channels_last"
         and layer.activation in (None, keras.activations.linear)
         and getattr(layer, "quantization_mode", None) is None
-        # The conditions of the fused batch norm (it holds for the
-        # convolution's output as for its input: same rank, compute dtype).
-        and norm._fused(ops.cast(inputs, layer.compute_dtype), None)
+        # The conditions of the fused batch norm, for the convolution's
+        # output (the input's rank, the compute dtype).
+        and norm._fused(keras.KerasTensor(inputs.shape, layer.compute_dtype), None)
     ):
         return False
     shape = tuple(inputs.shape)
