@@ -107,11 +107,7 @@ def conv_norm(conv, norm, inputs, training=None):
     import tensorflow as tf
 
     x = ops.cast(x, layer.compute_dtype)
-    # The batch norm's statistics and parameters are float32 (not autocast).
-    scale = ops.cast(norm.gamma, "float32") * ops.rsqrt(
-        ops.cast(norm.moving_variance, "float32") + norm.epsilon
-    )
-    shift = ops.cast(norm.beta, "float32") - ops.cast(norm.moving_mean, "float32") * scale
+    scale, shift = norm.inference_scale_shift()
     if layer.use_bias:
         shift = shift + ops.cast(layer.bias, "float32") * scale
     # `layer.kernel` reads in the compute dtype (as the convolution uses it);
@@ -124,15 +120,15 @@ def _folds(layer, norm, inputs, training):
     """Whether `conv_norm` folds `norm` into `layer` for `inputs`."""
     if not (
         norm is not None
-        and keras.backend.backend() == "tensorflow"
         and (training is None or training is False)
         and isinstance(layer, Conv2D)
         and isinstance(norm, BatchNormalization)
         and layer.data_format == "channels_last"
         and layer.activation in (None, keras.activations.linear)
         and getattr(layer, "quantization_mode", None) is None
-        # The conditions of the fused batch norm, for the convolution's
-        # output (the input's rank, the compute dtype).
+        # The conditions of the fused batch norm (the TensorFlow backend
+        # among them), for the convolution's output (the input's rank, the
+        # compute dtype).
         and norm._fused(keras.KerasTensor(inputs.shape, layer.compute_dtype), None)
     ):
         return False

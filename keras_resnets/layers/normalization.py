@@ -51,6 +51,20 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and keras.backend.standardize_dtype(inputs.dtype) in _FUSED_DTYPES
         )
 
+    def _float32_weights(self):
+        """gamma, beta, moving mean and moving variance, as float32 tensors."""
+        return [ops.cast(w, "float32") for w in
+                (self.gamma, self.beta, self.moving_mean, self.moving_variance)]
+
+    def inference_scale_shift(self):
+        """The inference-mode normalization as `x * scale + shift` per
+        channel: float32 `(scale, shift)`, `scale = gamma /
+        sqrt(moving_variance + epsilon)`, `shift = beta - moving_mean * scale`
+        (what `conv_norm` folds into a convolution)."""
+        gamma, beta, moving_mean, moving_variance = self._float32_weights()
+        scale = gamma * ops.rsqrt(moving_variance + self.epsilon)
+        return scale, beta - moving_mean * scale
+
     def call(self, inputs, training=None, mask=None):
         if not self._fused(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
@@ -60,10 +74,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         # the result once; the kernel does the same inside (float32
         # statistics and arithmetic, one rounding of the output), so the
         # input goes in as it is, without a cast through memory each way.
-        gamma = ops.cast(self.gamma, "float32")
-        beta = ops.cast(self.beta, "float32")
-        moving_mean = ops.cast(self.moving_mean, "float32")
-        moving_variance = ops.cast(self.moving_variance, "float32")
+        gamma, beta, moving_mean, moving_variance = self._float32_weights()
         if training and self.trainable:
             outputs, mean, variance = tf.raw_ops.FusedBatchNormV3(
                 x=inputs,
