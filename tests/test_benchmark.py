@@ -124,3 +124,15 @@ def test_convolutions_timed_by_shape():
     assert sum(counts.values()) == 19
     assert all(r["cpu_ms"] > 0 and r["gflop_per_cpu_s"] > 0 for r in rows)
     assert "3x3" in format_conv_table("resnet20", rows)
+
+
+def test_matmul_peak_traces_once_per_signature():
+    # One tf.function for every measurement: a new one per call traced anew
+    # each time, and TensorFlow warned about the retracing in every full run.
+    from keras_resnets.benchmark.peak import _product, matmul_peak_gflops
+
+    assert matmul_peak_gflops("float32", size=64, repeats=1) > 0
+    traces = _product().experimental_get_tracing_count()
+    for _ in range(3):
+        matmul_peak_gflops("float32", size=64, repeats=1)
+    assert _product().experimental_get_tracing_count() == traces

@@ -1,8 +1,19 @@
 """The machine's own limit: matrix-multiply throughput."""
 
+import functools
+
 import numpy as np
 
 from keras_resnets.benchmark.timing import median_seconds
+
+
+@functools.lru_cache(maxsize=None)
+def _product():
+    """One `tf.function` for every call: a new one per call would trace
+    anew each time (and TensorFlow warns about retracing)."""
+    import tensorflow as tf
+
+    return tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
 
 
 def matmul_peak_gflops(dtype="float32", size=4096, repeats=3):
@@ -27,6 +38,6 @@ def matmul_peak_gflops(dtype="float32", size=4096, repeats=3):
     rng = np.random.default_rng(0)
     a = tf.cast(rng.standard_normal((size, size), "float32"), dtype)
     b = tf.cast(rng.standard_normal((size, size), "float32"), dtype)
-    product = tf.function(lambda a, b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
+    product = _product()
     seconds, _ = median_seconds(lambda: product(a, b).numpy(), warmup=1, repeats=repeats)
     return 2.0 * size**3 / seconds / 1e9
