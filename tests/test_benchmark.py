@@ -11,7 +11,7 @@ import keras_resnets
 from keras_resnets.benchmark import stock_resnext50
 from keras_resnets.benchmark.layers import format_conv_table, time_conv_layers
 from keras_resnets.benchmark.peers import measure_torchvision, torch_available
-from keras_resnets.benchmark.run import evaluate_targets
+from keras_resnets.benchmark.run import default_precisions, evaluate_targets, gpu_name
 from keras_resnets.cli import main
 
 
@@ -27,14 +27,19 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
     assert not list(tmp_path.glob(".partial-*"))  # written atomically
 
     assert record["machine"]["cores"] >= 1 and record["machine"]["threads"] >= 1
+    gpu = gpu_name()
+    assert record["machine"]["gpu"] == gpu
     peak = record["peak_gflops"]
     assert peak["float32"] > 1 and peak["mixed_bfloat16"] > 1
+    if gpu is None:  # no float16 arithmetic on a CPU: its peak is float32's
+        assert peak["mixed_float16"] == peak["float32"]
     rows = record["rows"]
     # One precision keeps the test short; mixed_bfloat16 also checks that the
     # policy is set for the measurement and restored after it.
     assert [(r["model"], r["precision"]) for r in rows] == [("resnet20", "mixed_bfloat16")]
     macs = keras_resnets.count_macs(keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=1000))
     for r in rows:
+        assert r["device"] == ("gpu" if gpu else "cpu")
         assert r["macs"] == macs
         assert len(r["train_step_times"]) == 1
         assert r["train_ips"] == pytest.approx(4 / r["train_step_times"][0])
@@ -109,7 +114,7 @@ def test_bad_arguments(argv, match, capsys):
 def test_torchvision_peer_in_a_subprocess():
     (result,) = measure_torchvision("resnet18", ["float32"], image_size=32, batch_size=2,
                                     warmup=0, repeats=1, threads=1)
-    assert result["precision"] == "float32"
+    assert result["precision"] == "float32" and result["device"] == "cpu"
     assert result["train_ips"] > 0 and result["infer_ips"] > 0 and result["infer_b1_ms"] > 0
     assert result["train_peak_rss_mib"] > result["train_rss_increase_mib"] > 0
 
@@ -136,3 +141,12 @@ def test_matmul_peak_traces_once_per_signature():
     for _ in range(3):
         matmul_peak_gflops("float32", size=64, repeats=1)
     assert _product().experimental_get_tracing_count() == traces
+
+
+def test_default_precisions_add_float16_on_a_gpu():
+    from keras_resnets.cli import build_parser
+
+    assert default_precisions(None) == ("float32", "mixed_bfloat16")
+    assert default_precisions("NVIDIA H200") == ("float32", "mixed_bfloat16", "mixed_float16")
+    # The command line leaves the choice to `run_benchmark` (None: the default).
+    assert build_parser().parse_args(["benchmark"]).precision is None

@@ -37,8 +37,9 @@ def add_parser(subparsers):
                    help=f"comma-separated registered names (default: {','.join(DEFAULT_MODELS)})")
     p.add_argument("--peers", type=_names, default=list(DEFAULT_PEERS),
                    help=f"comma-separated, or none (default: {','.join(DEFAULT_PEERS)})")
-    p.add_argument("--precision", type=_names, default=["float32", "mixed_bfloat16"],
-                   help="comma-separated dtype policies (default: float32,mixed_bfloat16)")
+    p.add_argument("--precision", type=_names, default=None,
+                   help="comma-separated dtype policies (default: float32,mixed_bfloat16, "
+                   "and mixed_float16 on a GPU)")
     p.add_argument("--image-size", type=int, default=128, help="default: 128")
     p.add_argument("--batch-size", type=int, default=16, help="default: 16")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default: 1)")

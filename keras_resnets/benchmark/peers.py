@@ -83,13 +83,15 @@ def torch_available():
 
 
 def measure_torchvision(name, precisions, image_size, batch_size, warmup, repeats, threads,
-                        classes=1000):
-    """Runs `torch_peer.py` in a subprocess on `threads` CPU threads; returns
-    one result dict per precision (the keys of `measure_keras_model`)."""
+                        classes=1000, gpu=False):
+    """Runs `torch_peer.py` in a subprocess on `threads` CPU threads, or with
+    `gpu` on torch's first CUDA device where torch sees one; returns one
+    result dict per precision (the keys of `measure_keras_model`, and
+    `device`: "cpu" or "cuda")."""
     script = os.path.join(os.path.dirname(__file__), "torch_peer.py")
     args = dict(name=name, precisions=list(precisions), image_size=image_size,
                 batch_size=batch_size, warmup=warmup, repeats=repeats, threads=threads,
-                classes=classes)
+                classes=classes, gpu=gpu)
     out = subprocess.run([sys.executable, script, json.dumps(args)], capture_output=True,
                          text=True)
     if out.returncode != 0:

@@ -19,6 +19,7 @@ from keras_resnets.benchmark.peers import (
 DEFAULT_MODELS = ("resnet50", "resnext50_32x4d")
 DEFAULT_PEERS = PEERS
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
 # The peer that is slow by design is timed once.
 SLOW_PEERS = ("stock-resnext50",)
 
@@ -42,7 +43,7 @@ for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
                        ("resnet50v2", "keras.applications ResNet50V2"),
                        ("resnet50", "torchvision resnet50"),
                        ("resnext50_32x4d", "torchvision resnext50_32x4d")]:
-    for _p in ("float32", "mixed_bfloat16"):
+    for _p in PRECISIONS:
         for _metric in ("train_ips", "infer_ips"):
             TARGETS.append((f"{_ours} / {_theirs} {_metric.split('_')[0]} [{_p}]",
                             (_ours, _p), (_theirs, _p), _metric, 1.0))
@@ -80,6 +81,22 @@ def machine_info():
     )
 
 
+def gpu_name():
+    """The first GPU TensorFlow sees (its name), or None: the Keras models run
+    on it, and so do the torchvision peers where torch sees one."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return None
+    return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+
+
+def default_precisions(gpu=None):
+    """float32 and mixed_bfloat16; on a GPU (`gpu` True), mixed_float16 too."""
+    return ("float32", "mixed_bfloat16", "mixed_float16") if gpu else ("float32", "mixed_bfloat16")
+
+
 def _ours(name):
     import keras_resnets
 
@@ -88,7 +105,7 @@ def _ours(name):
     )
 
 
-def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float32", "mixed_bfloat16"),
+def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
                   image_size=128, batch_size=16, warmup=1, repeats=5, matmul_size=4096,
                   litert=True, log=print):
     """Measures `models` and `peers` side by side; returns the whole record.
@@ -99,6 +116,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
             are skipped (with a note) where torch is not installed.
         precisions: dtype policies; keras_resnets models, keras.applications
             and torchvision run in each, the stock grouped ResNeXt in float32.
+            Default: `default_precisions()` (mixed_float16 too on a GPU).
         image_size, batch_size: the inputs (random images, 1000 classes).
         warmup, repeats: calls before timing and timed calls (median). The
             Keras models are timed in turns (`measure_interleaved`), so that
@@ -119,7 +137,9 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
     """
     from keras_resnets.models.registry import get_spec
 
-    peers, precisions = list(peers), list(precisions)
+    gpu = gpu_name()
+    peers = list(peers)
+    precisions = list(default_precisions(gpu) if precisions is None else precisions)
     if isinstance(models, str) or not list(models):
         raise ValueError(f"`models` must be a non-empty list of model names; received models={models!r}.")
     models = [get_spec(name).name for name in models]  # a clear error for an unknown name
@@ -133,8 +153,10 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
 
     start = time.time()
     machine = machine_info()
-    log(f"machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_average']}")
-    peak = _peaks(matmul_size, repeats)
+    machine["gpu"] = gpu
+    log(f"machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_average']}"
+        + (f"; models on {gpu}" if gpu else ""))
+    peak = _peaks(matmul_size, repeats, gpu=bool(gpu))
     log(f"matmul peak: {peak['float32']:.0f} GFLOP/s float32, {peak['mixed_bfloat16']:.0f} bfloat16")
 
     cases, notes = [], []
@@ -150,7 +172,8 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
                 case.max_repeats = 1 if peer in SLOW_PEERS else None
                 cases.append(case)
     results = measure_interleaved(cases, warmup, repeats, litert=litert, log=log)
-    rows = [dict(model=c.label, source=c.source, **r) for c, r in zip(cases, results)]
+    rows = [dict(model=c.label, source=c.source, device="gpu" if gpu else "cpu", **r)
+            for c, r in zip(cases, results)]
 
     for peer in peers:
         if peer not in TORCH_PEERS:
@@ -167,20 +190,26 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
             macs = keras_resnets.count_macs(
                 keras_resnets.get_model(tv_name, input_shape=(image_size, image_size, 3)))
         try:
-            results = measure_torchvision(tv_name, [p for p in precisions if p != "mixed_float16"],
-                                          warmup=warmup, repeats=repeats,
-                                          threads=machine["threads"], **common)
+            # float16 runs on a GPU only (torch's CPU autocast is bfloat16).
+            results = measure_torchvision(
+                tv_name, [p for p in precisions if gpu or p != "mixed_float16"],
+                warmup=warmup, repeats=repeats, threads=machine["threads"], gpu=bool(gpu),
+                **common)
         except RuntimeError as e:
             notes.append(f"{peer}: failed: {str(e)[-300:]}")
             log(notes[-1])
             continue
         for result in results:
+            result["device"] = "gpu" if result.pop("device", "cpu") == "cuda" else "cpu"
             rows.append(dict(model=label, source="torchvision", macs=macs, litert=None, **result))
+        if gpu and any(r["device"] == "cpu" for r in results):
+            notes.append(f"{peer}: torch sees no GPU; measured on the CPU (not comparable)")
+            log(notes[-1])
     for row in rows:
         log(f"{row['model']} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
             f"infer {row['infer_ips']:.2f} img/s, batch-1 {row['infer_b1_ms']:.1f} ms")
     # The peak again at the end: the best of both is the machine's limit.
-    again = _peaks(matmul_size, repeats)
+    again = _peaks(matmul_size, repeats, gpu=bool(gpu))
     peak = {k: max(v, again[k]) for k, v in peak.items()}
 
     for row in rows:
@@ -204,12 +233,17 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=("float
     )
 
 
-def _peaks(matmul_size, repeats):
-    """Best-of-`repeats` matmul GFLOP/s per precision (the best, not the
-    median: a peak is what the machine reaches when nothing disturbs it)."""
+def _peaks(matmul_size, repeats, gpu=False):
+    """Best-of-`repeats` matmul GFLOP/s per precision, in its compute dtype
+    (the best, not the median: a peak is what the machine reaches when
+    nothing disturbs it). On a CPU, float16 is not faster than float32 (no
+    float16 arithmetic: mixed_float16 converts), so its peak is float32's."""
+    dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
+    if gpu:
+        dtypes["mixed_float16"] = "float16"
     peak = {p: max(matmul_peak_gflops(d, matmul_size, repeats=1) for _ in range(max(3, repeats)))
-            for d, p in (("float32", "float32"), ("bfloat16", "mixed_bfloat16"))}
-    peak["mixed_float16"] = peak["float32"]  # CPU float16 is not faster than float32
+            for p, d in dtypes.items()}
+    peak.setdefault("mixed_float16", peak["float32"])
     return peak
 
 
@@ -238,12 +272,14 @@ def format_report(record):
     """The record as text: absolute figures, then ratios against the targets."""
     m, s = record["machine"], record["settings"]
     lines = [
-        f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads; load average "
+        f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads"
+        + (f", models on {m['gpu']}" if m.get("gpu") else "") + "; load average "
         f"{m['load_average'][0]:.2f} before, {m['load_average_after'][0]:.2f} after; "
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}",
         f"{s['image_size']} px, batch {s['batch_size']}, median of {s['repeats']} after "
         f"{s['warmup']} warm-up; matmul peak {record['peak_gflops']['float32']:.0f} GFLOP/s "
-        f"float32, {record['peak_gflops']['mixed_bfloat16']:.0f} bfloat16",
+        f"float32, {record['peak_gflops']['mixed_bfloat16']:.0f} bfloat16"
+        + (f", {record['peak_gflops']['mixed_float16']:.0f} float16" if m.get("gpu") else ""),
         "",
     ]
     header = ["model", "precision", "GMACs", "train img/s", "train %peak", "infer img/s",

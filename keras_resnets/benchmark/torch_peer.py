@@ -14,27 +14,38 @@ import torchvision
 from timing import PeakRss, median_seconds, release_memory, rss_mib  # this folder is on sys.path
 
 
-def measure(model_name, precision, image_size, batch_size, warmup, repeats, classes):
+# Keras dtype policy -> torch autocast dtype (None: float32, no autocast).
+AUTOCAST = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}
+
+
+def measure(model_name, precision, image_size, batch_size, warmup, repeats, classes,
+            device="cpu"):
     release_memory()
     base = rss_mib()
     torch.manual_seed(0)
-    model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes)
-    x = torch.randn(batch_size, 3, image_size, image_size)
-    y = torch.randint(0, classes, (batch_size,))
+    model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes).to(device)
+    x = torch.randn(batch_size, 3, image_size, image_size).to(device)
+    y = torch.randint(0, classes, (batch_size,)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    autocast = precision == "mixed_bfloat16"
+    dtype = AUTOCAST[precision]
+    # float16 training scales the loss, as Keras's mixed_float16 does.
+    scaler = torch.amp.GradScaler(device, enabled=dtype == torch.float16)
+
+    def autocast():
+        return torch.autocast(device, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with autocast():
             loss = torch.nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.item()  # waits for the device
 
     def infer(images):
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            return model(images).float().numpy()
+        with torch.inference_mode(), autocast():
+            return model(images).float().cpu().numpy()
 
     model.train()
     with PeakRss() as gauge:
@@ -54,9 +65,10 @@ def measure(model_name, precision, image_size, batch_size, warmup, repeats, clas
 
 def main(args):
     torch.set_num_threads(args["threads"])
+    device = "cuda" if args.get("gpu") and torch.cuda.is_available() else "cpu"
     results = [
-        measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
-                args["repeats"], args["classes"])
+        dict(measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
+                     args["repeats"], args["classes"], device), device=device)
         for p in args["precisions"]
     ]
     print(json.dumps(results))
