@@ -87,7 +87,7 @@ def measure_torchvision(name, precisions, image_size, batch_size, warmup, repeat
     """Runs `torch_peer.py` in a subprocess on `threads` CPU threads, or with
     `gpu` on torch's first CUDA device where torch sees one; returns one
     result dict per precision (the keys of `measure_keras_model`, and
-    `device`: "cpu" or "cuda")."""
+    `device`: "cpu" or "gpu", as the Keras rows)."""
     script = os.path.join(os.path.dirname(__file__), "torch_peer.py")
     args = dict(name=name, precisions=list(precisions), image_size=image_size,
                 batch_size=batch_size, warmup=warmup, repeats=repeats, threads=threads,

@@ -19,7 +19,6 @@ from keras_resnets.benchmark.peers import (
 DEFAULT_MODELS = ("resnet50", "resnext50_32x4d")
 DEFAULT_PEERS = PEERS
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
 # The peer that is slow by design is timed once.
 SLOW_PEERS = ("stock-resnext50",)
 
@@ -200,7 +199,6 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             log(notes[-1])
             continue
         for result in results:
-            result["device"] = "gpu" if result.pop("device", "cpu") == "cuda" else "cpu"
             rows.append(dict(model=label, source="torchvision", macs=macs, litert=None, **result))
         if gpu and any(r["device"] == "cpu" for r in results):
             notes.append(f"{peer}: torch sees no GPU; measured on the CPU (not comparable)")

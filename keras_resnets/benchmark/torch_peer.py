@@ -68,7 +68,8 @@ def main(args):
     device = "cuda" if args.get("gpu") and torch.cuda.is_available() else "cpu"
     results = [
         dict(measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
-                     args["repeats"], args["classes"], device), device=device)
+                     args["repeats"], args["classes"], device),
+             device="gpu" if device == "cuda" else "cpu")
         for p in args["precisions"]
     ]
     print(json.dumps(results))
