@@ -4,6 +4,7 @@ import contextlib
 import json
 import math
 import os
+import sys
 import time
 
 import keras
@@ -70,6 +71,41 @@ class NaNGuard(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self.failure = {"epoch": self.epoch + 1, "step": batch + 1, "loss": float(loss)}
             self.model.stop_training = True
+
+
+def process_stats():
+    """This process's thread count and resident memory (MiB), read from
+    /proc (Linux); an empty dict elsewhere."""
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+        with open("/proc/self/status") as f:
+            rss_kib = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return {}
+    return {"threads": threads, "rss_mib": round(rss_kib / 1024, 1)}
+
+
+def peak_rss_mib():
+    """This process's peak resident memory so far, in MiB; None where the
+    `resource` module is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20, 1)
+
+
+class CSVLoggerWithStats(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger` whose rows also hold the process's thread
+    count and resident memory at the end of the epoch (`process_stats`): a
+    leak shows as a column that grows over a long run. The figures go to the
+    file only, not into the logs that the progress bar and the other
+    callbacks see."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, {**(logs or {}), **process_stats()})
 
 
 class EpochTimer(keras.callbacks.Callback):

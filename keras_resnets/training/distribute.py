@@ -42,16 +42,28 @@ Rules:
   synchronized on read, which is a collective); only the chief writes into
   the run folder, the others into a temporary folder removed at the end.
 - A worker that dies makes the others stop with `WorkerLostError` within
-  about `10 s` (the coordination service's heartbeats) or at most
-  `collective_timeout` seconds (any collective that waits longer fails);
-  restarting every worker with `resume=True` continues from the last backup.
+  about `10 s` (the coordination service's heartbeats). A worker that lives
+  but stops making progress (a hung file system, a deadlock) makes them stop
+  after `collective_timeout` seconds without a finished step (`Watchdog`).
+  Restarting every worker with `resume=True` continues from the last backup.
+- The collective timeout is one watchdog thread per process, not TensorFlow's
+  per-collective timeout (`CommunicationOptions(timeout_seconds=...)`): for
+  that one TensorFlow starts a thread that sleeps for the whole timeout beside
+  every collective it launches (`SchedNonBlockingClosureAfter`), and
+  synchronized batch norm launches four per layer per step. With 300 s that
+  was about 1,500 threads more per epoch per worker for ResNet-20 on the
+  digits, until the process could start no more (measured: 15,769 threads
+  and an abort in epoch 10 of 12; 122-127 threads, flat, without it).
 """
 
+import contextlib
 import functools
 import json
 import os
 import pathlib
 import shutil
+import threading
+import time
 
 import keras
 import numpy as np
@@ -59,7 +71,8 @@ import tensorflow as tf
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
 DEFAULT_COLLECTIVE_TIMEOUT = 300.0
-"""Seconds a collective (an all-reduce) may wait for its peers before it fails."""
+"""Seconds a multi-worker run may go without a finished step (waiting for its
+peers in a collective, say) before it stops with `WorkerLostError`."""
 
 
 class WorkerLostError(RuntimeError):
@@ -107,7 +120,7 @@ def resolve_strategy(strategy="auto", tpu=None):
     return "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
 
 
-def make_strategy(strategy="auto", tpu=None, collective_timeout=DEFAULT_COLLECTIVE_TIMEOUT):
+def make_strategy(strategy="auto", tpu=None):
     """A `tf.distribute.Strategy` for `strategy`.
 
     Args:
@@ -116,8 +129,6 @@ def make_strategy(strategy="auto", tpu=None, collective_timeout=DEFAULT_COLLECTI
             (the hosts of `TF_CONFIG`) or "tpu".
         tpu: the TPU's name or address ("grpc://10.0.0.2:8470", or a Cloud
             TPU name) for "tpu"; "local" for a TPU VM's own chips.
-        collective_timeout: seconds an all-reduce of "multiworker" may wait
-            for its peers before it fails (the bound on a hang).
 
     Returns:
         The strategy; its `num_replicas_in_sync` is the number of replicas.
@@ -143,8 +154,9 @@ def make_strategy(strategy="auto", tpu=None, collective_timeout=DEFAULT_COLLECTI
             )
         if "task" not in config:
             raise ValueError(f"`TF_CONFIG` has no \"task\" (this worker's type and index); received {config!r}.")
-        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=float(collective_timeout))
-        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        # No `CommunicationOptions(timeout_seconds=...)`: see the module
+        # docstring; `Watchdog` bounds a hang instead.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     if tpu is None:
         raise ValueError("strategy='tpu' needs the TPU's address: tpu='grpc://HOST:8470', a Cloud TPU name or 'local'.")
     try:
@@ -204,16 +216,76 @@ def set_synchronized_batchnorm(model, synchronized=True):
                 del layer._moments
 
 
+class Watchdog:
+    """Stops the collectives of a process that makes no progress.
+
+    One thread per process: it wakes every second or so, and when `beat()`
+    has not been called for `timeout` seconds it aborts every collective
+    this process runs or will run (`abort_collective_ops`, as TensorFlow's
+    own health check of multi-worker strategies does). A step waiting for a
+    peer then fails with `tf.errors.DeadlineExceededError`, which
+    `fit_distributed` reports as `WorkerLostError`. A timeout of None never
+    fires.
+
+    The caller beats whenever a unit of work ends (a step, an evaluation
+    batch, an epoch's callbacks), so `timeout` bounds the longest of them,
+    the first step's tracing included.
+
+    Example:
+
+    >>> with Watchdog(300) as watchdog:  # doctest: +SKIP
+    ...     for batch in dataset:
+    ...         train_step(batch)
+    ...         watchdog.beat()
+    """
+
+    def __init__(self, timeout):
+        self.timeout = None if timeout is None else float(timeout)
+        self.fired = None
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def beat(self):
+        self._last = time.monotonic()
+
+    def __enter__(self):
+        if self.timeout is not None:
+            self.beat()
+            self._thread = threading.Thread(target=self._watch, name="keras_resnets-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _watch(self):
+        while not self._stop.wait(min(1.0, self.timeout / 4)):
+            idle = time.monotonic() - self._last
+            if idle > self.timeout:
+                from tensorflow.python.eager import context
+
+                self.fired = (
+                    f"no step finished for {idle:.0f} s (collective_timeout={self.timeout:g} s): a peer is "
+                    "stuck or much slower"
+                )
+                context.context().abort_collective_ops(tf.errors.DEADLINE_EXCEEDED, self.fired)
+                return
+
+
 class DistributedSteps:
     """The training and evaluation steps of `model` under `strategy`.
 
     Each returns `[loss_sum, correct, count]` summed over all replicas, for
-    one global batch.
+    one global batch. `evaluate` beats `watchdog` after each batch.
     """
 
-    def __init__(self, model, strategy, loss):
+    def __init__(self, model, strategy, loss, watchdog=None):
         self.model = model
         self.strategy = strategy
+        self.watchdog = watchdog or Watchdog(None)
         # Per-image losses: the mean is taken over the global batch below.
         self.loss = loss.__class__.from_config({**loss.get_config(), "reduction": None})
         self.train_step = tf.function(self._train_step, reduce_retracing=True)
@@ -259,6 +331,7 @@ class DistributedSteps:
         total = np.zeros(3)
         for batch in dataset:
             total += self.test_step(batch).numpy()
+            self.watchdog.beat()
         return total[0] / max(total[2], 1), total[1] / max(total[2], 1)
 
 
@@ -276,10 +349,45 @@ def worker_copy(run_dir, tmp_dir, resume):
     return worker_dir
 
 
-def evaluate(model, strategy, loss, dataset):
+def evaluate(model, strategy, loss, dataset, collective_timeout=DEFAULT_COLLECTIVE_TIMEOUT):
     """`(loss, accuracy)` of `model` on `dataset` (global batches), computed
-    by all replicas of `strategy`."""
-    return DistributedSteps(model, strategy, loss).evaluate(distribute_dataset(strategy, dataset))
+    by all replicas of `strategy`.
+
+    Raises:
+        WorkerLostError: a peer stopped, or no batch finished for
+            `collective_timeout` seconds.
+    """
+    watchdog = make_watchdog(strategy, collective_timeout)
+    with _peer_errors(watchdog, "evaluation"), watchdog:
+        return DistributedSteps(model, strategy, loss, watchdog).evaluate(distribute_dataset(strategy, dataset))
+
+
+def make_watchdog(strategy, collective_timeout):
+    """A `Watchdog` for the collectives of `strategy`: only several workers
+    can wait on a peer (one host's devices fail together)."""
+    multiworker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    return Watchdog(collective_timeout if multiworker else None)
+
+
+_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+
+
+@contextlib.contextmanager
+def _peer_errors(watchdog, where):
+    """Turns the errors of a lost or stuck peer into `WorkerLostError`;
+    `where` says how far the work had come."""
+    try:
+        yield
+    except _PEER_ERRORS as e:
+        reason = watchdog.fired or (
+            f"a worker of the cluster stopped or did not answer ({type(e).__name__}: "
+            f"{str(e).strip().splitlines()[0][:300]})"
+        )
+        where = where() if callable(where) else where
+        raise WorkerLostError(
+            f"training stopped at {where}: {reason}. Restart every worker with --resume to continue from "
+            "the last completed epoch."
+        ) from None
 
 
 def distribute_dataset(strategy, dataset):
@@ -296,7 +404,7 @@ def _logs(total, prefix=""):
 
 
 def fit_distributed(model, strategy, loss, train_data, validation_data, epochs, steps_per_epoch,
-                    callbacks=(), verbose="auto", chief=True):
+                    callbacks=(), verbose=1, chief=True, collective_timeout=DEFAULT_COLLECTIVE_TIMEOUT):
     """`model.fit` under `strategy`, driven by `strategy.run`.
 
     `model` must have been built and compiled (with its optimizer) inside
@@ -314,40 +422,50 @@ def fit_distributed(model, strategy, loss, train_data, validation_data, epochs, 
         epochs: int.
         steps_per_epoch: global batches per epoch.
         callbacks: Keras callbacks.
-        verbose: 0, 1, 2 or "auto" (a progress bar, on the chief only).
-        chief: whether this process shows the progress bar.
+        verbose: 0 (silent), 1 (a progress bar) or 2 (one line per epoch),
+            as in `fit`; workers other than the chief print at most one
+            line per epoch.
+        chief: whether this process is the chief.
+        collective_timeout: seconds, several workers: the longest this
+            process may go without finishing a step, an evaluation batch or
+            an epoch's callbacks (see `Watchdog`); None waits forever.
 
     Returns:
         The `keras.callbacks.History`.
 
     Raises:
-        WorkerLostError: a peer stopped or a collective timed out.
+        WorkerLostError: a peer stopped or got stuck.
     """
     verbose = 1 if verbose == "auto" else int(verbose)
+    if not chief and verbose:
+        verbose = 2  # the chief's bar is the one to watch
     history = keras.callbacks.History()
     callbacks = keras.callbacks.CallbackList(
-        list(callbacks) + [history], add_progbar=chief and verbose > 0, model=model,
+        list(callbacks) + [history], add_progbar=verbose > 0, model=model,
         verbose=verbose, epochs=epochs, steps=steps_per_epoch,
     )
     if not model.optimizer.built:
         with strategy.scope():  # its slots are distributed variables too
             model.optimizer.build(model.trainable_variables)
-    steps = DistributedSteps(model, strategy, loss)
+    watchdog = make_watchdog(strategy, collective_timeout)
+    steps = DistributedSteps(model, strategy, loss, watchdog)
     train_dist = distribute_dataset(strategy, train_data)
     val_dist = None if validation_data is None else distribute_dataset(strategy, validation_data)
     model.stop_training = False
     model._initial_epoch = None
     epoch = step = 0
-    try:
+    with _peer_errors(watchdog, lambda: f"epoch {epoch + 1}, step {step + 1}"), watchdog:
         callbacks.on_train_begin()
         # `BackupAndRestore` sets `_initial_epoch` when it restored a backup.
         initial_epoch = model._initial_epoch or 0
         for epoch in range(initial_epoch, epochs):
             callbacks.on_epoch_begin(epoch)
             total = np.zeros(3)
+            step = 0
             for step, batch in enumerate(train_dist):
                 callbacks.on_train_batch_begin(step)
                 total += steps.train_step(batch).numpy()
+                watchdog.beat()
                 callbacks.on_train_batch_end(step, _logs(total))
                 if model.stop_training:
                     break
@@ -358,13 +476,8 @@ def fit_distributed(model, strategy, loss, train_data, validation_data, epochs, 
                 logs.update(val_loss=float(val_loss), val_accuracy=float(val_accuracy))
                 callbacks.on_test_end({"loss": logs["val_loss"], "accuracy": logs["val_accuracy"]})
             callbacks.on_epoch_end(epoch, logs)
+            watchdog.beat()
             if model.stop_training:
                 break
         callbacks.on_train_end()
-    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError) as e:
-        raise WorkerLostError(
-            f"training stopped at epoch {epoch + 1}, step {step + 1}: a worker of the cluster stopped or did "
-            f"not answer ({type(e).__name__}: {str(e).strip().splitlines()[0][:300]}). Restart every "
-            "worker with --resume to continue from the last completed epoch."
-        ) from None
     return history

@@ -130,8 +130,9 @@ def train(
         tpu: the TPU address or name for strategy "tpu" ("local" on a TPU VM).
         sync_batchnorm: bool, distributed strategies: batch norm statistics
             over the global batch (True, as on one device) or per replica.
-        collective_timeout: seconds, "multiworker": the longest wait for a
-            peer before training stops with `WorkerLostError`.
+        collective_timeout: seconds, "multiworker": the longest a worker
+            may go without finishing a step (waiting for a stuck peer, say)
+            before training stops with `WorkerLostError`; None: no limit.
         **model_kwargs: builder arguments (`drop_path_rate`, `shortcut`, ...).
 
     Returns:
@@ -155,7 +156,7 @@ def train(
         raise ValueError(f"`lr` must be a positive number; received lr={lr!r}.")
     seed = int(seed)
     # Before any other TensorFlow op: collectives are configured at start-up.
-    dist = distribute.make_strategy(strategy_name, tpu, collective_timeout)
+    dist = distribute.make_strategy(strategy_name, tpu)
     chief = distribute.is_chief(dist)
 
     run_dir = pathlib.Path(output) / (run_name or _run_name(model, data))
@@ -206,7 +207,7 @@ def train(
         # The log is written before the backup: a kill between the two repeats
         # an epoch's row on resumption, it never loses one.
         return [
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=append),
+            cb.CSVLoggerWithStats(str(run_dir / "log.csv"), append=append),
             cb.AtomicBackupAndRestore(str(backup_dir)),
             cb.AtomicModelCheckpoint(
                 str(run_dir / "best.keras"), monitor="val_accuracy", mode="max",
@@ -227,7 +228,7 @@ def train(
         if strategy_name != "none":
             return distribute.fit_distributed(
                 net, dist, loss, train_ds, val_ds, epochs_, steps, make_callbacks(append),
-                verbose=verbose, chief=chief,
+                verbose=verbose, chief=chief, collective_timeout=collective_timeout,
             )
         return net.fit(
             train_ds, validation_data=val_ds, epochs=epochs_, callbacks=make_callbacks(append),
@@ -268,7 +269,7 @@ def train(
     if strategy_name == "none":
         test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)
     else:
-        test_loss, test_accuracy = distribute.evaluate(net, dist, loss, test_ds)
+        test_loss, test_accuracy = distribute.evaluate(net, dist, loss, test_ds, collective_timeout)
         distribute.set_synchronized_batchnorm(net, False)  # the saved model: one device
     cb.atomic_save(net, run_dir / "model.keras")
     log_path = run_dir / "log.csv"
@@ -297,6 +298,7 @@ def train(
         "params": int(sum(np.prod(w.shape) for w in net.trainable_weights)),
         "macs": count_macs(net),
         "train_images_per_second": None if ips is None else round(float(ips), 1),
+        "peak_rss_mib": cb.peak_rss_mib(),
         "wall_seconds": round(time.time() - started, 1),
         "precision": policy,
         "seed": seed,
