@@ -10,8 +10,21 @@ import pytest
 import keras_resnets
 from keras_resnets.benchmark import stock_resnext50
 from keras_resnets.benchmark.layers import format_conv_table, time_conv_layers
-from keras_resnets.benchmark.peers import measure_torchvision, torch_available
-from keras_resnets.benchmark.run import default_precisions, evaluate_targets, gpu_name
+from keras_resnets.benchmark.peers import (
+    KERAS_PEERS,
+    TORCH_PEERS,
+    measure_torchvision,
+    torch_available,
+)
+from keras_resnets.benchmark.run import (
+    DEFAULT_MODELS,
+    DEFAULT_PEERS,
+    SLOW_PEERS,
+    TARGETS,
+    default_precisions,
+    evaluate_targets,
+    gpu_name,
+)
 from keras_resnets.cli import main
 
 
@@ -90,6 +103,15 @@ def test_stock_resnext50_is_resnext50_with_keras_grouped_conv2d():
     assert all(type(l) is keras.layers.Conv2D and l.groups == 32 for l in grouped)
 
 
+def test_litert_latency_of_a_float32_model():
+    from keras_resnets.benchmark.measure import _litert_latency
+
+    model = keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=10)
+    latency = _litert_latency(model, image_size=32, repeats=2)
+    assert set(latency) == {"float32_ms", "int8_ms"}, latency
+    assert all(0 < ms < 1000 for ms in latency.values())
+
+
 @pytest.mark.parametrize(
     "argv, match",
     [
@@ -150,3 +172,17 @@ def test_default_precisions_add_float16_on_a_gpu():
     assert default_precisions("NVIDIA H200") == ("float32", "mixed_bfloat16", "mixed_float16")
     # The command line leaves the choice to `run_benchmark` (None: the default).
     assert build_parser().parse_args(["benchmark"]).precision is None
+
+
+def test_every_default_peer_has_its_ratio():
+    # Each peer row of a default run on a CPU (the stock ResNeXt-50 in
+    # float32 only) is the denominator of a target whose numerator is a row
+    # of one of the default models.
+    precisions = default_precisions(None)
+    ours = {(model, p) for model in DEFAULT_MODELS for p in precisions}
+    labels = {name: label for name, (label, _) in {**KERAS_PEERS, **TORCH_PEERS}.items()}
+    peer_rows = {(labels[peer], p) for peer in DEFAULT_PEERS
+                 for p in (["float32"] if peer in SLOW_PEERS else precisions)}
+    assert len(peer_rows) == 9
+    with_ratio = {den for _, num, den, _, _ in TARGETS if num in ours}
+    assert sorted(peer_rows - with_ratio) == []
