@@ -18,7 +18,7 @@ from keras_resnets import export
 from keras_resnets.cli import main as cli_main
 from keras_resnets.data import load_data
 from keras_resnets.layers import GroupedConv2D
-from tests.helpers import random_images, randomize_batchnorm
+from helpers import random_images, randomize_batchnorm
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 SIZE = 16  # the trained test model's image size
