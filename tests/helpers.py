@@ -1,10 +1,21 @@
 """The shared test harness: every layer and model goes through these."""
 
 import copy
+import importlib.util
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+
+# The parity tests against torchvision and timm need torch, too large for CI.
+PARITY_MODULE = "test_torchvision_parity.py"
+PARITY_COMMAND = 'pip install ".[torch]" && python -m pytest tests/test_torchvision_parity.py'
+
+
+def torch_installed():
+    """Whether torch and torchvision are installed (found, not imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
 
 
 def random_images(shape, seed=0):
