@@ -1,10 +1,21 @@
 """The shared test harness: every layer and model goes through these."""
 
 import copy
+import importlib.util
 
 import keras
 import numpy as np
 import tensorflow as tf
+
+
+# The parity tests against torchvision and timm need torch, too large for CI.
+PARITY_MODULE = "test_torchvision_parity.py"
+PARITY_COMMAND = 'pip install ".[torch]" && python -m pytest tests/test_torchvision_parity.py'
+
+
+def torch_installed():
+    """Whether torch and torchvision are installed (found, not imported)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
 
 
 def random_images(shape, seed=0):
@@ -115,3 +126,28 @@ def sigkill(proc, timeout=30):
     """Kills `proc` at once (SIGKILL: no clean-up of its own) and waits for it."""
     proc.kill()
     proc.wait(timeout=timeout)
+
+
+def cifar_resnet_figures(blocks_per_stage, classes=10, image_size=32):
+    """Trainable parameters and MACs per image of He et al. 2015's CIFAR
+    ResNet-(6n+2) (section 4.2), counted by hand from the paper's
+    description: a 3x3 convolution to 16 channels, then three stages of n
+    basic blocks (two 3x3 convolutions, each followed by batch norm's scale
+    and shift) with 16, 32 and 64 filters on maps of 1, 1/2 and 1/4 the image
+    side, option A shortcuts (no weights), global average pooling and a
+    dense classifier. ResNet-20 (n = 3): 269,722 parameters (the paper:
+    0.27M) and 40,551,040 MACs at 32 px."""
+    params = macs = 0
+    channels = 3
+    layers = [(16, image_size)] + [
+        (width, image_size // 2**stage)
+        for stage, width in enumerate((16, 32, 64))
+        for _ in range(2 * blocks_per_stage)
+    ]
+    for width, side in layers:
+        params += 3 * 3 * channels * width + 2 * width
+        macs += side * side * 3 * 3 * channels * width
+        channels = width
+    params += (channels + 1) * classes
+    macs += channels * classes
+    return params, macs

@@ -1,7 +1,9 @@
 """`keras-resnets benchmark` on a tiny model with one repetition: the figures
-are checked for structure and internal consistency, not for speed."""
+are checked against hand counts and the test's own clock, not for speed."""
 
 import json
+import re
+import time
 
 import keras
 import numpy as np
@@ -10,18 +12,35 @@ import pytest
 import keras_resnets
 from keras_resnets.benchmark import stock_resnext50
 from keras_resnets.benchmark.layers import format_conv_table, time_conv_layers
-from keras_resnets.benchmark.peers import measure_torchvision, torch_available
-from keras_resnets.benchmark.run import default_precisions, evaluate_targets, gpu_name
+from keras_resnets.benchmark.peers import (
+    KERAS_PEERS,
+    TORCH_PEERS,
+    measure_torchvision,
+    torch_available,
+)
+from keras_resnets.benchmark.run import (
+    DEFAULT_MODELS,
+    DEFAULT_PEERS,
+    SLOW_PEERS,
+    TARGETS,
+    default_precisions,
+    evaluate_targets,
+    gpu_name,
+)
 from keras_resnets.cli import main
+
+from helpers import cifar_resnet_figures
 
 
 def test_tiny_run_end_to_end(tmp_path, capsys):
     out = tmp_path / "bench.json"
+    started = time.perf_counter()
     code = main([
         "benchmark", "--models", "resnet20", "--peers", "none",
         "--precision", "mixed_bfloat16", "--image-size", "32", "--batch-size", "4",
         "--warmup", "1", "--repeats", "1", "--matmul-size", "512", "--json", str(out),
     ])
+    elapsed = time.perf_counter() - started
     assert code == 0
     record = json.loads(out.read_text())
     assert not list(tmp_path.glob(".partial-*"))  # written atomically
@@ -37,18 +56,18 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
     # One precision keeps the test short; mixed_bfloat16 also checks that the
     # policy is set for the measurement and restored after it.
     assert [(r["model"], r["precision"]) for r in rows] == [("resnet20", "mixed_bfloat16")]
-    macs = keras_resnets.count_macs(keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=1000))
+    # ResNet-20 at 32 px with the benchmark's 1000 classes, counted by hand.
+    macs = cifar_resnet_figures(3, classes=1000)[1]
     for r in rows:
         assert r["device"] == ("gpu" if gpu else "cpu")
         assert r["macs"] == macs
         assert len(r["train_step_times"]) == 1
-        assert r["train_ips"] == pytest.approx(4 / r["train_step_times"][0])
-        assert r["train_ips"] > 0 and r["infer_ips"] > 0
-        assert r["infer_b1_ms"] > 0
-        assert r["train_peak_fraction"] == pytest.approx(
-            3 * 2 * macs * r["train_ips"] / (peak[r["precision"]] * 1e9))
-        assert r["infer_peak_fraction"] == pytest.approx(
-            2 * macs * r["infer_ips"] / (peak[r["precision"]] * 1e9))
+        # Against the test's own clock: a training step, a batch of inference
+        # and a batch-1 call each took less than the whole command did.
+        assert 0 < r["train_step_times"][0] < elapsed
+        assert 0 < 4 / r["infer_ips"] < elapsed and 0 < r["infer_b1_ms"] / 1e3 < elapsed
+        # No model runs faster than the machine's measured matmul peak.
+        assert 0 < r["train_peak_fraction"] < 1 and 0 < r["infer_peak_fraction"] < 1
         assert r["train_peak_rss_mib"] > 100  # TensorFlow alone is more
         assert 0 < r["train_rss_increase_mib"] < r["train_peak_rss_mib"]
         assert 0 < r["train_cpu_busy"] <= 1.5  # TensorFlow threads may spin a little
@@ -56,9 +75,11 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
     assert keras.config.dtype_policy().name == "float32"  # restored
 
     printed = capsys.readouterr().out
-    assert "train img/s" in printed and "resnet20" in printed and "mixed_bfloat16" in printed
-    # LiteRT is timed for float32 models only.
-    assert rows[0]["litert"] is None and "LiteRT" in printed
+    assert "train img/s" in printed and "mixed_bfloat16" in printed
+    # LiteRT is timed for float32 models only: the row shows n/a in both
+    # LiteRT columns.
+    row = next(line for line in printed.splitlines() if re.match(r"resnet20\s+mixed_bfloat16\s", line))
+    assert rows[0]["litert"] is None and row.split()[-2:] == ["n/a", "n/a"]
 
 
 def test_targets_are_ratios_of_the_rows():
@@ -88,6 +109,20 @@ def test_stock_resnext50_is_resnext50_with_keras_grouped_conv2d():
     grouped = [l for l in model.layers if getattr(l, "groups", 1) > 1]
     assert len(grouped) == 16
     assert all(type(l) is keras.layers.Conv2D and l.groups == 32 for l in grouped)
+    # The same work as ours (whose MACs are torchvision's at 224 px,
+    # tests/test_fidelity.py): the stock grouped convolutions run inside
+    # functions of their own, and count_macs counts them there.
+    ours = keras_resnets.ResNeXt50(input_shape=(64, 64, 3))
+    assert keras_resnets.count_macs(model) == keras_resnets.count_macs(ours)
+
+
+def test_litert_latency_of_a_float32_model():
+    from keras_resnets.benchmark.measure import _litert_latency
+
+    model = keras_resnets.ResNet20(input_shape=(32, 32, 3), classes=10)
+    latency = _litert_latency(model, image_size=32, repeats=2)
+    assert set(latency) == {"float32_ms", "int8_ms"}, latency
+    assert all(0 < ms < 1000 for ms in latency.values())
 
 
 @pytest.mark.parametrize(
@@ -105,8 +140,6 @@ def test_bad_arguments(argv, match, capsys):
     assert main(["benchmark", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("keras-resnets benchmark: error:")
-    import re
-
     assert re.search(match, err), err
 
 
@@ -150,3 +183,17 @@ def test_default_precisions_add_float16_on_a_gpu():
     assert default_precisions("NVIDIA H200") == ("float32", "mixed_bfloat16", "mixed_float16")
     # The command line leaves the choice to `run_benchmark` (None: the default).
     assert build_parser().parse_args(["benchmark"]).precision is None
+
+
+def test_every_default_peer_has_its_ratio():
+    # Each peer row of a default run on a CPU (the stock ResNeXt-50 in
+    # float32 only) is the denominator of a target whose numerator is a row
+    # of one of the default models.
+    precisions = default_precisions(None)
+    ours = {(model, p) for model in DEFAULT_MODELS for p in precisions}
+    labels = {name: label for name, (label, _) in {**KERAS_PEERS, **TORCH_PEERS}.items()}
+    peer_rows = {(labels[peer], p) for peer in DEFAULT_PEERS
+                 for p in (["float32"] if peer in SLOW_PEERS else precisions)}
+    assert len(peer_rows) == 9
+    with_ratio = {den for _, num, den, _, _ in TARGETS if num in ours}
+    assert sorted(peer_rows - with_ratio) == []

@@ -4,6 +4,7 @@ LiteRT and TensorFlow against the Keras model, for every block family."""
 import contextlib
 import io
 import os
+import re
 import runpy
 import shutil
 import sys
@@ -18,7 +19,7 @@ from keras_resnets import export
 from keras_resnets.cli import main as cli_main
 from keras_resnets.data import load_data
 from keras_resnets.layers import GroupedConv2D
-from tests.helpers import random_images, randomize_batchnorm
+from helpers import random_images, randomize_batchnorm
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 SIZE = 16  # the trained test model's image size
@@ -229,6 +230,69 @@ def test_saved_model_preprocessing_arguments_are_checked(trained, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+MEAN, STD = (120.0, 110.0, 100.0), (60.0, 50.0, 40.0)
+
+
+def _normalized_reference(model, images):
+    """The float model on (images - MEAN) / STD, computed here in NumPy."""
+    return model.predict((images.astype("float32") - np.float32(MEAN)) / np.float32(STD), verbose=0)
+
+
+def _run_litert(path, images):
+    """The LiteRT interpreter itself on `images`: (input type, output)."""
+    interpreter = export.load_interpreter(str(path))
+    detail = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(detail["index"], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(detail["index"], images)
+    interpreter.invoke()
+    return np.dtype(detail["dtype"]), interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_tflite_of_a_float_model_holds_its_normalization(tmp_path):
+    model = keras_resnets.ResNet20(input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
+    randomize_batchnorm(model)
+    images = np.random.default_rng(0).integers(0, 256, (8, SIZE, SIZE, 3)).astype("uint8")
+    path = export.tflite(model, tmp_path / "m.tflite", mean=MEAN, std=STD)
+    input_type, got = _run_litert(path, images)  # fed the raw uint8 images
+    assert input_type == np.uint8
+    expected = _normalized_reference(model, images)
+    assert np.abs(expected).max() > 1e-2  # a meaningful comparison
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+    result = export.verify(path, model, images, runs=3, warmup=1, mean=MEAN, std=STD)
+    assert result.input_type == "uint8" and result.top1_agreement == 1.0
+    # Without them, verify would compare the file with another computation.
+    with pytest.raises(ValueError, match="pass `verify` the `mean` and `std` it was exported with"):
+        export.verify(path, model, images, runs=1)
+
+
+def test_cli_mean_and_std_for_tflite_of_a_float_model(tmp_path, capsys):
+    model = keras_resnets.ResNet20(input_shape=(SIZE, SIZE, 3), classes=10)
+    model_path = str(tmp_path / "float.keras")
+    model.save(model_path)
+    argv = ["export", model_path, "--data", "digits", "--quantize", "none", "int8", "--runs", "2",
+            "--mean", *map(str, MEAN), "--std", *map(str, STD)]
+    assert cli_main(argv) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    for name in ("float", "float_int8"):  # both files take raw uint8 images
+        assert re.search(rf"^{name}\.tflite +uint8 ", out, re.M), out
+    images = next(iter(load_data("digits", image_size=SIZE).test))[0].numpy()
+    result = export.verify(tmp_path / "float.tflite", model, images, runs=1, mean=MEAN, std=STD)
+    assert result.max_abs_diff < 1e-5
+    _, got = _run_litert(tmp_path / "float.tflite", images[:4])
+    np.testing.assert_allclose(got, _normalized_reference(model, images[:4]), atol=1e-5)
+
+
+def test_cli_refuses_mean_and_std_for_a_model_taking_uint8(trained, capsys, tmp_path):
+    model_path, _, _ = trained
+    argv = ["export", model_path, "--output", str(tmp_path), "--mean", "127.5", "--std", "64"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--mean and --std are for a model taking float images" in err
+    assert "Received --mean 127.5 --std 64." in err
+    assert os.listdir(tmp_path) == []
+
+
 def test_mixed_precision_model_exports_in_float32(tmp_path):
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = keras_resnets.ResNet20(input_shape=(SIZE, SIZE, 3), classes=10)
@@ -358,6 +422,17 @@ def test_onnx_export_runs_in_onnxruntime(trained, tmp_path, capsys):
 
     convs = [n for n in onnx.load(str(tmp_path / "grouped.onnx")).graph.node if n.op_type == "Conv"]
     assert [[a.i for a in n.attribute if a.name == "group"] for n in convs] == [[32]]
+
+    # A float model with `mean` and `std`: the file takes raw uint8 images.
+    floats = keras_resnets.ResNet20(input_shape=(SIZE, SIZE, 3), classes=10, classifier_activation=None)
+    randomize_batchnorm(floats)
+    export.onnx(floats, tmp_path / "floats.onnx", mean=MEAN, std=STD)
+    session = ort.InferenceSession(str(tmp_path / "floats.onnx"))
+    assert session.get_inputs()[0].type == "tensor(uint8)"
+    pixels = np.random.default_rng(0).integers(0, 256, (4, SIZE, SIZE, 3)).astype("uint8")
+    got = session.run(None, {session.get_inputs()[0].name: pixels})[0]
+    expected = _normalized_reference(floats, pixels)
+    np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
 
     truncated = tmp_path / "truncated.onnx"
     truncated.write_bytes(open(path, "rb").read()[:1000])

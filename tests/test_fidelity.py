@@ -5,30 +5,42 @@ import numpy as np
 import pytest
 
 import keras_resnets
-from keras_resnets.models.catalog import FIGURES
+from keras_resnets.models.catalog import FIGURES, measure
 from keras_resnets.weights import load_keras_applications_model
 
-from helpers import randomize_batchnorm, trainable_count
+from helpers import cifar_resnet_figures, randomize_batchnorm, trainable_count
 
-# torchvision.models.<name>(num_classes=1000): sum of p.numel() over parameters.
-TORCHVISION_PARAMS = {
-    "resnet18": 11_689_512,
-    "resnet34": 21_797_672,
-    "resnet50": 25_557_032,
-    "resnet101": 44_549_160,
-    "resnet152": 60_192_808,
-    "resnext50_32x4d": 25_028_904,
-    "resnext101_32x8d": 88_791_336,
-    "resnext101_64x4d": 83_455_272,
-    "wide_resnet50_2": 68_883_240,
-    "wide_resnet101_2": 126_886_696,
+# torchvision's published figures for its ImageNet weights, typed from its
+# documentation: https://pytorch.org/vision/stable/models.html, "Table of all
+# available classification weights" (the GFLOPS column, printed with two
+# decimals), and each builder's page, e.g.
+# https://pytorch.org/vision/stable/models/generated/torchvision.models.resnet50.html
+# (num_params). Its GFLOPS are the multiply-accumulates of the convolutions
+# and linear layers of one 224 x 224 image, what `count_macs` counts.
+TORCHVISION = {
+    # name: (num_params, GFLOPS as printed)
+    "resnet18": (11_689_512, "1.81"),
+    "resnet34": (21_797_672, "3.66"),
+    "resnet50": (25_557_032, "4.09"),
+    "resnet101": (44_549_160, "7.80"),
+    "resnet152": (60_192_808, "11.51"),
+    "resnext50_32x4d": (25_028_904, "4.23"),
+    "resnext101_32x8d": (88_791_336, "16.41"),
+    "resnext101_64x4d": (83_455_272, "15.46"),
+    "wide_resnet50_2": (68_883_240, "11.40"),
+    "wide_resnet101_2": (126_886_696, "22.75"),
 }
 
 
-@pytest.mark.parametrize("name", list(TORCHVISION_PARAMS))
-def test_parameter_count_equals_torchvision(name):
-    model = keras_resnets.get_model(name, input_shape=(32, 32, 3))
-    assert trainable_count(model) == TORCHVISION_PARAMS[name]
+@pytest.mark.parametrize("name", list(TORCHVISION))
+def test_parameters_and_macs_equal_torchvision(name):
+    published_params, published_gflops = TORCHVISION[name]
+    params, macs = measure(name)  # built now: 1000 classes, counted at 224 px
+    assert params == published_params
+    assert f"{macs / 1e9:.2f}" == published_gflops, macs
+    # A consistency check, not fidelity: the table `keras-resnets models`
+    # prints without building anything holds this fresh measurement.
+    assert FIGURES[name] == (params, macs), "catalog.FIGURES is stale: regenerate it"
 
 
 # The papers' tables (10 classes), at the precision they print, and whether
@@ -62,41 +74,14 @@ def test_parameter_count_equals_paper(name):
     assert round(count / 1e6, decimals) == expected, count
 
 
-# torchvision's GFLOPS column (multiply-accumulates, 224 x 224).
-TORCHVISION_GMACS = {
-    "resnet18": 1.814,
-    "resnet50": 4.089,
-    "resnext50_32x4d": 4.23,
-    "wide_resnet50_2": 11.398,
-}
-
-
-@pytest.mark.parametrize("name", list(TORCHVISION_GMACS))
-def test_macs_equal_torchvision(name):
-    macs = keras_resnets.count_macs(keras_resnets.get_model(name))
-    assert macs / 1e9 == pytest.approx(TORCHVISION_GMACS[name], rel=0.01)
-    assert macs == FIGURES[name][1]  # `keras-resnets models`
-
-
-def test_macs_at_given_size_and_of_grouped_convolutions():
-    model = keras_resnets.ResNet18()
-    double = keras_resnets.count_macs(model, (448, 448, 3))
-    full = keras_resnets.count_macs(model, (224, 224, 3))
-    # Everything but the classifier scales with the pixel count.
-    assert (double - 512 * 1000) == 4 * (full - 512 * 1000)
-    layer = keras_resnets.layers.GroupedConv2D(64, 3, groups=32, padding="same")
-    x = keras.Input((8, 8, 64))
-    grouped = keras.Model(x, layer(x))
-    assert keras_resnets.count_macs(grouped) == 8 * 8 * 64 * 3 * 3 * 2
-    with pytest.raises(ValueError, match=r"received input_shape=\(16, 16, 64\)"):
-        keras_resnets.count_macs(grouped, (16, 16, 64))
-
-
-def test_cifar_macs_default_to_32px():
-    # ResNet-20 on CIFAR: about 41 million multiply-accumulates.
-    macs = keras_resnets.count_macs(keras_resnets.ResNet20(classes=10))
-    assert macs == pytest.approx(40.55e6, rel=0.005)
-    assert macs == FIGURES["resnet20"][1]
+@pytest.mark.parametrize("name, blocks_per_stage", [("resnet20", 3), ("resnet56", 9)])
+def test_cifar_figures_equal_a_hand_count(name, blocks_per_stage):
+    """He et al.'s CIFAR ResNets count as the paper describes them (see
+    `helpers.cifar_resnet_figures`), at the default 32 px."""
+    model = keras_resnets.get_model(name, classes=10)
+    assert (trainable_count(model), keras_resnets.count_macs(model)) == cifar_resnet_figures(
+        blocks_per_stage
+    )
 
 
 KERAS_APPLICATIONS = [

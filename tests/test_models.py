@@ -42,6 +42,7 @@ def test_forward_and_gradients(name):
     y = assert_gradients(model, random_images((2, size, size, 3)))
     assert y.shape == (2, 7)
     np.testing.assert_allclose(np.asarray(y).sum(axis=1), 1.0, atol=1e-5)
+    # Consistency of the precomputed table (its fidelity is test_fidelity.py's):
     # `keras-resnets models` lists the reference's classes; this head has 7.
     features = model.get_layer("predictions").kernel.shape[0]
     classes = reference_classes(keras_resnets.get_spec(name))

@@ -9,35 +9,28 @@ both models must give the same logits on the same images.
 
 import sys
 
+import keras
 import numpy as np
 import pytest
 
-# Triton's native library segfaults when it loads after TensorFlow's (which
-# conftest.py has imported), and torchvision imports it through torch._dynamo.
-# The test runs PyTorch on CPU only, which does not need Triton: hide it.
-if "tensorflow" in sys.modules and "triton" not in sys.modules:
-    sys.modules["triton"] = None
+import keras_resnets
+from keras_resnets.weights.torchvision import load_torchvision_state_dict, torchvision_weight_map
 
-torch = pytest.importorskip(
-    "torch",
-    reason="torch/torchvision are not installed (pip install torch torchvision); "
-    "the parity test needs them",
-)
-torchvision = pytest.importorskip(
-    "torchvision",
-    reason="torch/torchvision are not installed (pip install torch torchvision); "
-    "the parity test needs them",
-)
+from helpers import PARITY_COMMAND, torch_installed, trainable_count
 
-import keras  # noqa: E402
-
-import keras_resnets  # noqa: E402
-from keras_resnets.weights.torchvision import (  # noqa: E402
-    load_torchvision_state_dict,
-    torchvision_weight_map,
-)
-
-from helpers import trainable_count  # noqa: E402
+if torch_installed():
+    # Triton's native library segfaults when it loads after TensorFlow's
+    # (which conftest.py has imported), and torchvision imports it through
+    # torch._dynamo. The test runs PyTorch on CPU only, which does not need
+    # Triton: hide it.
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        sys.modules["triton"] = None
+    import torch
+    import torchvision
+else:
+    # Every item is still collected, then skipped by conftest.py with a
+    # reason that counts them and names the command that runs them.
+    torch = torchvision = None
 
 FAST = ["resnet18", "resnet34", "resnet50", "resnext50_32x4d", "wide_resnet50_2"]
 SLOW = [
@@ -276,7 +269,7 @@ TIMM_FAST = ["resnet18", "resnet50d", "resnext50_32x4d", "resnetv2_50"]
 
 
 def _timm_model(name):
-    timm = pytest.importorskip("timm", reason="timm is not installed (pip install timm)")
+    timm = pytest.importorskip("timm", reason=f"timm is not installed; run: {PARITY_COMMAND}")
     # timm zero-initializes the last norm of each v1 block, which would make
     # the measured statistics of the following layers meaningless once the
     # norm is randomized (logits in the thousands for ResNet-152): off, as in

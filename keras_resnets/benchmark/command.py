@@ -3,7 +3,7 @@
 import argparse
 
 EXAMPLES = """examples:
-  keras-resnets benchmark                                   # ResNet-50 and ResNeXt-50 against every peer
+  keras-resnets benchmark                                   # ResNet-50, ResNeXt-50, ResNet-50 v2 vs every peer
   keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
   keras-resnets benchmark --repeats 7 --json benchmark.json
   keras-resnets benchmark --models resnet50,resnext50_32x4d --peers none --by-layer   # where the time goes

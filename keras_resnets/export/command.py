@@ -46,8 +46,9 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=int, help="LiteRT threads (default: every core)")
     p.add_argument("--runs", type=int, default=100, help="timed batch-1 runs (default: 100)")
     p.add_argument("--mean", type=float, nargs="+",
-                   help="saved_model of a float model: subtracted from the 0..255 pixels")
-    p.add_argument("--std", type=float, nargs="+", help="saved_model of a float model: divides them")
+                   help="a float model, every format: subtracted from the 0..255 pixels inside "
+                   "the exported file, which then takes uint8 images")
+    p.add_argument("--std", type=float, nargs="+", help="a float model, every format: divides them")
     p.set_defaults(func=run)
 
 
@@ -105,6 +106,13 @@ def run(args):
 
     model = keras.saving.load_model(args.model)
     shape, dtype = model_input(model)
+    if dtype == "uint8" and (args.mean or args.std):
+        given = " ".join(f"--{name} {' '.join(f'{v:g}' for v in values)}"
+                         for name, values in (("mean", args.mean), ("std", args.std)) if values)
+        raise ValueError(
+            f"--mean and --std are for a model taking float images; {args.model} takes uint8 "
+            f"images and normalizes them inside itself. Received {given}."
+        )
     data = args.data or _training_data(args.model)
     if data is None:
         if "int8" in targets:
@@ -127,12 +135,12 @@ def run(args):
         if kind == "saved_model":
             saved_model(model, path, mean=args.mean, std=args.std, overwrite=args.overwrite)
         elif kind == "onnx":
-            onnx(model, path, overwrite=args.overwrite)
+            onnx(model, path, overwrite=args.overwrite, mean=args.mean, std=args.std)
         else:
             quantize = None if kind == "none" else kind
             tflite(model, path, quantize=quantize, overwrite=args.overwrite,
                    representative_data=train if quantize == "int8" else None,
-                   calibration_images=args.calibration_images)
+                   calibration_images=args.calibration_images, mean=args.mean, std=args.std)
         results[kind] = verify(path, model, test, num_threads=args.threads, runs=args.runs,
                                mean=args.mean, std=args.std)
         print(f"wrote {path}")

@@ -59,6 +59,70 @@ def float32_model(model):
     return copy
 
 
+def channel_values(name, value, channels):
+    """`value` (None, a number or one number per channel) as a float32 array
+    of 1 or `channels` values; a `ValueError` naming `name` otherwise, and
+    for a `std` that is not positive."""
+    if value is None:
+        return None
+    try:
+        values = np.atleast_1d(np.asarray(value, dtype="float32"))
+    except (TypeError, ValueError):
+        values = None
+    if values is None or values.ndim != 1 or len(values) not in (1, channels):
+        raise ValueError(
+            f"`{name}` must be a number or {channels} numbers (one per channel); "
+            f"received {name}={value!r}."
+        )
+    if name == "std" and not np.all(values > 0):
+        raise ValueError(f"`std` must be positive; received std={value!r}.")
+    return values
+
+
+def check_normalization(model, mean, std):
+    """`(mean, std)` checked against `model`: arrays (or None) for a float
+    model; a `ValueError` for a model that takes uint8 images, which
+    normalizes them inside itself."""
+    shape, dtype = model_input(model)
+    mean = channel_values("mean", mean, shape[-1])
+    std = channel_values("std", std, shape[-1])
+    if dtype == "uint8" and (mean is not None or std is not None):
+        raise ValueError(
+            f"`model` ({model.name!r}) takes uint8 images and normalizes them inside "
+            f"itself; `mean` and `std` are for float models. Received mean={mean}, std={std}."
+        )
+    return mean, std
+
+
+def normalized_model(model, mean=None, std=None):
+    """`model` itself without `mean` and `std`; otherwise a float model
+    behind its normalization: a model taking `uint8` images (0..255) that
+    computes `(images - mean) / std` in float32 and runs `model` on the
+    result, as a model trained by `keras_resnets.train` does. Exported, the
+    normalization is inside the file, which then takes raw `uint8` images.
+
+    Args:
+        model: a built `keras.Model` taking float images.
+        mean: None, a number or one per channel (0..255 scale), subtracted.
+        std: None, a number or one per channel, dividing; positive.
+
+    Returns:
+        A `keras.Model` of the same name.
+    """
+    mean, std = check_normalization(model, mean, std)
+    if mean is None and std is None:
+        return model
+    shape, _ = model_input(model)
+    channels = shape[-1]
+    mean = np.zeros(channels, "float32") if mean is None else np.broadcast_to(mean, (channels,))
+    std = np.ones(channels, "float32") if std is None else np.broadcast_to(std, (channels,))
+    inputs = keras.Input(shape[1:], dtype="uint8", name="images")
+    x = keras.layers.Normalization(
+        mean=mean.tolist(), variance=np.square(std).tolist(), dtype="float32", name="normalize"
+    )(inputs)
+    return keras.Model(inputs, model(x), name=model.name)
+
+
 def _float32_config(obj):
     """A serialized model with every reduced float (layer dtype policies and
     the dtypes of the tensors between layers) replaced by float32."""

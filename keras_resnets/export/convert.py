@@ -13,6 +13,7 @@ from keras_resnets.export.common import (
     float32_model,
     image_batches,
     model_input,
+    normalized_model,
 )
 from keras_resnets.training.callbacks import atomic_path
 from keras_resnets.utils.validation import check_choice, check_positive_int
@@ -60,6 +61,8 @@ def tflite(
     calibration_images=DEFAULT_CALIBRATION_IMAGES,
     input_type="uint8",
     overwrite=False,
+    mean=None,
+    std=None,
 ):
     """Exports `model` as a LiteRT / TensorFlow Lite flatbuffer (`.tflite`).
 
@@ -69,9 +72,11 @@ def tflite(
     grouped convolution is one builtin `CONV_2D` whose filter depth is the
     group width. The input keeps the model's batch (any size: resize it in
     the interpreter), image shape and type: raw `uint8` images for a model
-    trained by `keras_resnets.train`, floats for a builder's model. A
-    mixed-precision model is exported computing in float32. The output is
-    float32: the model's own output (probabilities or logits).
+    trained by `keras_resnets.train`, floats for a builder's model, or raw
+    `uint8` images for a float model given `mean` and `std`, whose
+    normalization the file then holds. A mixed-precision model is exported
+    computing in float32. The output is float32: the model's own output
+    (probabilities or logits).
 
     Args:
         model: a built `keras.Model` with one image input.
@@ -90,6 +95,11 @@ def tflite(
             raw `uint8` input.
         overwrite: bool, replace an existing file. Defaults to False: a
             `FileExistsError`.
+        mean: None, a number or one per channel (0..255 scale), float
+            models only: the file takes `uint8` images and computes
+            `(images - mean) / std` before the model, as `saved_model` does.
+            int8 calibration images are then raw 0..255 images.
+        std: None, a number or one per channel, float models only.
 
     Returns:
         The `path`, as a str. The file is written beside it and renamed into
@@ -111,6 +121,7 @@ def tflite(
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise ValueError(f"`path` must end with '.tflite'; received path={path!r}.")
+    model = normalized_model(float32_model(model), mean, std)
     shape, dtype = model_input(model)
     if quantize == "int8":
         if representative_data is None:
@@ -146,7 +157,7 @@ def tflite(
         options["inference_input_type"] = tf.uint8 if input_type == "uint8" else tf.int8
         options["inference_output_type"] = tf.float32
 
-    flatbuffer = _convert(float32_model(model), options)
+    flatbuffer = _convert(model, options)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(flatbuffer)
     return path

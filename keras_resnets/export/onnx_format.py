@@ -2,11 +2,16 @@
 
 import os
 
-from keras_resnets.export.common import check_destination, float32_model, model_input
+from keras_resnets.export.common import (
+    check_destination,
+    float32_model,
+    model_input,
+    normalized_model,
+)
 from keras_resnets.training.callbacks import atomic_path
 
 
-def onnx(model, path, overwrite=False, opset_version=None):
+def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
     """Exports `model` as an ONNX file (tf2onnx, as `model.export(format="onnx")`).
 
     Keras' exporter hands tf2onnx the model's function with the constants it
@@ -15,9 +20,10 @@ def onnx(model, path, overwrite=False, opset_version=None):
     (TensorFlow's `convert_variables_to_constants_v2`), so they stay inside.
 
     The input keeps the model's type and image shape with any batch size
-    (raw `uint8` images for a model trained by `keras_resnets.train`); the
-    output is the model's own. A grouped convolution becomes one ONNX `Conv`
-    with its `group` attribute. Needs the `onnx` extra:
+    (raw `uint8` images for a model trained by `keras_resnets.train`, and
+    for a float model given `mean` and `std`, whose normalization the file
+    then holds); the output is the model's own. A grouped convolution
+    becomes one ONNX `Conv` with its `group` attribute. Needs the `onnx` extra:
     `pip install "keras_resnets[onnx]"` (tf2onnx, onnx, onnxruntime).
 
     Args:
@@ -26,6 +32,10 @@ def onnx(model, path, overwrite=False, opset_version=None):
         overwrite: bool, replace an existing file. Defaults to False: a
             `FileExistsError`.
         opset_version: int or None (tf2onnx's default).
+        mean: None, a number or one per channel (0..255 scale), float
+            models only: the file takes `uint8` images and computes
+            `(images - mean) / std` before the model, as `saved_model` does.
+        std: None, a number or one per channel, float models only.
 
     Returns:
         The `path`, as a str; written beside it and renamed into place.
@@ -40,6 +50,7 @@ def onnx(model, path, overwrite=False, opset_version=None):
     path = os.fspath(path)
     if not path.endswith(".onnx"):
         raise ValueError(f"`path` must end with '.onnx'; received path={path!r}.")
+    model = normalized_model(float32_model(model), mean, std)
     shape, dtype = model_input(model)
     try:
         import tf2onnx
@@ -58,7 +69,6 @@ def onnx(model, path, overwrite=False, opset_version=None):
         convert_variables_to_constants_v2,
     )
 
-    model = float32_model(model)
     spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
     call = tf.function(lambda images: model(images, training=False))
     frozen = convert_variables_to_constants_v2(call.get_concrete_function(spec))

@@ -17,6 +17,7 @@ from keras_resnets.export.common import (
     float32_model,
     image_batches,
     model_input,
+    normalized_model,
 )
 from keras_resnets.export.serving import SIGNATURE, output_name, serving_function
 from keras_resnets.utils.validation import check_non_negative_int, check_positive_int
@@ -217,8 +218,10 @@ def verify(
         runs: int, timed batch-1 calls for the latency. Defaults to 100.
         warmup: int, untimed calls before them. Defaults to 10.
         batch_size: int, images per call for the comparison. Defaults to 32.
-        mean, std: SavedModels of float models: the values given to
-            `saved_model`.
+        mean, std: for a float model, the values given to the exporter
+            (`saved_model`, `tflite` or `onnx`): the file takes raw `uint8`
+            images, and the Keras model is run behind the same
+            normalization.
 
     Returns:
         A `Verification`.
@@ -236,16 +239,16 @@ def verify(
     if num_threads is not None:
         num_threads = check_positive_int("num_threads", num_threads)
     model = float32_model(model)
-    shape, dtype = model_input(model)
 
     if os.path.isdir(path):
         exported, reference, run_one, info = _saved_model_runner(path, model, mean, std)
-    elif path.endswith(".onnx"):
-        num_threads = num_threads or default_threads()
-        exported, reference, run_one, info = _onnx_runner(path, model, num_threads)
     else:
+        # The file holds the normalization: compare it with the model behind it.
+        model = normalized_model(model, mean, std)
         num_threads = num_threads or default_threads()
-        exported, reference, run_one, info = _tflite_runner(path, model, num_threads)
+        runner = _onnx_runner if path.endswith(".onnx") else _tflite_runner
+        exported, reference, run_one, info = runner(path, model, num_threads)
+    shape, _ = model_input(model)
 
     diffs, agree, keras_hits, exported_hits, count, labelled = [], 0, 0, 0, 0, True
     first = None
@@ -289,7 +292,13 @@ def _tflite_runner(path, model, num_threads):
     _, dtype = model_input(model)
     interpreter = load_interpreter(path, num_threads)
     single = load_interpreter(path, num_threads)
-    input_type = np.dtype(interpreter.get_input_details()[0]["dtype"]).name
+    detail = interpreter.get_input_details()[0]
+    input_type = np.dtype(detail["dtype"]).name
+    if dtype != "uint8" and input_type == "uint8" and not detail["quantization"][0]:
+        raise ValueError(
+            f"{path!r} takes raw uint8 images and `model` ({model.name!r}) floats: the file "
+            "holds a normalization; pass `verify` the `mean` and `std` it was exported with."
+        )
 
     # The images as the Keras model takes them; `_to_tensor` quantizes them
     # further for an integer input.

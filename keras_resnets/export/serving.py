@@ -1,11 +1,11 @@
 """`saved_model`: a TensorFlow SavedModel that serves raw uint8 images."""
 
 import keras
-import numpy as np
 
 from keras_resnets.export.common import (
     atomic_directory,
     check_destination,
+    check_normalization,
     float32_model,
     model_input,
 )
@@ -32,23 +32,6 @@ def _adds_softmax(model):
     return None
 
 
-def _channel_values(name, value, channels):
-    if value is None:
-        return None
-    try:
-        values = np.atleast_1d(np.asarray(value, dtype="float32"))
-    except (TypeError, ValueError):
-        values = None
-    if values is None or values.ndim != 1 or len(values) not in (1, channels):
-        raise ValueError(
-            f"`{name}` must be a number or {channels} numbers (one per channel); "
-            f"received {name}={value!r}."
-        )
-    if name == "std" and not np.all(values > 0):
-        raise ValueError(f"`std` must be positive; received std={value!r}.")
-    return values
-
-
 def serving_function(model, mean=None, std=None):
     """The computation that `saved_model` exports, as a Python function.
 
@@ -71,15 +54,8 @@ def serving_function(model, mean=None, std=None):
     """
     import tensorflow as tf
 
-    shape, dtype = model_input(model)
-    channels = shape[-1]
-    mean = _channel_values("mean", mean, channels)
-    std = _channel_values("std", std, channels)
-    if dtype == "uint8" and (mean is not None or std is not None):
-        raise ValueError(
-            f"`model` ({model.name!r}) takes uint8 images and normalizes them inside "
-            f"itself; `mean` and `std` are for float models. Received mean={mean}, std={std}."
-        )
+    _, dtype = model_input(model)
+    mean, std = check_normalization(model, mean, std)
     add_softmax = _adds_softmax(model)
     key = output_name(model)
 
