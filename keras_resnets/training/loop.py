@@ -1,5 +1,6 @@
 """`keras_resnets.train`: the package's main job."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -18,6 +19,7 @@ from keras_resnets.training import callbacks as cb
 from keras_resnets.training import distribute
 from keras_resnets.training.precision import set_precision
 from keras_resnets.training.recipes import (
+    Recipe,
     get_recipe,
     make_optimizer,
     scaled_lr,
@@ -138,12 +140,56 @@ def train(
         `(model, summary)`: the trained `keras.Model` (taking uint8 images)
         and the dict written to `summary.json`.
 
+    The run is a sequence of steps, each a function of this module:
+    `plan_run` (arguments checked, defaults filled in), the strategy,
+    `prepare_run_folder`, `configure_tensorflow` (seed, determinism,
+    precision), `load_training_data`, `build_training_model`, `fit_model`
+    (with `make_callbacks`), `evaluate_model` and `save_results`.
+
     Example:
 
     >>> model, summary = keras_resnets.train("resnet20", "digits", epochs=2)  # doctest: +SKIP
     >>> summary["test_accuracy"]  # doctest: +SKIP
     """
     started = time.time()
+    plan = plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
+                    deterministic, sync_batchnorm)
+    # Before any other TensorFlow op: collectives are configured at start-up.
+    dist = distribute.make_strategy(plan.strategy, tpu, collective_timeout)
+    folder = prepare_run_folder(
+        output, run_name or _run_name(model, data), resume, chief=distribute.is_chief(dist)
+    )
+    try:
+        policy = configure_tensorflow(plan, precision)
+        bundle = load_training_data(plan, image_size, skip_bad_images)
+        net = build_training_model(plan, bundle, dist, weights, model_kwargs)
+        loss, timer = fit_model(net, plan, bundle, dist, folder, resume, verbose)
+        scores = evaluate_model(net, plan, bundle, dist, loss)
+        summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started)
+    finally:
+        folder.release()
+    return net, summary
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """A run's settings, checked, with the recipe's defaults filled in."""
+
+    model: str
+    data: str
+    recipe: Recipe
+    strategy: str  # resolved: "none", "mirrored", "multiworker" or "tpu"
+    epochs: int
+    batch_size: int
+    lr: float  # the base learning rate: given, or the recipe's scaled to the batch
+    seed: int
+    deterministic: bool
+    sync_batchnorm: bool
+
+
+def plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
+             deterministic=False, sync_batchnorm=True):
+    """Checks `train`'s arguments and fills in the defaults; touches nothing."""
     get_spec(model)
     rec = get_recipe(recipe)
     strategy_name = distribute.resolve_strategy(strategy, tpu)
@@ -153,12 +199,37 @@ def train(
     batch_size = check_positive_int("batch_size", batch_size or rec.batch_size)
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"`lr` must be a positive number; received lr={lr!r}.")
-    seed = int(seed)
-    # Before any other TensorFlow op: collectives are configured at start-up.
-    dist = distribute.make_strategy(strategy_name, tpu, collective_timeout)
-    chief = distribute.is_chief(dist)
+    return RunPlan(
+        model=model, data=data, recipe=rec, strategy=strategy_name, epochs=epochs,
+        batch_size=batch_size, lr=scaled_lr(rec, lr, batch_size), seed=int(seed),
+        deterministic=bool(deterministic), sync_batchnorm=bool(sync_batchnorm),
+    )
 
-    run_dir = pathlib.Path(output) / (run_name or _run_name(model, data))
+
+@dataclasses.dataclass
+class RunFolder:
+    """Where a run writes: `path` (the chief's run folder, or a non-chief
+    worker's temporary copy) and whether it continues from a backup."""
+
+    path: pathlib.Path
+    resumed: bool
+    worker_tmp: tempfile.TemporaryDirectory = None
+
+    @property
+    def backup(self):
+        return self.path / "backup"
+
+    def release(self):
+        """Removes a non-chief worker's temporary folder."""
+        if self.worker_tmp is not None:
+            self.worker_tmp.cleanup()
+            self.worker_tmp = None
+
+
+def prepare_run_folder(output, run_name, resume, chief=True):
+    """The run folder `output/run_name`, created, with a previous run's
+    results removed unless the run continues from its backup."""
+    run_dir = pathlib.Path(output) / run_name
     resumed = resume and (run_dir / "backup").exists()
     worker_tmp = None
     if not chief:
@@ -166,7 +237,6 @@ def train(
         # which takes every worker); the chief's backup is where they resume.
         worker_tmp = tempfile.TemporaryDirectory(prefix="keras_resnets-worker-")
         run_dir = distribute.worker_copy(run_dir, worker_tmp.name, resumed)
-    backup_dir = run_dir / "backup"
     if not resumed and run_dir.exists():
         # A fresh run replaces the folder's previous results.
         for stale in ("backup", "tensorboard"):
@@ -174,76 +244,89 @@ def train(
         for stale in ("log.csv", "summary.json", "head.weights.h5"):
             (run_dir / stale).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    return RunFolder(run_dir, resumed, worker_tmp)
 
-    keras.utils.set_random_seed(seed)
-    if deterministic:
+
+def configure_tensorflow(plan, precision):
+    """Seeds every generator, turns on deterministic ops if the plan asks,
+    and sets the dtype policy for `precision`; returns the policy's name."""
+    keras.utils.set_random_seed(plan.seed)
+    if plan.deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    policy = set_precision(precision)
+    return set_precision(precision)
 
-    bundle = load_data(
-        data, image_size=image_size, batch_size=batch_size, augment=rec.augment,
-        seed=seed, skip_bad_images=skip_bad_images,
+
+def load_training_data(plan, image_size, skip_bad_images):
+    """The run's `DataBundle`: batches of `plan.batch_size`, augmented by the recipe."""
+    return load_data(
+        plan.data, image_size=image_size, batch_size=plan.batch_size,
+        augment=plan.recipe.augment, seed=plan.seed, skip_bad_images=skip_bad_images,
     )
+
+
+def build_training_model(plan, bundle, dist, weights, model_kwargs):
+    """The model to train, built under the strategy, taking raw uint8
+    images; `weights` loaded if given."""
     with dist.scope():
-        net = with_preprocessing(model, bundle, **model_kwargs)
+        net = with_preprocessing(plan.model, bundle, **model_kwargs)
     if weights is not None:
         net.load_weights(weights)
-    if strategy_name != "none":
-        distribute.set_synchronized_batchnorm(net, sync_batchnorm)
-    steps = steps_per_epoch(bundle.train_size, batch_size)
-    base_lr = scaled_lr(rec, lr, batch_size)
+    if plan.strategy != "none":
+        distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
+    return net
+
+
+def make_callbacks(folder, append, nan_guard, timer):
+    """The callbacks of one `fit`: log, backup, best checkpoint, TensorBoard,
+    and the run's NaN guard and epoch timer (shared by every phase)."""
+    # The log is written before the backup: a kill between the two repeats
+    # an epoch's row on resumption, it never loses one.
+    return [
+        keras.callbacks.CSVLogger(str(folder.path / "log.csv"), append=append),
+        cb.AtomicBackupAndRestore(str(folder.backup)),
+        cb.AtomicModelCheckpoint(
+            str(folder.path / "best.keras"), monitor="val_accuracy", mode="max",
+            save_best_only=True,
+        ),
+        keras.callbacks.TensorBoard(str(folder.path / "tensorboard")),
+        nan_guard,
+        timer,
+    ]
+
+
+def fit_model(net, plan, bundle, dist, folder, resume, verbose):
+    """Trains `net` by the recipe: in one phase, or (the finetune recipe)
+    the new head first, then the whole network at a tenth of the rate.
+
+    Returns `(loss, timer)`: the compiled loss and the `EpochTimer`.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite.
+    """
+    rec = plan.recipe
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=rec.label_smoothing)
+    steps = steps_per_epoch(bundle.train_size, plan.batch_size)
     train_ds = one_hot_labels(bundle.train, bundle.num_classes)
     val_ds = one_hot_labels(bundle.validation, bundle.num_classes)
-    test_ds = one_hot_labels(bundle.test, bundle.num_classes)
-
     nan_guard = cb.NaNGuard()
     timer = cb.EpochTimer()
 
-    def make_callbacks(append):
-        # The log is written before the backup: a kill between the two repeats
-        # an epoch's row on resumption, it never loses one.
-        return [
-            keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=append),
-            cb.AtomicBackupAndRestore(str(backup_dir)),
-            cb.AtomicModelCheckpoint(
-                str(run_dir / "best.keras"), monitor="val_accuracy", mode="max",
-                save_best_only=True,
-            ),
-            keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-            nan_guard,
-            timer,
-        ]
-
-    def compile_and_fit(epochs_, lr_, append):
-        with dist.scope():
-            net.compile(
-                optimizer=make_optimizer(rec, lr_, steps, epochs_),
-                loss=loss,
-                metrics=["accuracy"],
-            )
-        if strategy_name != "none":
-            return distribute.fit_distributed(
-                net, dist, loss, train_ds, val_ds, epochs_, steps, make_callbacks(append),
-                verbose=verbose, chief=chief,
-            )
-        return net.fit(
-            train_ds, validation_data=val_ds, epochs=epochs_, callbacks=make_callbacks(append),
-            verbose=verbose, shuffle=False,
-        )
+    def phase(epochs, lr, append):
+        callbacks = make_callbacks(folder, append, nan_guard, timer)
+        fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks, verbose)
 
     if rec.freeze_batchnorm:
         _freeze_batchnorm(net)
     if rec.head_epochs_fraction > 0:
-        head_weights = run_dir / "head.weights.h5"
-        head_epochs = max(1, round(epochs * rec.head_epochs_fraction))
+        head_weights = folder.path / "head.weights.h5"
+        head_epochs = max(1, round(plan.epochs * rec.head_epochs_fraction))
         if not (resume and head_weights.exists()):
             head = net.get_layer("predictions")
             for layer in net.layers:
                 layer.trainable = layer is head
-            compile_and_fit(head_epochs, base_lr, append=resumed)
+            phase(head_epochs, plan.lr, append=folder.resumed)
             for layer in net.layers:
                 layer.trainable = True
             if rec.freeze_batchnorm:
@@ -252,23 +335,57 @@ def train(
                 net.save_weights(tmp)
         else:
             net.load_weights(head_weights)
-        compile_and_fit(max(1, epochs - head_epochs), base_lr / 10, append=True)
+        phase(max(1, plan.epochs - head_epochs), plan.lr / 10, append=True)
     else:
-        compile_and_fit(epochs, base_lr, append=resumed)
+        phase(plan.epochs, plan.lr, append=folder.resumed)
 
     if nan_guard.failure is not None:
         f = nan_guard.failure
-        best = run_dir / "best.keras"
+        best = folder.path / "best.keras"
         kept = f"the last good checkpoint is {best}" if best.exists() else "no epoch completed, so no checkpoint was kept"
         raise FloatingPointError(
             f"The loss became {f['loss']} at epoch {f['epoch']}, step {f['step']}: "
             f"training stopped; {kept}. Try a lower --lr or --precision float32."
         )
+    return loss, timer
 
-    if strategy_name == "none":
-        test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)
-    else:
-        test_loss, test_accuracy = distribute.evaluate(net, dist, loss, test_ds)
+
+def fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks, verbose):
+    """Compiles `net` with the recipe's optimizer over `epochs` and fits it:
+    `model.fit` on one device, `distribute.fit_distributed` under a strategy."""
+    with dist.scope():
+        net.compile(
+            optimizer=make_optimizer(plan.recipe, lr, steps, epochs),
+            loss=loss,
+            metrics=["accuracy"],
+        )
+    if plan.strategy != "none":
+        return distribute.fit_distributed(
+            net, dist, loss, train_ds, val_ds, epochs, steps, callbacks,
+            verbose=verbose, chief=distribute.is_chief(dist),
+        )
+    return net.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+        verbose=verbose, shuffle=False,
+    )
+
+
+def evaluate_model(net, plan, bundle, dist, loss):
+    """`(test loss, test accuracy)` on the test split."""
+    test_ds = one_hot_labels(bundle.test, bundle.num_classes)
+    if plan.strategy == "none":
+        return net.evaluate(test_ds, verbose=0)
+    return distribute.evaluate(net, dist, loss, test_ds)
+
+
+def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started):
+    """Writes model.keras, history.png and summary.json into the run
+    folder; returns the summary. `scores`: `(test loss, test accuracy)`;
+    `policy`: the dtype policy trained in; `started`: `time.time()` at the
+    start of the run."""
+    run_dir = folder.path
+    test_loss, test_accuracy = scores
+    if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, False)  # the saved model: one device
     cb.atomic_save(net, run_dir / "model.keras")
     log_path = run_dir / "log.csv"
@@ -279,13 +396,13 @@ def train(
         cb.plot_history(log_path, run_dir / "history.png")
     ips = timer.images_per_second(bundle.train_size)
     summary = {
-        "model": model,
+        "model": plan.model,
         "data": bundle.name,
-        "recipe": rec.name,
-        "epochs": epochs,
+        "recipe": plan.recipe.name,
+        "epochs": plan.epochs,
         "epochs_logged": epochs_logged,
-        "batch_size": batch_size,
-        "lr": base_lr,
+        "batch_size": plan.batch_size,
+        "lr": plan.lr,
         "image_size": bundle.image_shape[0],
         "num_classes": bundle.num_classes,
         "train_images": bundle.train_size,
@@ -299,19 +416,17 @@ def train(
         "train_images_per_second": None if ips is None else round(float(ips), 1),
         "wall_seconds": round(time.time() - started, 1),
         "precision": policy,
-        "seed": seed,
-        "deterministic": bool(deterministic),
-        "resumed": bool(resumed),
-        "strategy": strategy_name,
+        "seed": plan.seed,
+        "deterministic": plan.deterministic,
+        "resumed": bool(folder.resumed),
+        "strategy": plan.strategy,
         "replicas": int(dist.num_replicas_in_sync),
-        "sync_batchnorm": bool(sync_batchnorm) if strategy_name != "none" else None,
+        "sync_batchnorm": plan.sync_batchnorm if plan.strategy != "none" else None,
         "run_dir": str(run_dir),
         "versions": versions(),
     }
     write_json(run_dir / "summary.json", summary)
-    if worker_tmp is not None:
-        worker_tmp.cleanup()
-    return net, summary
+    return summary
 
 
 def _freeze_batchnorm(model):
