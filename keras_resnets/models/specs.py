@@ -10,6 +10,9 @@ import dataclasses
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
+# Downsampling factor of each stem ("imagenet", "cifar", "deep"): what the
+# input size must allow.
+STEM_STRIDES = {"imagenet": 4, "cifar": 1, "deep": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +69,11 @@ class ModelSpec:
         if self.family == "wide_resnet" and self.stem == "cifar":
             return per_block * sum(self.depths) + stem_convs + len(self.depths)
         return per_block * sum(self.depths) + stem_convs + 1
+
+
+def min_input_size(spec, stem=None):
+    """Smallest image side the network's downsampling takes (its total stride)."""
+    return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
 
 
 def _resnet(depth, block, depths, **kw):
