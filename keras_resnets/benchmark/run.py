@@ -1,13 +1,14 @@
 """One benchmark run: every model and peer side by side, the machine's peak,
-the ratios against the targets, a printed table and a JSON record."""
+the ratios against the targets, a printed table and a JSON record.
+
+The measuring modules (NumPy, TensorFlow) load inside the functions that
+use them: `keras-resnets benchmark --help` reads this module's defaults."""
 
 import json
 import os
 import platform
 import time
 
-from keras_resnets.benchmark.measure import KerasCase, cpu_threads, measure_interleaved
-from keras_resnets.benchmark.peak import matmul_peak_gflops
 from keras_resnets.benchmark.peers import (
     KERAS_PEERS,
     PEERS,
@@ -65,6 +66,8 @@ def machine_info():
     """CPU, cores, threads, load and library versions, for the record."""
     import keras
     import tensorflow as tf
+
+    from keras_resnets.benchmark.measure import cpu_threads
 
     cpu = platform.processor()
     try:
@@ -134,6 +137,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
 
     >>> record = run_benchmark(models=["resnet20"], peers=[], image_size=32)  # doctest: +SKIP
     """
+    from keras_resnets.benchmark.measure import KerasCase, measure_interleaved
     from keras_resnets.models.registry import get_spec
 
     gpu = gpu_name()
@@ -236,6 +240,8 @@ def _peaks(matmul_size, repeats, gpu=False):
     (the best, not the median: a peak is what the machine reaches when
     nothing disturbs it). On a CPU, float16 is not faster than float32 (no
     float16 arithmetic: mixed_float16 converts), so its peak is float32's."""
+    from keras_resnets.benchmark.peak import matmul_peak_gflops
+
     dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
     if gpu:
         dtypes["mixed_float16"] = "float16"

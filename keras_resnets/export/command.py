@@ -4,8 +4,6 @@ import argparse
 import json
 import os
 
-import numpy as np
-
 EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras            # float32 .tflite
   keras-resnets export saved_models/resnet20-digits/model.keras --quantize none float16 dynamic int8
@@ -74,6 +72,7 @@ def _training_data(model_path):
 def run(args):
     """The `export` handler; bad input raises `ValueError`."""
     import keras
+    import numpy as np
 
     from keras_resnets.data import load_data
     from keras_resnets.export.common import model_input

@@ -57,7 +57,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
+from keras_resnets.training.settings import STRATEGIES
+
 DEFAULT_COLLECTIVE_TIMEOUT = 300.0
 """Seconds a collective (an all-reduce) may wait for its peers before it fails."""
 

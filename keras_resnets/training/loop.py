@@ -25,14 +25,9 @@ from keras_resnets.training.recipes import (
     scaled_lr,
     steps_per_epoch,
 )
+from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS
 from keras_resnets.utils.macs import count_macs
 from keras_resnets.utils.validation import check_positive_int
-
-DEFAULT_OUTPUT = "saved_models"
-# The default run: ResNet-20 on the digits in about 100 seconds on 2
-# CPU cores (the paper's CIFAR recipe, shortened).
-DIGITS_EPOCHS = 20
-STRATEGIES = distribute.STRATEGIES
 
 
 def _run_name(model, data):

@@ -2,6 +2,8 @@
 
 import argparse
 
+from keras_resnets.tuning.settings import DEFAULT_MAX_EPOCHS, FAMILIES, TUNER_NAMES
+
 EXAMPLES = """examples:
   keras-resnets tune --data digits --tuner hyperband --time-budget 10
   keras-resnets tune --tuner random --max-trials 20 --families v1,resnext --max-depth 56
@@ -30,9 +32,6 @@ def _list(kind):
 
 
 def add_parser(subparsers):
-    from keras_resnets.tuning.search import DEFAULT_MAX_EPOCHS, TUNERS
-    from keras_resnets.tuning.space import FAMILIES
-
     p = subparsers.add_parser(
         "tune",
         help="search architectures and hyperparameters with KerasTuner",
@@ -43,7 +42,7 @@ def add_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", default="digits", help="digits (default), tfds:NAME or an image folder")
-    p.add_argument("--tuner", default="hyperband", choices=sorted(TUNERS))
+    p.add_argument("--tuner", default="hyperband", choices=sorted(TUNER_NAMES))
     p.add_argument("--max-trials", type=int, help="default: 10 for random/bayesian without --time-budget")
     p.add_argument("--time-budget", type=float, metavar="MINUTES",
                    help="no trial starts after it; the running one stops training at it")

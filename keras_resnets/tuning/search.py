@@ -32,8 +32,10 @@ import keras_tuner
 from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each failed trial's traceback
 
 from keras_resnets.training import callbacks as cb
-from keras_resnets.training.loop import DEFAULT_OUTPUT, one_hot_labels, versions, write_json
+from keras_resnets.training.loop import one_hot_labels, versions, write_json
+from keras_resnets.training.settings import DEFAULT_OUTPUT
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
+from keras_resnets.tuning.settings import DEFAULT_MAX_EPOCHS, DEFAULT_MAX_TRIALS, TUNER_NAMES
 from keras_resnets.utils.validation import check_choice, check_non_negative_int, check_positive_int
 
 
@@ -80,13 +82,7 @@ class Hyperband(keras_tuner.Hyperband):
         super(keras_tuner.Hyperband, self).__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
-TUNERS = {
-    "random": keras_tuner.RandomSearch,
-    "hyperband": Hyperband,
-    "bayesian": keras_tuner.BayesianOptimization,
-}
-DEFAULT_MAX_EPOCHS = 8  # Hyperband's longest training: first rounds of 3 epochs, then 8
-DEFAULT_MAX_TRIALS = 10  # without a time budget (random and bayesian)
+TUNERS = dict(zip(TUNER_NAMES, (keras_tuner.RandomSearch, Hyperband, keras_tuner.BayesianOptimization)))
 FINAL_SHARE = 0.3  # of a time budget, kept for continuing the best trial
 TRAINING_HPS = ("drop_path_rate", "dropout_rate", "learning_rate", "weight_decay",
                 "label_smoothing", "batch_size", "precision")

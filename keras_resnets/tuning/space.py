@@ -38,10 +38,8 @@ import numpy as np
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEMS
 from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.tuning.settings import FAMILIES
 from keras_resnets.utils.validation import check_positive_int
-
-FAMILIES = {"v1": "resnet", "v2": "resnet_v2", "resnext": "resnext", "wide": "wide_resnet"}
-"""Search family -> the model table's family."""
 
 SMALL_IMAGE_MAX = 64
 """Images up to this side search the CIFAR nets; larger ones the ImageNet nets."""
