@@ -3,6 +3,7 @@
 import difflib
 
 from keras_resnets.models.specs import SPECS
+from keras_resnets.utils.validation import UsageError
 
 _REGISTRY = {}
 _ALIASES = {}
@@ -53,6 +54,15 @@ def get_spec(name):
             f"Allowed: {', '.join(_REGISTRY)} (see keras_resnets.list_models())."
         )
     return _REGISTRY[key]
+
+
+def check_model_name(arg, name):
+    """The `ModelSpec` of `name`, given as the argument `arg` (e.g.
+    "--model"); a `UsageError` naming `arg` otherwise."""
+    try:
+        return get_spec(name)
+    except ValueError as e:
+        raise UsageError(f"`{arg}`: {e}") from None
 
 
 for _spec in SPECS:
