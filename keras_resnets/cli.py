@@ -5,6 +5,12 @@ Keras: each subcommand's parser reads its choices from light modules, and
 its handler imports what it uses when it runs. TensorFlow's C++ start-up log
 lines are left out unless `TF_CPP_MIN_LOG_LEVEL` asks for them
 (`keras_resnets.utils.tf_logs`).
+
+A bad argument ends with one line on stderr, `keras-resnets COMMAND: error:
+...`, naming the argument, the value received and what is allowed, and exit
+status 2 (argparse's convention), before anything is loaded or written:
+numbers are `argparse` types, and each subcommand's `validate` checks files,
+folders and names. A bug still shows its traceback.
 """
 
 import argparse
@@ -12,6 +18,7 @@ import os
 import sys
 
 from keras_resnets import __version__
+from keras_resnets.utils.validation import UsageError
 
 GETTING_STARTED = """examples:
   keras-resnets models                   # the models: parameters, MACs, reference, weights
@@ -19,6 +26,14 @@ GETTING_STARTED = """examples:
   keras-resnets train                    # ResNet-20 on the bundled digits (~2 min on a CPU)
   keras-resnets train --help             # every command has --help with examples
 """
+
+
+class Parser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors are one line (no usage block):
+    `keras-resnets train: error: argument --epochs: must be a positive integer; received '0'`."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser():
@@ -29,7 +44,7 @@ def build_parser():
     from keras_resnets.training import command as train_command
     from keras_resnets.tuning import command as tune_command
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="keras-resnets",
         description="ResNet, ResNetV2, ResNeXt and wide ResNets for Keras 3. TensorFlow's own "
         "log lines are hidden unless TF_CPP_MIN_LOG_LEVEL is set (0 shows them all).",
@@ -46,8 +61,35 @@ def build_parser():
     return parser
 
 
+def raised_by_keras_resnets(error):
+    """Whether `error` was raised by keras_resnets' own code (one of its
+    argument or data checks), not inside Keras, TensorFlow or another
+    library that it called."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] == "keras_resnets"
+
+
+def _refuse(command, error):
+    message = " ".join(str(error).split("\n"))
+    print(f"keras-resnets {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
-    """Runs `keras-resnets ARGV`; returns the exit status."""
+    """Runs `keras-resnets ARGV`; returns the exit status (argparse exits
+    with 2 itself on a bad number or choice, and with 0 after --help).
+
+    Usage errors: what the subcommand's `validate` raises (it only reads the
+    file system), a `UsageError`, a non-finite loss (`FloatingPointError`)
+    and a ValueError raised by keras_resnets' own checks while it runs (an
+    unreadable image in a data folder, an unknown tfds name, ...). Any other
+    exception, and a ValueError raised inside Keras or TensorFlow, keeps its
+    traceback: it is a bug, not a bad argument.
+    """
     from keras_resnets.utils.tf_logs import import_tensorflow, min_log_level
 
     level = min_log_level(os.environ)  # before TensorFlow is imported
@@ -57,12 +99,20 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        if getattr(args, "validate", None) is not None:
+            args.validate(args)
+    except ValueError as e:  # (the checks read files and names only)
+        return _refuse(args.command, e)
+    try:
         if getattr(args, "uses_tensorflow", True):
             import_tensorflow(level)
         return args.func(args)
-    except (ValueError, FloatingPointError) as e:
-        print(f"keras-resnets {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, FloatingPointError) as e:
+        return _refuse(args.command, e)
+    except ValueError as e:
+        if not raised_by_keras_resnets(e):
+            raise
+        return _refuse(args.command, e)
 
 
 if __name__ == "__main__":

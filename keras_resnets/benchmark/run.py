@@ -49,12 +49,18 @@ for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
                             (_ours, _p), (_theirs, _p), _metric, 1.0))
 
 
-def _check_list(arg, values, allowed):
+MINIMUMS = {"image_size": 32, "batch_size": 1, "warmup": 0, "repeats": 1, "matmul_size": 16}
+"""The smallest value of each integer setting of `run_benchmark`."""
+
+
+def check_list(arg, values, allowed):
+    """`values`, a non-empty list of names from `allowed`; a ValueError naming `arg` otherwise."""
     bad = [v for v in values if v not in allowed]
     if bad or not values:
         raise ValueError(
             f"`{arg}` must be a non-empty list of {', '.join(allowed)}; received {arg}={list(values)}."
         )
+    return values
 
 
 def _check_int(arg, value, minimum):
@@ -147,12 +153,11 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
         raise ValueError(f"`models` must be a non-empty list of model names; received models={models!r}.")
     models = [get_spec(name).name for name in models]  # a clear error for an unknown name
     if peers:
-        _check_list("peers", peers, PEERS)
-    _check_list("precisions", precisions, PRECISIONS)
-    for arg, value, minimum in [("image_size", image_size, 32), ("batch_size", batch_size, 1),
-                                ("warmup", warmup, 0), ("repeats", repeats, 1),
-                                ("matmul_size", matmul_size, 16)]:
-        _check_int(arg, value, minimum)
+        check_list("peers", peers, PEERS)
+    check_list("precisions", precisions, PRECISIONS)
+    for arg, value in [("image_size", image_size), ("batch_size", batch_size), ("warmup", warmup),
+                       ("repeats", repeats), ("matmul_size", matmul_size)]:
+        _check_int(arg, value, MINIMUMS[arg])
 
     start = time.time()
     machine = machine_info()

@@ -2,10 +2,8 @@
 
 import dataclasses
 import json
-import os
 import pathlib
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -25,14 +23,11 @@ from keras_resnets.training.recipes import (
     scaled_lr,
     steps_per_epoch,
 )
-from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS
+from keras_resnets.training.run_folder import can_resume, check_run_folder, default_run_name, earlier_run
+from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, WEIGHTS_KINDS, resolve_verbose
 from keras_resnets.utils.macs import count_macs
-from keras_resnets.utils.validation import check_positive_int
-
-
-def _run_name(model, data):
-    data = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(os.path.normpath(data)))
-    return f"{model}-{data.strip('_') or 'data'}"
+from keras_resnets.utils.validation import check_data, check_existing_file, check_positive_int
+from keras_resnets.weights.pretrained import load_keras_weights
 
 
 def write_json(path, obj):
@@ -88,6 +83,7 @@ def train(
     tpu=None,
     sync_batchnorm=True,
     collective_timeout=distribute.DEFAULT_COLLECTIVE_TIMEOUT,
+    overwrite=False,
     **model_kwargs,
 ):
     """Trains a registered model and writes everything into one run folder.
@@ -110,7 +106,9 @@ def train(
         run_name: the run's sub-folder; defaults to "<model>-<data>".
         seed: int, seeds Python, NumPy, TensorFlow and the data pipeline.
         resume: bool, continue an interrupted run of the same folder from its
-            last completed epoch (`keras.callbacks.BackupAndRestore`).
+            last completed epoch (`keras.callbacks.BackupAndRestore`). A
+            folder with no backup is refused (see
+            `keras_resnets.training.run_folder`).
         deterministic: bool, TensorFlow's deterministic ops: two runs with
             the same seed give identical losses.
         strategy: "auto", "none", "mirrored", "multiworker" or "tpu" (see
@@ -123,23 +121,29 @@ def train(
         weights: None or a weights file for the model (`model.save_weights`).
         skip_bad_images: bool, image folders: leave unreadable files out
             (counted in the summary) instead of stopping.
-        verbose: Keras `fit` verbosity ("auto" shows a progress bar).
+        verbose: Keras `fit` verbosity: 0, 1 (the live progress bar), 2 (one
+            line per epoch) or "auto": 1 when standard output is a terminal,
+            else 2 (a log file, a pipe).
         tpu: the TPU address or name for strategy "tpu" ("local" on a TPU VM).
         sync_batchnorm: bool, distributed strategies: batch norm statistics
             over the global batch (True, as on one device) or per replica.
         collective_timeout: seconds, "multiworker": the longest wait for a
             peer before training stops with `WorkerLostError`.
+        overwrite: bool, let a new run replace an earlier one in its folder
+            (finished or interrupted), which is otherwise refused; with
+            `resume`, start afresh where there is no backup.
         **model_kwargs: builder arguments (`drop_path_rate`, `shortcut`, ...).
 
     Returns:
         `(model, summary)`: the trained `keras.Model` (taking uint8 images)
         and the dict written to `summary.json`.
 
-    The run is a sequence of steps, each a function of this module:
-    `plan_run` (arguments checked, defaults filled in), the strategy,
-    `prepare_run_folder`, `configure_tensorflow` (seed, determinism,
-    precision), `load_training_data`, `build_training_model`, `fit_model`
-    (with `make_callbacks`), `evaluate_model` and `save_results`.
+    The run is a sequence of steps, each a function: `plan_run` (arguments
+    checked, defaults filled in), the strategy, `check_run_folder` (no
+    earlier run is lost; nothing written yet), `configure_tensorflow` (seed,
+    determinism, precision), `load_training_data`, `build_training_model`,
+    `prepare_run_folder` (the first write), `fit_model` (with
+    `make_callbacks`), `evaluate_model` and `save_results`.
 
     Example:
 
@@ -148,17 +152,21 @@ def train(
     """
     started = time.time()
     plan = plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
-                    deterministic, sync_batchnorm)
+                    deterministic, sync_batchnorm, verbose, weights)
     # Before any other TensorFlow op: collectives are configured at start-up.
     dist = distribute.make_strategy(plan.strategy, tpu, collective_timeout)
-    folder = prepare_run_folder(
-        output, run_name or _run_name(model, data), resume, chief=distribute.is_chief(dist)
-    )
+    chief = distribute.is_chief(dist)
+    run_name = run_name or default_run_name(model, data)
+    if chief:  # (the others write into a temporary folder)
+        resumed = check_run_folder(output, run_name, resume, overwrite)
+    else:
+        resumed = resume and can_resume(pathlib.Path(output) / run_name)
+    policy = configure_tensorflow(plan, precision)
+    bundle = load_training_data(plan, image_size, skip_bad_images)
+    net = build_training_model(plan, bundle, dist, weights, model_kwargs)
+    folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
     try:
-        policy = configure_tensorflow(plan, precision)
-        bundle = load_training_data(plan, image_size, skip_bad_images)
-        net = build_training_model(plan, bundle, dist, weights, model_kwargs)
-        loss, timer = fit_model(net, plan, bundle, dist, folder, resume, verbose)
+        loss, timer = fit_model(net, plan, bundle, dist, folder)
         scores = evaluate_model(net, plan, bundle, dist, loss)
         summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started)
     finally:
@@ -180,24 +188,30 @@ class RunPlan:
     seed: int
     deterministic: bool
     sync_batchnorm: bool
+    verbose: int  # Keras' 0, 1 or 2 ("auto" resolved)
 
 
 def plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
-             deterministic=False, sync_batchnorm=True):
-    """Checks `train`'s arguments and fills in the defaults; touches nothing."""
+             deterministic=False, sync_batchnorm=True, verbose="auto", weights=None):
+    """Checks `train`'s arguments and fills in the defaults; touches nothing.
+    A value given is used or refused, never replaced by a default."""
     get_spec(model)
+    check_data("data", data)
     rec = get_recipe(recipe)
     strategy_name = distribute.resolve_strategy(strategy, tpu)
     if epochs is None:
         epochs = DIGITS_EPOCHS if data == "digits" else rec.epochs
     epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size or rec.batch_size)
+    batch_size = check_positive_int("batch_size", rec.batch_size if batch_size is None else batch_size)
+    if weights is not None:
+        check_existing_file("weights", weights, WEIGHTS_KINDS)
     if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"`lr` must be a positive number; received lr={lr!r}.")
     return RunPlan(
         model=model, data=data, recipe=rec, strategy=strategy_name, epochs=epochs,
         batch_size=batch_size, lr=scaled_lr(rec, lr, batch_size), seed=int(seed),
         deterministic=bool(deterministic), sync_batchnorm=bool(sync_batchnorm),
+        verbose=resolve_verbose(verbose),
     )
 
 
@@ -221,23 +235,22 @@ class RunFolder:
             self.worker_tmp = None
 
 
-def prepare_run_folder(output, run_name, resume, chief=True):
-    """The run folder `output/run_name`, created, with a previous run's
-    results removed unless the run continues from its backup."""
-    run_dir = pathlib.Path(output) / run_name
-    resumed = resume and (run_dir / "backup").exists()
+def prepare_run_folder(run_dir, resumed, chief=True):
+    """The run folder `run_dir`, created; unless the run continues from its
+    backup, an earlier run's outputs are removed (`check_run_folder` let
+    only an empty folder or `overwrite=True` come here)."""
     worker_tmp = None
     if not chief:
         # The same callbacks write here (they read synchronized variables,
         # which takes every worker); the chief's backup is where they resume.
         worker_tmp = tempfile.TemporaryDirectory(prefix="keras_resnets-worker-")
         run_dir = distribute.worker_copy(run_dir, worker_tmp.name, resumed)
-    if not resumed and run_dir.exists():
-        # A fresh run replaces the folder's previous results.
-        for stale in ("backup", "tensorboard"):
-            shutil.rmtree(run_dir / stale, ignore_errors=True)
-        for stale in ("log.csv", "summary.json", "head.weights.h5"):
-            (run_dir / stale).unlink(missing_ok=True)
+    elif not resumed:
+        for stale in earlier_run(run_dir):
+            if (run_dir / stale).is_dir():
+                shutil.rmtree(run_dir / stale)
+            else:
+                (run_dir / stale).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
     return RunFolder(run_dir, resumed, worker_tmp)
 
@@ -263,11 +276,11 @@ def load_training_data(plan, image_size, skip_bad_images):
 
 def build_training_model(plan, bundle, dist, weights, model_kwargs):
     """The model to train, built under the strategy, taking raw uint8
-    images; `weights` loaded if given."""
+    images; `weights` (a Keras weights file) loaded if given."""
     with dist.scope():
         net = with_preprocessing(plan.model, bundle, **model_kwargs)
     if weights is not None:
-        net.load_weights(weights)
+        load_keras_weights(net, weights)
     if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
     return net
@@ -291,7 +304,7 @@ def make_callbacks(folder, append, nan_guard, timer):
     ]
 
 
-def fit_model(net, plan, bundle, dist, folder, resume, verbose):
+def fit_model(net, plan, bundle, dist, folder):
     """Trains `net` by the recipe: in one phase, or (the finetune recipe)
     the new head first, then the whole network at a tenth of the rate.
 
@@ -310,14 +323,14 @@ def fit_model(net, plan, bundle, dist, folder, resume, verbose):
 
     def phase(epochs, lr, append):
         callbacks = make_callbacks(folder, append, nan_guard, timer)
-        fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks, verbose)
+        fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks)
 
     if rec.freeze_batchnorm:
         _freeze_batchnorm(net)
     if rec.head_epochs_fraction > 0:
         head_weights = folder.path / "head.weights.h5"
         head_epochs = max(1, round(plan.epochs * rec.head_epochs_fraction))
-        if not (resume and head_weights.exists()):
+        if not (folder.resumed and head_weights.exists()):
             head = net.get_layer("predictions")
             for layer in net.layers:
                 layer.trainable = layer is head
@@ -345,7 +358,7 @@ def fit_model(net, plan, bundle, dist, folder, resume, verbose):
     return loss, timer
 
 
-def fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks, verbose):
+def fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks):
     """Compiles `net` with the recipe's optimizer over `epochs` and fits it:
     `model.fit` on one device, `distribute.fit_distributed` under a strategy."""
     with dist.scope():
@@ -357,11 +370,11 @@ def fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callba
     if plan.strategy != "none":
         return distribute.fit_distributed(
             net, dist, loss, train_ds, val_ds, epochs, steps, callbacks,
-            verbose=verbose, chief=distribute.is_chief(dist),
+            verbose=plan.verbose, chief=distribute.is_chief(dist),
         )
     return net.fit(
         train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
-        verbose=verbose, shuffle=False,
+        verbose=plan.verbose, shuffle=False,
     )
 
 

@@ -76,6 +76,11 @@ def variants(family, image_size):
     return dict(sorted(found.items()))
 
 
+def _default(values, default):
+    """`values`, or `default` where none were given (an empty list is refused, not replaced)."""
+    return default if values is None else values
+
+
 def _values(name, values, allowed=None, kind=numbers.Real):
     """A non-empty tuple of distinct values, each of type `kind` (and in `allowed`)."""
     if isinstance(values, (str, numbers.Number)):
@@ -173,11 +178,12 @@ class SearchSpace:
             image_size=image_size,
             depths=tables,
             width_multipliers=wms,
-            groups=_values("groups", groups or DEFAULT_GROUPS[small], kind=numbers.Integral),
-            widths_per_group=_values("widths_per_group", widths_per_group or DEFAULT_WIDTHS_PER_GROUP[small],
+            groups=_values("groups", _default(groups, DEFAULT_GROUPS[small]), kind=numbers.Integral),
+            widths_per_group=_values("widths_per_group",
+                                     _default(widths_per_group, DEFAULT_WIDTHS_PER_GROUP[small]),
                                      kind=numbers.Integral),
-            shortcuts=_values("shortcuts", shortcuts or DEFAULT_SHORTCUTS, SHORTCUT_OPTIONS, str),
-            stems=_values("stems", stems or DEFAULT_STEMS[small], STEMS, str),
+            shortcuts=_values("shortcuts", _default(shortcuts, DEFAULT_SHORTCUTS), SHORTCUT_OPTIONS, str),
+            stems=_values("stems", _default(stems, DEFAULT_STEMS[small]), STEMS, str),
         )
 
     def cheapest(self, family):
