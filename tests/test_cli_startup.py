@@ -64,9 +64,10 @@ def test_import_keras_resnets_is_lazy():
 def test_every_public_name_resolves():
     # (In this process TensorFlow is loaded already; what matters is that
     # each name loads from the module the lazy table says.)
-    from keras_resnets import ResNet50, train  # noqa: F401 (the from-import is the test)
+    from keras_resnets import ResNet50, train
 
     assert keras_resnets.ResNet50 is ResNet50 and ResNet50.registry_name == "resnet50"
+    assert train is keras_resnets.training.loop.train
     for name in keras_resnets.__all__:
         assert getattr(keras_resnets, name) is not None, name
     assert keras_resnets.data.load_data and keras_resnets.training.train is keras_resnets.train

@@ -11,7 +11,7 @@ a traceback from deep inside Keras, h5py or torch after minutes of loading.
 Kinds: "keras" (`model.save`: a zip of config.json and model.weights.h5),
 "hdf5" (`.h5`, `.weights.h5`, `.hdf5`), "torch" (`.pth`, `.pt`, `.bin`:
 torch.save's zip, or an older pickle), "safetensors" and "tflite" (a
-flatbuffer with the TFL3 identifier).
+flatbuffer with the TFL3 identifier, verified by the LiteRT interpreter).
 
 Example:
 
@@ -137,52 +137,14 @@ def _safetensors_damage(path):
 
 
 def _tflite_damage(path):
-    """Walks the flatbuffer's `Model.buffers` (the weights, the bulk of the
-    file, at its end): each must lie inside the file."""
-    import mmap
+    # LiteRT verifies the whole flatbuffer when it loads it (no tensors
+    # allocated, no TensorFlow imported).
+    from ai_edge_litert.interpreter import Interpreter
 
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        size = len(data)
-
-        def u32(at):
-            if not 0 <= at <= size - 4:
-                raise IndexError(at)
-            return struct.unpack_from("<I", data, at)[0]
-
-        def field(table, index):
-            """Position of field `index` of the table at `table`, or None."""
-            vtable = table - struct.unpack("<i", struct.pack("<I", u32(table)))[0]
-            vtable_size = struct.unpack_from("<H", data, vtable)[0] if 0 <= vtable <= size - 2 else 0
-            slot = 4 + 2 * index
-            if slot + 2 > vtable_size:
-                return None
-            offset = struct.unpack_from("<H", data, vtable + slot)[0]
-            return table + offset if offset else None
-
-        try:
-            if data[4:8] != TFLITE_IDENTIFIER:
-                return "it has no TFL3 flatbuffer identifier"
-            model = u32(0)
-            buffers = field(model, 4)  # Model.buffers: [Buffer]
-            if buffers is None:
-                return "its model has no buffers table"
-            vector = buffers + u32(buffers)
-            for i in range(u32(vector)):
-                element = vector + 4 + 4 * i
-                buffer = element + u32(element)
-                contents = field(buffer, 0)  # Buffer.data: [ubyte]
-                if contents is not None:
-                    start = contents + u32(contents)
-                    if start + 4 + u32(start) > size:
-                        return f"truncated: buffer {i} ends after the file's {size} bytes"
-                outside = field(buffer, 1)  # Buffer.offset / size: data after the flatbuffer
-                if outside is not None and field(buffer, 2) is not None:
-                    offset = struct.unpack_from("<Q", data, outside)[0]
-                    length = struct.unpack_from("<Q", data, field(buffer, 2))[0]
-                    if offset > 1 and offset + length > size:
-                        return f"truncated: buffer {i} ends after the file's {size} bytes"
-        except (IndexError, struct.error):
-            return f"truncated or corrupt: its tables point outside the file's {size} bytes"
+    try:
+        Interpreter(model_path=os.fspath(path))
+    except (ValueError, RuntimeError) as e:
+        return f"the LiteRT interpreter refused it ({str(e).strip().splitlines()[0]})"
     return None
 
 
