@@ -4,25 +4,38 @@ ResNet v1 and v2, ResNeXt, wide ResNets and the papers' CIFAR networks, built
 from serializable Keras layers, with parameter counts, MACs and outputs equal
 to the reference implementations.
 
+`import keras_resnets` does not import Keras or TensorFlow: each public name
+loads its module when first used (`keras_resnets.utils.lazy`), so the
+command line answers `--help` at once.
+
 >>> import keras_resnets
 >>> model = keras_resnets.ResNeXt50(weights=None, classes=10)  # doctest: +SKIP
 """
 
 __version__ = "0.1.0"
 
-from keras_resnets import layers
-from keras_resnets.models import build_model, get_model, get_spec, list_models
-from keras_resnets.models.applications import *  # noqa: F401,F403 (the builders)
-from keras_resnets.models.applications import BUILDERS
-from keras_resnets.training import train
-from keras_resnets.utils.macs import count_macs
-
+from keras_resnets.models.registry import BUILDER_NAMES as _BUILDER_NAMES
+from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.utils.lazy import attach as _attach
 
 __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
-    "list_models", "count_macs", "train", *BUILDERS,
+    "list_models", "count_macs", "train", *_BUILDER_NAMES,
+    "preprocess_input", "decode_predictions",
 ]
 
-from keras_resnets.weights.preprocessing import decode_predictions, preprocess_input  # noqa: E402
-
-__all__ += ["preprocess_input", "decode_predictions"]
+__getattr__, __dir__ = _attach(
+    __name__,
+    {
+        "build_model": "keras_resnets.models.builder",
+        "get_model": "keras_resnets.models.builder",
+        "count_macs": "keras_resnets.utils.macs",
+        "train": "keras_resnets.training.loop",
+        "preprocess_input": "keras_resnets.weights.preprocessing",
+        "decode_predictions": "keras_resnets.weights.preprocessing",
+        "BUILDERS": "keras_resnets.models.applications",
+        **dict.fromkeys(_BUILDER_NAMES, "keras_resnets.models.applications"),
+    },
+    submodules=("benchmark", "cli", "data", "export", "info", "layers", "models", "training",
+                "tuning", "utils", "weights"),
+)

@@ -1,8 +1,24 @@
-"""The `keras-resnets` command."""
+"""The `keras-resnets` command.
+
+Building the parser and answering `--help` import neither TensorFlow nor
+Keras: each subcommand's parser reads its choices from light modules, and
+its handler imports what it uses when it runs. TensorFlow's C++ start-up log
+lines are left out unless `TF_CPP_MIN_LOG_LEVEL` asks for them
+(`keras_resnets.utils.tf_logs`).
+
+A bad argument ends with one line on stderr, `keras-resnets COMMAND: error:
+...`, naming the argument, the value received and what is allowed, and exit
+status 2 (argparse's convention), before anything is loaded or written:
+numbers are `argparse` types, and each subcommand's `validate` checks files,
+folders and names. A bug still shows its traceback.
+"""
 
 import argparse
 import os
 import sys
+
+from keras_resnets import __version__
+from keras_resnets.utils.validation import UsageError
 
 GETTING_STARTED = """examples:
   keras-resnets models                   # the models: parameters, MACs, reference, weights
@@ -11,113 +27,92 @@ GETTING_STARTED = """examples:
   keras-resnets train --help             # every command has --help with examples
 """
 
-TRAIN_EXAMPLES = """examples:
-  keras-resnets train                                  # ResNet-20 on the bundled digits
-  keras-resnets train --model resnet56 --data tfds:cifar10 --epochs 164
-  keras-resnets train --model resnet50 --data ./photos --recipe imagenet --image-size 224
-  keras-resnets train --resume                         # continue an interrupted run
-  keras-resnets train --model resnet50 --data ./photos --strategy mirrored   # every local GPU
-"""
 
+class Parser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose errors are one line (no usage block):
+    `keras-resnets train: error: argument --epochs: must be a positive integer; received '0'`."""
 
-def _add_train(subparsers):
-    from keras_resnets.training.distribute import STRATEGIES
-    from keras_resnets.training.loop import DEFAULT_OUTPUT
-    from keras_resnets.training.precision import PRECISIONS
-    from keras_resnets.training.recipes import RECIPES
-
-    p = subparsers.add_parser(
-        "train",
-        help="train a model and save it with its logs",
-        description="Train a registered model; everything lands in OUTPUT/RUN-NAME/: "
-        "model.keras (final), best.keras, log.csv, history.png, tensorboard/, summary.json.",
-        epilog=TRAIN_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--model", default="resnet20", help="registered model name (default: resnet20)")
-    p.add_argument("--data", default="digits",
-                   help="digits (default, no download), tfds:NAME, or a folder with one sub-folder per class")
-    p.add_argument("--epochs", type=int, help="default: 20 on digits, else the recipe's")
-    p.add_argument("--batch-size", type=int, help="default: the recipe's")
-    p.add_argument("--lr", type=float, help="default: the recipe's, scaled with the batch size")
-    p.add_argument("--recipe", default="cifar", choices=sorted(RECIPES))
-    p.add_argument("--precision", default="auto", choices=PRECISIONS)
-    p.add_argument("--image-size", type=int, help="default: the data's own size")
-    p.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder of runs (default: {DEFAULT_OUTPUT})")
-    p.add_argument("--run-name", help="default: MODEL-DATA")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops")
-    p.add_argument("--resume", action="store_true", help="continue the run from its last completed epoch")
-    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
-                   help="auto (default): tpu with --tpu, multiworker when TF_CONFIG names several tasks, "
-                   "mirrored with several GPUs, else none; --batch-size is then the global batch")
-    p.add_argument("--tpu", help="TPU address or name for --strategy tpu (grpc://HOST:8470, a Cloud TPU name, local)")
-    p.add_argument("--local-batchnorm", dest="sync_batchnorm", action="store_false",
-                   help="distributed: batch norm statistics per replica instead of over the global batch")
-    p.add_argument("--weights", help="a weights file for the model (model.save_weights)")
-    p.add_argument("--skip-bad-images", action="store_true",
-                   help="image folders: skip unreadable files instead of stopping")
-    p.set_defaults(func=_train)
-
-
-def _train(args):
-    from keras_resnets.training.distribute import WorkerLostError
-    from keras_resnets.training.loop import train
-
-    try:
-        _, summary = train(
-            model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
-            lr=args.lr, recipe=args.recipe, precision=args.precision, image_size=args.image_size,
-            output=args.output, run_name=args.run_name, seed=args.seed, resume=args.resume,
-            deterministic=args.deterministic, strategy=args.strategy, weights=args.weights,
-            skip_bad_images=args.skip_bad_images, tpu=args.tpu, sync_batchnorm=args.sync_batchnorm,
-        )
-    except WorkerLostError as e:
-        print(f"keras-resnets train: error: {e}", file=sys.stderr)
-        return 1
-    print(
-        f"test accuracy {summary['test_accuracy']:.4f}, test loss {summary['test_loss']:.4f}, "
-        f"{summary['train_images_per_second']} train images/s, {summary['wall_seconds']} s; "
-        f"saved to {summary['run_dir']}"
-    )
-    return 0
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser():
-    import keras_resnets
+    """The `keras-resnets` parser with every subcommand (no heavy imports)."""
+    from keras_resnets import info
+    from keras_resnets.benchmark import command as benchmark_command
+    from keras_resnets.export import command as export_command
+    from keras_resnets.training import command as train_command
+    from keras_resnets.tuning import command as tune_command
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="keras-resnets",
-        description="ResNet, ResNetV2, ResNeXt and wide ResNets for Keras 3.",
+        description="ResNet, ResNetV2, ResNeXt and wide ResNets for Keras 3. TensorFlow's own "
+        "log lines are hidden unless TF_CPP_MIN_LOG_LEVEL is set (0 shows them all).",
         epilog=GETTING_STARTED,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {keras_resnets.__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from keras_resnets import info
     info.add_parsers(subparsers)
-    _add_train(subparsers)
-    from keras_resnets.export import command as export_command
+    train_command.add_parser(subparsers)
     export_command.add_parser(subparsers)
-    from keras_resnets.tuning import command as tune_command
     tune_command.add_parser(subparsers)
-    from keras_resnets.benchmark import command as benchmark_command
     benchmark_command.add_parser(subparsers)
     return parser
 
 
+def raised_by_keras_resnets(error):
+    """Whether `error` was raised by keras_resnets' own code (one of its
+    argument or data checks), not inside Keras, TensorFlow or another
+    library that it called."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] == "keras_resnets"
+
+
+def _refuse(command, error):
+    message = " ".join(str(error).split("\n"))
+    print(f"keras-resnets {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Runs `keras-resnets ARGV`; returns the exit status (argparse exits
+    with 2 itself on a bad number or choice, and with 0 after --help).
+
+    Usage errors: what the subcommand's `validate` raises (it only reads the
+    file system), a `UsageError`, a non-finite loss (`FloatingPointError`)
+    and a ValueError raised by keras_resnets' own checks while it runs (an
+    unreadable image in a data folder, an unknown tfds name, ...). Any other
+    exception, and a ValueError raised inside Keras or TensorFlow, keeps its
+    traceback: it is a bug, not a bad argument.
+    """
+    from keras_resnets.utils.tf_logs import import_tensorflow, min_log_level
+
+    level = min_log_level(os.environ)  # before TensorFlow is imported
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "validate", None) is not None:
+            args.validate(args)
+    except ValueError as e:  # (the checks read files and names only)
+        return _refuse(args.command, e)
+    try:
+        if getattr(args, "uses_tensorflow", True):
+            import_tensorflow(level)
         return args.func(args)
-    except (ValueError, FloatingPointError) as e:
-        print(f"keras-resnets {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (UsageError, FloatingPointError) as e:
+        return _refuse(args.command, e)
+    except ValueError as e:
+        if not raised_by_keras_resnets(e):
+            raise
+        return _refuse(args.command, e)
 
 
 if __name__ == "__main__":

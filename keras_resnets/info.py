@@ -17,6 +17,9 @@ import textwrap
 from keras_resnets.models.catalog import (
     FORMATS, catalog, pretrained_weights, reference_classes, render, text_table,
 )
+from keras_resnets.models.registry import check_model_name, get_spec, list_models
+from keras_resnets.models.specs import check_image_size
+from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
 
 MODELS_EXAMPLES = """examples:
   keras-resnets models                          # every model: size, cost, reference, weights
@@ -32,6 +35,8 @@ INFO_EXAMPLES = """examples:
 """
 
 _STAGE = re.compile(r"^(stage\d+)_block\d+$")
+PLOT_ENDINGS = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".dot")
+"""The files `--plot` writes (graphviz picks the format by the ending)."""
 
 
 def _stage_of(layer_name):
@@ -158,22 +163,24 @@ def _models(args):
     return 0
 
 
-def _info(args):
-    from keras_resnets.models import get_model, get_spec, min_input_size
-
-    spec = get_spec(args.name)
+def _validate_info(args):
+    """Checks `info`'s arguments before any model is built."""
+    spec = check_model_name("NAME", args.name)
+    if args.image_size is not None:
+        check_image_size("--image-size", args.image_size, spec)
     if args.plot:
+        check_new_file("--plot", args.plot, PLOT_ENDINGS)
         try:
             check_plot_requirements()
         except ImportError as e:
-            raise ValueError(f"--plot {args.plot}: {e}") from None
+            raise UsageError(f"--plot {args.plot}: {e}") from None
+
+
+def _info(args):
+    from keras_resnets.models import get_model
+
+    spec = get_spec(args.name)
     size = spec.default_size if args.image_size is None else args.image_size
-    smallest = min_input_size(spec)
-    if size < smallest:
-        raise ValueError(
-            f"--image-size must be at least {smallest} for {spec.name} (its total "
-            f"stride); received --image-size {size}."
-        )
     model = get_model(spec.name, input_shape=(size, size, 3), classes=reference_classes(spec))
     print(render_info(spec, model, stage_table(model)))
     if args.plot:
@@ -184,8 +191,6 @@ def _info(args):
 
 def add_parsers(subparsers):
     """Adds the `models` and `info` subcommands to `keras-resnets`."""
-    from keras_resnets.models import get_spec, list_models
-
     families = sorted({get_spec(name).family for name in list_models()})
     p = subparsers.add_parser(
         "models",
@@ -200,7 +205,7 @@ def add_parsers(subparsers):
     p.add_argument("--family", choices=families, help="only this family")
     p.add_argument("--format", default="table", choices=FORMATS,
                    help="table (default), json, csv (exact numbers) or markdown")
-    p.set_defaults(func=_models)
+    p.set_defaults(func=_models, uses_tensorflow=False)
 
     p = subparsers.add_parser(
         "info",
@@ -211,9 +216,9 @@ def add_parsers(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="registered model name, e.g. resnet50 (see keras-resnets models)")
-    p.add_argument("--image-size", type=int,
+    p.add_argument("--image-size", type=int_at_least(1),
                    help="square input size (default: the reference's, 224 or 32 for the CIFAR nets)")
     p.add_argument("--plot", metavar="FILE.png",
                    help="also draw the block diagram (needs pydot and graphviz: "
                    "pip install 'keras_resnets[plot]')")
-    p.set_defaults(func=_info)
+    p.set_defaults(func=_info, validate=_validate_info)

@@ -26,6 +26,7 @@ from keras_resnets.benchmark.run import (
     default_precisions,
     evaluate_targets,
     gpu_name,
+    run_benchmark,
 )
 from keras_resnets.cli import main
 
@@ -126,21 +127,21 @@ def test_litert_latency_of_a_float32_model():
 
 
 @pytest.mark.parametrize(
-    "argv, match",
+    "kwargs, match",
     [
-        (["--models", "resnet5"], r"received name='resnet5'"),
-        (["--models", "none"], r"`models` must be a non-empty list.*models=\[\]"),
-        (["--peers", "timm-resnet50"], r"`peers` must be .*keras-resnet50.*timm-resnet50"),
-        (["--precision", "float64"], r"`precisions` must be .*mixed_bfloat16.*float64"),
-        (["--repeats", "0"], r"`repeats` must be an integer >= 1; received repeats=0"),
-        (["--image-size", "16"], r"`image_size` must be an integer >= 32; received image_size=16"),
+        (dict(models=["resnet5"]), r"received name='resnet5'"),
+        (dict(models=[]), r"`models` must be a non-empty list.*models=\[\]"),
+        (dict(peers=["timm-resnet50"]), r"`peers` must be .*keras-resnet50.*timm-resnet50"),
+        (dict(precisions=["float64"]), r"`precisions` must be .*mixed_bfloat16.*float64"),
+        (dict(repeats=0), r"`repeats` must be an integer >= 1; received repeats=0"),
+        (dict(image_size=16), r"`image_size` must be an integer >= 32; received image_size=16"),
     ],
 )
-def test_bad_arguments(argv, match, capsys):
-    assert main(["benchmark", *argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("keras-resnets benchmark: error:")
-    assert re.search(match, err), err
+def test_bad_arguments(kwargs, match):
+    """`run_benchmark`'s own checks, before it measures anything (the command
+    line's are in tests/test_cli_errors.py)."""
+    with pytest.raises(ValueError, match=match):
+        run_benchmark(**kwargs)
 
 
 @pytest.mark.skipif(not torch_available(), reason="torch/torchvision are not installed")

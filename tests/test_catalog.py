@@ -133,7 +133,7 @@ def test_info_command(capsys):
 def test_info_errors(capsys):
     code, _, err = run(capsys, "info", "resnet50", "--image-size", "16")
     assert code == 2
-    assert "--image-size must be at least 32 for resnet50" in err and "received --image-size 16" in err
+    assert "`--image-size` must be at least 32 for resnet50" in err and "received --image-size=16" in err
     code, _, err = run(capsys, "info", "resnet51")
     assert code == 2 and "received name='resnet51'. Did you mean" in err and "'resnet50'" in err
 

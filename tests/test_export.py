@@ -19,6 +19,7 @@ from keras_resnets import export
 from keras_resnets.cli import main as cli_main
 from keras_resnets.data import load_data
 from keras_resnets.layers import GroupedConv2D
+from keras_resnets.utils import file_kinds
 from helpers import random_images, randomize_batchnorm
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -127,6 +128,21 @@ def test_cli_writes_every_quantization_and_prints_the_table(exported):
     table = out[out.index("file "):].splitlines()
     assert [line.split()[0] for line in table[2:6]] == [os.path.basename(p) for p in paths.values()]
     assert "LiteRT" in out and "XNNPACK" in out
+
+
+def test_truncated_model_and_tflite_files_are_found(trained, exported, tmp_path):
+    """`keras_resnets.utils.file_kinds` on real files (what the command line
+    checks before it loads one): whole ones read as whole, a cut one is
+    found."""
+    model_path, _, _ = trained
+    _, _, paths = exported
+    for path, kind in [(model_path, "keras"), (paths["float32"], "tflite"), (paths["int8"], "tflite")]:
+        assert file_kinds.kind_by_content(path) == kind and file_kinds.damage(path, kind) is None
+        data = open(path, "rb").read()
+        for fraction in (0.5, 0.9):
+            cut = tmp_path / f"cut{os.path.splitext(path)[1]}"
+            cut.write_bytes(data[: int(len(data) * fraction)])
+            assert file_kinds.damage(cut, kind), (path, fraction)
 
 
 def test_int8_agrees_with_the_float_model(trained, exported):

@@ -240,5 +240,7 @@ def test_cli_help_and_errors(capsys):
         assert option in out
     assert cli_main(["train", "--model", "resnet5O"]) == 2
     assert "Did you mean" in capsys.readouterr().err
-    assert cli_main(["train", "--epochs", "0"]) == 2
-    assert "received epochs=0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        cli_main(["train", "--epochs", "0"])
+    assert e.value.code == 2
+    assert "argument --epochs: must be a positive integer; received '0'" in capsys.readouterr().err

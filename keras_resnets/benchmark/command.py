@@ -2,6 +2,10 @@
 
 import argparse
 
+from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS, MINIMUMS, PEERS, PRECISIONS, check_list
+from keras_resnets.models.registry import check_model_name
+from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
+
 EXAMPLES = """examples:
   keras-resnets benchmark                                   # ResNet-50, ResNeXt-50, ResNet-50 v2 vs every peer
   keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
@@ -23,8 +27,6 @@ def _names(text):
 
 def add_parser(subparsers):
     """Adds `benchmark` to the `keras-resnets` subcommands."""
-    from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS
-
     p = subparsers.add_parser(
         "benchmark",
         help="training and inference speed against the peers and the machine's peak",
@@ -40,16 +42,34 @@ def add_parser(subparsers):
     p.add_argument("--precision", type=_names, default=None,
                    help="comma-separated dtype policies (default: float32,mixed_bfloat16, "
                    "and mixed_float16 on a GPU)")
-    p.add_argument("--image-size", type=int, default=128, help="default: 128")
-    p.add_argument("--batch-size", type=int, default=16, help="default: 16")
-    p.add_argument("--warmup", type=int, default=1, help="untimed calls first (default: 1)")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls, median (default: 5)")
-    p.add_argument("--matmul-size", type=int, default=4096, help="peak measurement (default: 4096)")
+    p.add_argument("--image-size", type=int_at_least(MINIMUMS["image_size"]), default=128, help="default: 128")
+    p.add_argument("--batch-size", type=int_at_least(MINIMUMS["batch_size"]), default=16, help="default: 16")
+    p.add_argument("--warmup", type=int_at_least(MINIMUMS["warmup"]), default=1,
+                   help="untimed calls first (default: 1)")
+    p.add_argument("--repeats", type=int_at_least(MINIMUMS["repeats"]), default=5,
+                   help="timed calls, median (default: 5)")
+    p.add_argument("--matmul-size", type=int_at_least(MINIMUMS["matmul_size"]), default=4096,
+                   help="peak measurement (default: 4096)")
     p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
-    p.set_defaults(func=_benchmark)
+    p.set_defaults(func=_benchmark, validate=validate)
+
+
+def validate(args):
+    """Checks every argument before the benchmark runs: the model, peer and
+    precision names, and that the --json file can be written."""
+    if not args.models:
+        raise UsageError(f"`--models` must be a non-empty list of registered names; received --models={args.models}.")
+    for name in args.models:
+        check_model_name("--models", name)
+    if args.peers:
+        check_list("--peers", args.peers, PEERS)
+    if args.precision is not None:
+        check_list("--precision", args.precision, PRECISIONS)
+    if args.json:
+        check_new_file("--json", args.json)
 
 
 def _benchmark(args):

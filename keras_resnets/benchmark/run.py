@@ -1,13 +1,14 @@
 """One benchmark run: every model and peer side by side, the machine's peak,
-the ratios against the targets, a printed table and a JSON record."""
+the ratios against the targets, a printed table and a JSON record.
+
+The measuring modules (NumPy, TensorFlow) load inside the functions that
+use them: `keras-resnets benchmark --help` reads this module's defaults."""
 
 import json
 import os
 import platform
 import time
 
-from keras_resnets.benchmark.measure import KerasCase, cpu_threads, measure_interleaved
-from keras_resnets.benchmark.peak import matmul_peak_gflops
 from keras_resnets.benchmark.peers import (
     KERAS_PEERS,
     PEERS,
@@ -50,12 +51,18 @@ for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
                             (_ours, _p), (_theirs, _p), _metric, 1.0))
 
 
-def _check_list(arg, values, allowed):
+MINIMUMS = {"image_size": 32, "batch_size": 1, "warmup": 0, "repeats": 1, "matmul_size": 16}
+"""The smallest value of each integer setting of `run_benchmark`."""
+
+
+def check_list(arg, values, allowed):
+    """`values`, a non-empty list of names from `allowed`; a ValueError naming `arg` otherwise."""
     bad = [v for v in values if v not in allowed]
     if bad or not values:
         raise ValueError(
             f"`{arg}` must be a non-empty list of {', '.join(allowed)}; received {arg}={list(values)}."
         )
+    return values
 
 
 def _check_int(arg, value, minimum):
@@ -67,6 +74,8 @@ def machine_info():
     """CPU, cores, threads, load and library versions, for the record."""
     import keras
     import tensorflow as tf
+
+    from keras_resnets.benchmark.measure import cpu_threads
 
     cpu = platform.processor()
     try:
@@ -137,6 +146,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
 
     >>> record = run_benchmark(models=["resnet20"], peers=[], image_size=32)  # doctest: +SKIP
     """
+    from keras_resnets.benchmark.measure import KerasCase, measure_interleaved
     from keras_resnets.models.registry import get_spec
 
     gpu = gpu_name()
@@ -146,12 +156,11 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
         raise ValueError(f"`models` must be a non-empty list of model names; received models={models!r}.")
     models = [get_spec(name).name for name in models]  # a clear error for an unknown name
     if peers:
-        _check_list("peers", peers, PEERS)
-    _check_list("precisions", precisions, PRECISIONS)
-    for arg, value, minimum in [("image_size", image_size, 32), ("batch_size", batch_size, 1),
-                                ("warmup", warmup, 0), ("repeats", repeats, 1),
-                                ("matmul_size", matmul_size, 16)]:
-        _check_int(arg, value, minimum)
+        check_list("peers", peers, PEERS)
+    check_list("precisions", precisions, PRECISIONS)
+    for arg, value in [("image_size", image_size), ("batch_size", batch_size), ("warmup", warmup),
+                       ("repeats", repeats), ("matmul_size", matmul_size)]:
+        _check_int(arg, value, MINIMUMS[arg])
 
     start = time.time()
     machine = machine_info()
@@ -240,6 +249,8 @@ def _peaks(matmul_size, repeats, gpu=False):
     (the best, not the median: a peak is what the machine reaches when
     nothing disturbs it). On a CPU, float16 is not faster than float32 (no
     float16 arithmetic: mixed_float16 converts), so its peak is float32's."""
+    from keras_resnets.benchmark.peak import matmul_peak_gflops
+
     dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
     if gpu:
         dtypes["mixed_float16"] = "float16"

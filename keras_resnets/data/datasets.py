@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnets.data import augment as augment_lib
-from keras_resnets.utils.validation import check_choice, check_positive_int
+from keras_resnets.utils.validation import check_choice, check_data, check_positive_int, data_error
 
 logger = logging.getLogger(__name__)
 
@@ -189,18 +189,13 @@ def load_data(
             f"received skip_bad_images={skip_bad_images!r}."
         )
 
-    if isinstance(data, os.PathLike):
-        data = os.fspath(data)
-    if not isinstance(data, str):
-        raise ValueError(_data_error(data))
+    data = check_data("data", data)
     if data == "digits":
         source = _digits_source()
     elif data.startswith("tfds:"):
         source = _tfds_source(data, validation_split, data_dir, seed, image_size, augment)
-    elif os.path.isdir(data):
-        source = _folder_source(data, validation_split, skip_bad_images)
     else:
-        raise ValueError(_data_error(data, "no such folder" if data else None))
+        source = _folder_source(data, validation_split, skip_bad_images)
 
     size = image_size or source.natural_size
     if size is None:
@@ -252,11 +247,7 @@ def load_data(
 
 
 def _data_error(data, reason=None):
-    return (
-        "`data` must be 'digits', 'tfds:NAME' (or 'tfds:NAME:CONFIG', e.g. 'tfds:cifar10') "
-        "or the path of a folder of images with one sub-folder per class; received "
-        f"data={data!r}" + (f" ({reason})." if reason else ".")
-    )
+    return data_error("data", data, reason)
 
 
 # --------------------------------------------------------------------------
@@ -463,10 +454,7 @@ def _tfds_split_names(available, validation_split):
 def _tfds_source(data, validation_split, data_dir, seed, image_size, augment):
     import tensorflow_datasets as tfds
 
-    parts = data[len("tfds:"):].split(":")
-    if not parts[0] or len(parts) > 2 or not all(parts):
-        raise ValueError(_data_error(data, "expected 'tfds:NAME' or 'tfds:NAME:CONFIG'"))
-    tfds_name = "/".join(parts)
+    tfds_name = "/".join(data[len("tfds:"):].split(":"))  # (its form checked by check_data)
     try:
         builder = tfds.builder(tfds_name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:

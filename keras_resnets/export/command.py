@@ -1,10 +1,18 @@
 """`keras-resnets export`: write SavedModel / TFLite files next to a model and verify them."""
 
 import argparse
+import importlib.util
 import json
 import os
 
-import numpy as np
+from keras_resnets.utils.validation import (
+    UsageError,
+    check_data,
+    check_existing_file,
+    check_output_folder,
+    int_at_least,
+    positive_number,
+)
 
 EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras            # float32 .tflite
@@ -41,26 +49,16 @@ def add_parser(subparsers):
                    "run's, from summary.json beside the model; else random images, no int8)")
     p.add_argument("--output", help="folder of the exported files (default: the model's folder)")
     p.add_argument("--overwrite", action="store_true", help="replace existing exported files")
-    p.add_argument("--calibration-images", type=int, default=200,
+    p.add_argument("--calibration-images", type=int_at_least(1), default=200,
                    help="int8: training images that calibrate (default: 200)")
-    p.add_argument("--threads", type=int, help="LiteRT threads (default: every core)")
-    p.add_argument("--runs", type=int, default=100, help="timed batch-1 runs (default: 100)")
+    p.add_argument("--threads", type=int_at_least(1), help="LiteRT threads (default: every core)")
+    p.add_argument("--runs", type=int_at_least(1), default=100, help="timed batch-1 runs (default: 100)")
     p.add_argument("--mean", type=float, nargs="+",
                    help="a float model, every format: subtracted from the 0..255 pixels inside "
                    "the exported file, which then takes uint8 images")
-    p.add_argument("--std", type=float, nargs="+", help="a float model, every format: divides them")
-    p.set_defaults(func=run)
-
-
-def _destinations(args, stem):
-    if args.format == "saved_model":
-        return {"saved_model": os.path.join(args.output, f"{stem}_saved_model")}
-    if args.format == "onnx":
-        return {"onnx": os.path.join(args.output, f"{stem}.onnx")}
-    return {
-        q: os.path.join(args.output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
-        for q in dict.fromkeys(args.quantize)
-    }
+    p.add_argument("--std", type=positive_number, nargs="+",
+                   help="a float model, every format: divides them")
+    p.set_defaults(func=run, validate=validate)
 
 
 def _training_data(model_path):
@@ -68,13 +66,63 @@ def _training_data(model_path):
     summary = os.path.join(os.path.dirname(os.path.abspath(model_path)), "summary.json")
     if not os.path.isfile(summary):
         return None
-    with open(summary) as f:
-        return json.load(f).get("data")
+    try:
+        with open(summary) as f:
+            return json.load(f).get("data")
+    except (OSError, ValueError, AttributeError) as e:
+        raise UsageError(f"{summary}, beside MODEL, is not a readable training summary ({e}); "
+                         "pass --data to name the data.") from None
+
+
+def _targets(args):
+    """`{kind: path}` of the files to write: into --output, by default the
+    model's folder."""
+    output = args.output or os.path.dirname(os.path.abspath(args.model))
+    stem = os.path.splitext(os.path.basename(args.model))[0]
+    if args.format == "saved_model":
+        return {"saved_model": os.path.join(output, f"{stem}_saved_model")}
+    if args.format == "onnx":
+        return {"onnx": os.path.join(output, f"{stem}.onnx")}
+    return {
+        q: os.path.join(output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
+        for q in dict.fromkeys(args.quantize)
+    }
+
+
+def validate(args):
+    """Checks every argument before any work: MODEL is a whole .keras file,
+    the options fit the format, the data exists, the output folder can be
+    written and no file there is replaced without --overwrite."""
+    check_existing_file("MODEL", args.model, ("keras",))
+    if args.format != "tflite" and args.quantize != ["none"]:
+        raise UsageError(f"--quantize is for --format tflite; received --format {args.format} "
+                         f"--quantize {' '.join(args.quantize)}.")
+    if args.format == "onnx":
+        missing = [m for m in ("onnxruntime", "tf2onnx") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise UsageError(f"--format onnx needs the onnx extra: pip install \"keras_resnets[onnx]\" "
+                             f"({', '.join(missing)} not installed).")
+    if args.data is not None:
+        check_data("--data", args.data)
+    else:
+        data = _training_data(args.model)
+        if data is not None:
+            check_data("data (from the summary.json beside MODEL)", data)
+        elif "int8" in args.quantize and args.format == "tflite":
+            raise UsageError(
+                "--quantize int8 needs --data (e.g. --data digits): its training images calibrate "
+                "the int8 ranges; received no --data and no summary.json beside MODEL."
+            )
+    check_output_folder("--output", args.output or os.path.dirname(os.path.abspath(args.model)))
+    existing = [p for p in _targets(args).values() if os.path.lexists(p)]
+    if existing and not args.overwrite:
+        raise UsageError(f"{', '.join(existing)} exist(s); pass --overwrite to replace.")
 
 
 def run(args):
-    """The `export` handler; bad input raises `ValueError`."""
+    """The `export` handler (its arguments checked by `validate`)."""
     import keras
+    import numpy as np
 
     from keras_resnets.data import load_data
     from keras_resnets.export.common import model_input
@@ -83,27 +131,7 @@ def run(args):
     from keras_resnets.export.runtime import format_table, verify
     from keras_resnets.export.serving import saved_model
 
-    if not (args.model.endswith(".keras") and os.path.isfile(args.model)):
-        raise ValueError(f"MODEL must be an existing .keras file; received {args.model!r}.")
-    if args.format != "tflite" and args.quantize != ["none"]:
-        raise ValueError(f"--quantize is for --format tflite; received --quantize {' '.join(args.quantize)}.")
-    for name in ("calibration_images", "runs", "threads"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value}.")
-    if args.format == "onnx":
-        try:
-            import onnxruntime  # noqa: F401
-            import tf2onnx  # noqa: F401
-        except ImportError as e:
-            raise ValueError(f"--format onnx needs the onnx extra: pip install \"keras_resnets[onnx]\" ({e}).")
-    args.output = args.output or os.path.dirname(os.path.abspath(args.model))
-    stem = os.path.splitext(os.path.basename(args.model))[0]
-    targets = _destinations(args, stem)
-    existing = [p for p in targets.values() if os.path.lexists(p)]
-    if existing and not args.overwrite:
-        raise ValueError(f"{', '.join(existing)} exist(s); pass --overwrite to replace.")
-
+    targets = _targets(args)
     model = keras.saving.load_model(args.model)
     shape, dtype = model_input(model)
     if dtype == "uint8" and (args.mean or args.std):
@@ -115,11 +143,6 @@ def run(args):
         )
     data = args.data or _training_data(args.model)
     if data is None:
-        if "int8" in targets:
-            raise ValueError(
-                "--quantize int8 needs --data (e.g. --data digits): its training images calibrate "
-                "the int8 ranges."
-            )
         size = [RANDOM_IMAGES] + [d or 224 for d in shape[1:]]
         train, test = None, np.random.default_rng(0).integers(0, 256, size).astype("uint8")
         print(f"No --data: verifying on {RANDOM_IMAGES} random images.")

@@ -11,11 +11,10 @@ from keras_resnets.layers.common import (
     serialize_initializer,
 )
 from keras_resnets.layers.normalization import BatchNormalization
+from keras_resnets.models.specs import STEM_STRIDES
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
-STEMS = ("imagenet", "cifar", "deep")
-# Downsampling factor of each stem: what the input size must allow.
-STEM_STRIDES = {"imagenet": 4, "cifar": 1, "deep": 4}
+STEMS = tuple(STEM_STRIDES)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")

@@ -8,8 +8,9 @@ import keras
 from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock
 from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
-from keras_resnets.layers.stem import STEM_STRIDES, STEMS, Stem
+from keras_resnets.layers.stem import STEMS, Stem
 from keras_resnets.models.registry import get_spec
+from keras_resnets.models.specs import min_input_size
 from keras_resnets.utils.validation import (
     check_choice,
     check_positive_int,
@@ -36,11 +37,6 @@ LAYOUTS = {
 }
 
 PRETRAINED = ("imagenet",)
-
-
-def min_input_size(spec, stem=None):
-    """Smallest image side the network's downsampling takes (its total stride)."""
-    return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
 
 
 def _check_input_shape(input_shape, min_size, weights, pretrained=False):

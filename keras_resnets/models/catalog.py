@@ -17,7 +17,7 @@ import csv
 import io
 import json
 
-from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.models.registry import BUILDER_NAMES, get_spec, list_models
 
 # Trainable parameters (torchvision's count) and multiply-accumulates of one
 # image at the reference size (224 px, or 32 px for the CIFAR nets), with
@@ -93,11 +93,9 @@ def pretrained_weights(name):
 
 
 def _builders():
-    from keras_resnets.models.applications import BUILDERS
-
     names = {}
-    for public, builder in BUILDERS.items():
-        names.setdefault(builder.registry_name, []).append(public)
+    for public, registry_name in BUILDER_NAMES.items():
+        names.setdefault(registry_name, []).append(public)
     return names
 
 

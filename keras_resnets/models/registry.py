@@ -3,6 +3,7 @@
 import difflib
 
 from keras_resnets.models.specs import SPECS
+from keras_resnets.utils.validation import UsageError
 
 _REGISTRY = {}
 _ALIASES = {}
@@ -55,5 +56,53 @@ def get_spec(name):
     return _REGISTRY[key]
 
 
+def check_model_name(arg, name):
+    """The `ModelSpec` of `name`, given as the argument `arg` (e.g.
+    "--model"); a `UsageError` naming `arg` otherwise."""
+    try:
+        return get_spec(name)
+    except ValueError as e:
+        raise UsageError(f"`{arg}`: {e}") from None
+
+
 for _spec in SPECS:
     register(_spec)
+
+BUILDER_NAMES = {
+    "ResNet18": "resnet18",
+    "ResNet34": "resnet34",
+    "ResNet50": "resnet50",
+    "ResNet101": "resnet101",
+    "ResNet152": "resnet152",
+    "ResNet200": "resnet200",
+    "ResNet18V2": "resnet18v2",
+    "ResNet34V2": "resnet34v2",
+    "ResNet50V2": "resnet50v2",
+    "ResNet101V2": "resnet101v2",
+    "ResNet152V2": "resnet152v2",
+    "ResNet200V2": "resnet200v2",
+    "ResNeXt50": "resnext50_32x4d",
+    "ResNeXt50_32x4d": "resnext50_32x4d",
+    "ResNeXt101": "resnext101_32x4d",
+    "ResNeXt101_32x4d": "resnext101_32x4d",
+    "ResNeXt101_32x8d": "resnext101_32x8d",
+    "ResNeXt101_64x4d": "resnext101_64x4d",
+    "WideResNet50_2": "wide_resnet50_2",
+    "WideResNet101_2": "wide_resnet101_2",
+    "ResNet20": "resnet20",
+    "ResNet32": "resnet32",
+    "ResNet44": "resnet44",
+    "ResNet56": "resnet56",
+    "ResNet110": "resnet110",
+    "ResNet1202": "resnet1202",
+    "PreActResNet164": "preact_resnet164",
+    "PreActResNet1001": "preact_resnet1001",
+    "ResNeXt29_8x64d": "resnext29_8x64d",
+    "ResNeXt29_16x64d": "resnext29_16x64d",
+    "WideResNet16_8": "wide_resnet16_8",
+    "WideResNet28_10": "wide_resnet28_10",
+}
+"""The public builders, `keras_resnets.ResNet50(...)` and friends, and the
+registered model each builds. The builders themselves (which need Keras) are
+made from this table in `applications.py`; `import keras_resnets` lists
+them from here without importing Keras."""

@@ -8,8 +8,13 @@ Keras model; nothing else holds architecture numbers.
 
 import dataclasses
 
+from keras_resnets.utils.validation import check_positive_int
+
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
+# Downsampling factor of each stem ("imagenet", "cifar", "deep"): what the
+# input size must allow.
+STEM_STRIDES = {"imagenet": 4, "cifar": 1, "deep": 4}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +71,24 @@ class ModelSpec:
         if self.family == "wide_resnet" and self.stem == "cifar":
             return per_block * sum(self.depths) + stem_convs + len(self.depths)
         return per_block * sum(self.depths) + stem_convs + 1
+
+
+def min_input_size(spec, stem=None):
+    """Smallest image side the network's downsampling takes (its total stride)."""
+    return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
+
+
+def check_image_size(name, size, spec):
+    """`size`, the side of square images for `spec`'s network: a positive
+    integer at least its total stride; a ValueError naming `name` otherwise."""
+    size = check_positive_int(name, size)
+    smallest = min_input_size(spec)
+    if size < smallest:
+        raise ValueError(
+            f"`{name}` must be at least {smallest} for {spec.name} (its total stride); "
+            f"received {name}={size}."
+        )
+    return size
 
 
 def _resnet(depth, block, depths, **kw):

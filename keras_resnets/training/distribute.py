@@ -69,7 +69,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
+from keras_resnets.training.settings import STRATEGIES
+
 DEFAULT_COLLECTIVE_TIMEOUT = 300.0
 """Seconds a multi-worker run may go without a finished step (waiting for its
 peers in a collective, say) before it stops with `WorkerLostError`."""

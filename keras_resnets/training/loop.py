@@ -1,10 +1,9 @@
 """`keras_resnets.train`: the package's main job."""
 
+import dataclasses
 import json
-import os
 import pathlib
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -18,24 +17,22 @@ from keras_resnets.training import callbacks as cb
 from keras_resnets.training import distribute
 from keras_resnets.training.precision import set_precision
 from keras_resnets.training.recipes import (
+    Recipe,
     get_recipe,
     make_optimizer,
     scaled_lr,
     steps_per_epoch,
 )
+from keras_resnets.training.run_folder import can_resume, check_run_folder, default_run_name, earlier_run
+from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, WEIGHTS_KINDS, resolve_verbose
 from keras_resnets.utils.macs import count_macs
-from keras_resnets.utils.validation import check_positive_int
-
-DEFAULT_OUTPUT = "saved_models"
-# The default run: ResNet-20 on the digits in about 100 seconds on 2
-# CPU cores (the paper's CIFAR recipe, shortened).
-DIGITS_EPOCHS = 20
-STRATEGIES = distribute.STRATEGIES
-
-
-def _run_name(model, data):
-    data = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(os.path.normpath(data)))
-    return f"{model}-{data.strip('_') or 'data'}"
+from keras_resnets.utils.validation import (
+    check_data,
+    check_existing_file,
+    check_positive_int,
+    check_positive_number,
+)
+from keras_resnets.weights.pretrained import load_keras_weights
 
 
 def write_json(path, obj):
@@ -91,6 +88,7 @@ def train(
     tpu=None,
     sync_batchnorm=True,
     collective_timeout=distribute.DEFAULT_COLLECTIVE_TIMEOUT,
+    overwrite=False,
     **model_kwargs,
 ):
     """Trains a registered model and writes everything into one run folder.
@@ -113,7 +111,9 @@ def train(
         run_name: the run's sub-folder; defaults to "<model>-<data>".
         seed: int, seeds Python, NumPy, TensorFlow and the data pipeline.
         resume: bool, continue an interrupted run of the same folder from its
-            last completed epoch (`keras.callbacks.BackupAndRestore`).
+            last completed epoch (`keras.callbacks.BackupAndRestore`). A
+            folder with no backup is refused (see
+            `keras_resnets.training.run_folder`).
         deterministic: bool, TensorFlow's deterministic ops: two runs with
             the same seed give identical losses.
         strategy: "auto", "none", "mirrored", "multiworker" or "tpu" (see
@@ -126,18 +126,30 @@ def train(
         weights: None or a weights file for the model (`model.save_weights`).
         skip_bad_images: bool, image folders: leave unreadable files out
             (counted in the summary) instead of stopping.
-        verbose: Keras `fit` verbosity ("auto" shows a progress bar).
+        verbose: Keras `fit` verbosity: 0, 1 (the live progress bar), 2 (one
+            line per epoch) or "auto": 1 when standard output is a terminal,
+            else 2 (a log file, a pipe).
         tpu: the TPU address or name for strategy "tpu" ("local" on a TPU VM).
         sync_batchnorm: bool, distributed strategies: batch norm statistics
             over the global batch (True, as on one device) or per replica.
         collective_timeout: seconds, "multiworker": the longest a worker
             may go without finishing a step (waiting for a stuck peer, say)
             before training stops with `WorkerLostError`; None: no limit.
+        overwrite: bool, let a new run replace an earlier one in its folder
+            (finished or interrupted), which is otherwise refused; with
+            `resume`, start afresh where there is no backup.
         **model_kwargs: builder arguments (`drop_path_rate`, `shortcut`, ...).
 
     Returns:
         `(model, summary)`: the trained `keras.Model` (taking uint8 images)
         and the dict written to `summary.json`.
+
+    The run is a sequence of steps, each a function: `plan_run` (arguments
+    checked, defaults filled in), the strategy, `check_run_folder` (no
+    earlier run is lost; nothing written yet), `configure_tensorflow` (seed,
+    determinism, precision), `load_training_data`, `build_training_model`,
+    `prepare_run_folder` (the first write), `fit_model` (with
+    `make_callbacks`), `evaluate_model` and `save_results`.
 
     Example:
 
@@ -145,106 +157,194 @@ def train(
     >>> summary["test_accuracy"]  # doctest: +SKIP
     """
     started = time.time()
+    plan = plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
+                    deterministic, sync_batchnorm, verbose, weights, collective_timeout)
+    # Before any other TensorFlow op: collectives are configured at start-up.
+    dist = distribute.make_strategy(plan.strategy, tpu)
+    chief = distribute.is_chief(dist)
+    run_name = run_name or default_run_name(model, data)
+    if chief:  # (the others write into a temporary folder)
+        resumed = check_run_folder(output, run_name, resume, overwrite)
+    else:
+        resumed = resume and can_resume(pathlib.Path(output) / run_name)
+    policy = configure_tensorflow(plan, precision)
+    bundle = load_training_data(plan, image_size, skip_bad_images)
+    net = build_training_model(plan, bundle, dist, weights, model_kwargs)
+    folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
+    try:
+        loss, timer = fit_model(net, plan, bundle, dist, folder)
+        scores = evaluate_model(net, plan, bundle, dist, loss)
+        summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started)
+    finally:
+        folder.release()
+    return net, summary
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """A run's settings, checked, with the recipe's defaults filled in."""
+
+    model: str
+    data: str
+    recipe: Recipe
+    strategy: str  # resolved: "none", "mirrored", "multiworker" or "tpu"
+    epochs: int
+    batch_size: int
+    lr: float  # the base learning rate: given, or the recipe's scaled to the batch
+    seed: int
+    deterministic: bool
+    sync_batchnorm: bool
+    verbose: int  # Keras' 0, 1 or 2 ("auto" resolved)
+    collective_timeout: float = None  # seconds without progress, several workers; None: no limit
+
+
+def plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
+             deterministic=False, sync_batchnorm=True, verbose="auto", weights=None,
+             collective_timeout=distribute.DEFAULT_COLLECTIVE_TIMEOUT):
+    """Checks `train`'s arguments and fills in the defaults; touches nothing.
+    A value given is used or refused, never replaced by a default."""
     get_spec(model)
+    check_data("data", data)
     rec = get_recipe(recipe)
     strategy_name = distribute.resolve_strategy(strategy, tpu)
     if epochs is None:
         epochs = DIGITS_EPOCHS if data == "digits" else rec.epochs
     epochs = check_positive_int("epochs", epochs)
-    batch_size = check_positive_int("batch_size", batch_size or rec.batch_size)
-    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"`lr` must be a positive number; received lr={lr!r}.")
-    seed = int(seed)
-    # Before any other TensorFlow op: collectives are configured at start-up.
-    dist = distribute.make_strategy(strategy_name, tpu)
-    chief = distribute.is_chief(dist)
+    batch_size = check_positive_int("batch_size", rec.batch_size if batch_size is None else batch_size)
+    if weights is not None:
+        check_existing_file("weights", weights, WEIGHTS_KINDS)
+    if lr is not None:
+        lr = check_positive_number("lr", lr)
+    if collective_timeout is not None:
+        collective_timeout = check_positive_number("collective_timeout", collective_timeout)
+    return RunPlan(
+        model=model, data=data, recipe=rec, strategy=strategy_name, epochs=epochs,
+        batch_size=batch_size, lr=scaled_lr(rec, lr, batch_size), seed=int(seed),
+        deterministic=bool(deterministic), sync_batchnorm=bool(sync_batchnorm),
+        verbose=resolve_verbose(verbose), collective_timeout=collective_timeout,
+    )
 
-    run_dir = pathlib.Path(output) / (run_name or _run_name(model, data))
-    resumed = resume and (run_dir / "backup").exists()
+
+@dataclasses.dataclass
+class RunFolder:
+    """Where a run writes: `path` (the chief's run folder, or a non-chief
+    worker's temporary copy) and whether it continues from a backup."""
+
+    path: pathlib.Path
+    resumed: bool
+    worker_tmp: tempfile.TemporaryDirectory = None
+
+    @property
+    def backup(self):
+        return self.path / "backup"
+
+    def release(self):
+        """Removes a non-chief worker's temporary folder."""
+        if self.worker_tmp is not None:
+            self.worker_tmp.cleanup()
+            self.worker_tmp = None
+
+
+def prepare_run_folder(run_dir, resumed, chief=True):
+    """The run folder `run_dir`, created; unless the run continues from its
+    backup, an earlier run's outputs are removed (`check_run_folder` let
+    only an empty folder or `overwrite=True` come here)."""
     worker_tmp = None
     if not chief:
         # The same callbacks write here (they read synchronized variables,
         # which takes every worker); the chief's backup is where they resume.
         worker_tmp = tempfile.TemporaryDirectory(prefix="keras_resnets-worker-")
         run_dir = distribute.worker_copy(run_dir, worker_tmp.name, resumed)
-    backup_dir = run_dir / "backup"
-    if not resumed and run_dir.exists():
-        # A fresh run replaces the folder's previous results.
-        for stale in ("backup", "tensorboard"):
-            shutil.rmtree(run_dir / stale, ignore_errors=True)
-        for stale in ("log.csv", "summary.json", "head.weights.h5"):
-            (run_dir / stale).unlink(missing_ok=True)
+    elif not resumed:
+        for stale in earlier_run(run_dir):
+            if (run_dir / stale).is_dir():
+                shutil.rmtree(run_dir / stale)
+            else:
+                (run_dir / stale).unlink()
     run_dir.mkdir(parents=True, exist_ok=True)
+    return RunFolder(run_dir, resumed, worker_tmp)
 
-    keras.utils.set_random_seed(seed)
-    if deterministic:
+
+def configure_tensorflow(plan, precision):
+    """Seeds every generator, turns on deterministic ops if the plan asks,
+    and sets the dtype policy for `precision`; returns the policy's name."""
+    keras.utils.set_random_seed(plan.seed)
+    if plan.deterministic:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    policy = set_precision(precision)
+    return set_precision(precision)
 
-    bundle = load_data(
-        data, image_size=image_size, batch_size=batch_size, augment=rec.augment,
-        seed=seed, skip_bad_images=skip_bad_images,
+
+def load_training_data(plan, image_size, skip_bad_images):
+    """The run's `DataBundle`: batches of `plan.batch_size`, augmented by the recipe."""
+    return load_data(
+        plan.data, image_size=image_size, batch_size=plan.batch_size,
+        augment=plan.recipe.augment, seed=plan.seed, skip_bad_images=skip_bad_images,
     )
+
+
+def build_training_model(plan, bundle, dist, weights, model_kwargs):
+    """The model to train, built under the strategy, taking raw uint8
+    images; `weights` (a Keras weights file) loaded if given."""
     with dist.scope():
-        net = with_preprocessing(model, bundle, **model_kwargs)
+        net = with_preprocessing(plan.model, bundle, **model_kwargs)
     if weights is not None:
-        net.load_weights(weights)
-    if strategy_name != "none":
-        distribute.set_synchronized_batchnorm(net, sync_batchnorm)
-    steps = steps_per_epoch(bundle.train_size, batch_size)
-    base_lr = scaled_lr(rec, lr, batch_size)
+        load_keras_weights(net, weights)
+    if plan.strategy != "none":
+        distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
+    return net
+
+
+def make_callbacks(folder, append, nan_guard, timer):
+    """The callbacks of one `fit`: log, backup, best checkpoint, TensorBoard,
+    and the run's NaN guard and epoch timer (shared by every phase)."""
+    # The log is written before the backup: a kill between the two repeats
+    # an epoch's row on resumption, it never loses one.
+    return [
+        cb.CSVLoggerWithStats(str(folder.path / "log.csv"), append=append),
+        cb.AtomicBackupAndRestore(str(folder.backup)),
+        cb.AtomicModelCheckpoint(
+            str(folder.path / "best.keras"), monitor="val_accuracy", mode="max",
+            save_best_only=True,
+        ),
+        keras.callbacks.TensorBoard(str(folder.path / "tensorboard")),
+        nan_guard,
+        timer,
+    ]
+
+
+def fit_model(net, plan, bundle, dist, folder):
+    """Trains `net` by the recipe: in one phase, or (the finetune recipe)
+    the new head first, then the whole network at a tenth of the rate.
+
+    Returns `(loss, timer)`: the compiled loss and the `EpochTimer`.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite.
+    """
+    rec = plan.recipe
     loss = keras.losses.CategoricalCrossentropy(label_smoothing=rec.label_smoothing)
+    steps = steps_per_epoch(bundle.train_size, plan.batch_size)
     train_ds = one_hot_labels(bundle.train, bundle.num_classes)
     val_ds = one_hot_labels(bundle.validation, bundle.num_classes)
-    test_ds = one_hot_labels(bundle.test, bundle.num_classes)
-
     nan_guard = cb.NaNGuard()
     timer = cb.EpochTimer()
 
-    def make_callbacks(append):
-        # The log is written before the backup: a kill between the two repeats
-        # an epoch's row on resumption, it never loses one.
-        return [
-            cb.CSVLoggerWithStats(str(run_dir / "log.csv"), append=append),
-            cb.AtomicBackupAndRestore(str(backup_dir)),
-            cb.AtomicModelCheckpoint(
-                str(run_dir / "best.keras"), monitor="val_accuracy", mode="max",
-                save_best_only=True,
-            ),
-            keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
-            nan_guard,
-            timer,
-        ]
-
-    def compile_and_fit(epochs_, lr_, append):
-        with dist.scope():
-            net.compile(
-                optimizer=make_optimizer(rec, lr_, steps, epochs_),
-                loss=loss,
-                metrics=["accuracy"],
-            )
-        if strategy_name != "none":
-            return distribute.fit_distributed(
-                net, dist, loss, train_ds, val_ds, epochs_, steps, make_callbacks(append),
-                verbose=verbose, chief=chief, collective_timeout=collective_timeout,
-            )
-        return net.fit(
-            train_ds, validation_data=val_ds, epochs=epochs_, callbacks=make_callbacks(append),
-            verbose=verbose, shuffle=False,
-        )
+    def phase(epochs, lr, append):
+        callbacks = make_callbacks(folder, append, nan_guard, timer)
+        fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks)
 
     if rec.freeze_batchnorm:
         _freeze_batchnorm(net)
     if rec.head_epochs_fraction > 0:
-        head_weights = run_dir / "head.weights.h5"
-        head_epochs = max(1, round(epochs * rec.head_epochs_fraction))
-        if not (resume and head_weights.exists()):
+        head_weights = folder.path / "head.weights.h5"
+        head_epochs = max(1, round(plan.epochs * rec.head_epochs_fraction))
+        if not (folder.resumed and head_weights.exists()):
             head = net.get_layer("predictions")
             for layer in net.layers:
                 layer.trainable = layer is head
-            compile_and_fit(head_epochs, base_lr, append=resumed)
+            phase(head_epochs, plan.lr, append=folder.resumed)
             for layer in net.layers:
                 layer.trainable = True
             if rec.freeze_batchnorm:
@@ -253,23 +353,58 @@ def train(
                 net.save_weights(tmp)
         else:
             net.load_weights(head_weights)
-        compile_and_fit(max(1, epochs - head_epochs), base_lr / 10, append=True)
+        phase(max(1, plan.epochs - head_epochs), plan.lr / 10, append=True)
     else:
-        compile_and_fit(epochs, base_lr, append=resumed)
+        phase(plan.epochs, plan.lr, append=folder.resumed)
 
     if nan_guard.failure is not None:
         f = nan_guard.failure
-        best = run_dir / "best.keras"
+        best = folder.path / "best.keras"
         kept = f"the last good checkpoint is {best}" if best.exists() else "no epoch completed, so no checkpoint was kept"
         raise FloatingPointError(
             f"The loss became {f['loss']} at epoch {f['epoch']}, step {f['step']}: "
             f"training stopped; {kept}. Try a lower --lr or --precision float32."
         )
+    return loss, timer
 
-    if strategy_name == "none":
-        test_loss, test_accuracy = net.evaluate(test_ds, verbose=0)
-    else:
-        test_loss, test_accuracy = distribute.evaluate(net, dist, loss, test_ds, collective_timeout)
+
+def fit_phase(net, plan, dist, loss, train_ds, val_ds, epochs, lr, steps, callbacks):
+    """Compiles `net` with the recipe's optimizer over `epochs` and fits it:
+    `model.fit` on one device, `distribute.fit_distributed` under a strategy."""
+    with dist.scope():
+        net.compile(
+            optimizer=make_optimizer(plan.recipe, lr, steps, epochs),
+            loss=loss,
+            metrics=["accuracy"],
+        )
+    if plan.strategy != "none":
+        return distribute.fit_distributed(
+            net, dist, loss, train_ds, val_ds, epochs, steps, callbacks,
+            verbose=plan.verbose, chief=distribute.is_chief(dist),
+            collective_timeout=plan.collective_timeout,
+        )
+    return net.fit(
+        train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+        verbose=plan.verbose, shuffle=False,
+    )
+
+
+def evaluate_model(net, plan, bundle, dist, loss):
+    """`(test loss, test accuracy)` on the test split."""
+    test_ds = one_hot_labels(bundle.test, bundle.num_classes)
+    if plan.strategy == "none":
+        return net.evaluate(test_ds, verbose=0)
+    return distribute.evaluate(net, dist, loss, test_ds, plan.collective_timeout)
+
+
+def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started):
+    """Writes model.keras, history.png and summary.json into the run
+    folder; returns the summary. `scores`: `(test loss, test accuracy)`;
+    `policy`: the dtype policy trained in; `started`: `time.time()` at the
+    start of the run."""
+    run_dir = folder.path
+    test_loss, test_accuracy = scores
+    if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, False)  # the saved model: one device
     cb.atomic_save(net, run_dir / "model.keras")
     log_path = run_dir / "log.csv"
@@ -280,13 +415,13 @@ def train(
         cb.plot_history(log_path, run_dir / "history.png")
     ips = timer.images_per_second(bundle.train_size)
     summary = {
-        "model": model,
+        "model": plan.model,
         "data": bundle.name,
-        "recipe": rec.name,
-        "epochs": epochs,
+        "recipe": plan.recipe.name,
+        "epochs": plan.epochs,
         "epochs_logged": epochs_logged,
-        "batch_size": batch_size,
-        "lr": base_lr,
+        "batch_size": plan.batch_size,
+        "lr": plan.lr,
         "image_size": bundle.image_shape[0],
         "num_classes": bundle.num_classes,
         "train_images": bundle.train_size,
@@ -301,19 +436,17 @@ def train(
         "peak_rss_mib": cb.peak_rss_mib(),
         "wall_seconds": round(time.time() - started, 1),
         "precision": policy,
-        "seed": seed,
-        "deterministic": bool(deterministic),
-        "resumed": bool(resumed),
-        "strategy": strategy_name,
+        "seed": plan.seed,
+        "deterministic": plan.deterministic,
+        "resumed": bool(folder.resumed),
+        "strategy": plan.strategy,
         "replicas": int(dist.num_replicas_in_sync),
-        "sync_batchnorm": bool(sync_batchnorm) if strategy_name != "none" else None,
+        "sync_batchnorm": plan.sync_batchnorm if plan.strategy != "none" else None,
         "run_dir": str(run_dir),
         "versions": versions(),
     }
     write_json(run_dir / "summary.json", summary)
-    if worker_tmp is not None:
-        worker_tmp.cleanup()
-    return net, summary
+    return summary
 
 
 def _freeze_batchnorm(model):

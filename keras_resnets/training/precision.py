@@ -1,7 +1,5 @@
 """Choosing the mixed-precision policy."""
 
-import keras
-
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "float64")
 """The allowed `precision` values. "float64" is for exactness checks, not for
 speed: a distributed run in float64 gives a one-device run's weights within
@@ -45,6 +43,8 @@ def resolve_precision(precision):
 
 def set_precision(precision):
     """Sets Keras's global dtype policy; returns the policy name."""
+    import keras
+
     policy = resolve_precision(precision)
     keras.config.set_dtype_policy(policy)
     return policy

@@ -15,8 +15,6 @@
 import dataclasses
 import math
 
-import keras
-
 from keras_resnets.utils.validation import check_choice
 
 
@@ -56,6 +54,8 @@ def get_recipe(name):
 
 def learning_rate(recipe, base_lr, steps_per_epoch, epochs):
     """The recipe's learning-rate schedule over `epochs` epochs."""
+    import keras
+
     total = max(1, steps_per_epoch * epochs)
     if recipe.schedule == "step":
         return keras.optimizers.schedules.PiecewiseConstantDecay(
@@ -73,6 +73,8 @@ def learning_rate(recipe, base_lr, steps_per_epoch, epochs):
 
 def make_optimizer(recipe, lr, steps_per_epoch, epochs):
     """SGD with momentum and (decoupled) weight decay, as the recipe says."""
+    import keras
+
     optimizer = keras.optimizers.SGD(
         learning_rate(recipe, lr, steps_per_epoch, epochs),
         momentum=0.9,

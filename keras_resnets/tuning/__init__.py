@@ -9,13 +9,25 @@
   failed or was rejected by a budget is replaced by a new candidate (stock
   Hyperband then never promotes anyone from that bracket).
 
+KerasTuner and TensorFlow load when one of these is first used
+(`keras_resnets.utils.lazy`).
+
 >>> from keras_resnets.tuning import ResNetHyperModel, tune
 >>> summary = tune("digits", "hyperband", time_budget=10)  # doctest: +SKIP
 """
 
-from keras_resnets.tuning.hypermodel import ResNetHyperModel
-from keras_resnets.tuning.search import Hyperband, HyperbandOracle, StopAtDeadline, tune
-from keras_resnets.tuning.space import FAMILIES, BudgetExceeded, SearchSpace, variants
+from keras_resnets.tuning.settings import FAMILIES
+from keras_resnets.utils.lazy import attach
 
 __all__ = ["ResNetHyperModel", "tune", "Hyperband", "HyperbandOracle", "StopAtDeadline", "FAMILIES", "BudgetExceeded",
            "SearchSpace", "variants"]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "ResNetHyperModel": "keras_resnets.tuning.hypermodel",
+        **dict.fromkeys(("Hyperband", "HyperbandOracle", "StopAtDeadline", "tune"), "keras_resnets.tuning.search"),
+        **dict.fromkeys(("BudgetExceeded", "SearchSpace", "variants"), "keras_resnets.tuning.space"),
+    },
+    submodules=("command", "hypermodel", "search", "settings", "space"),
+)

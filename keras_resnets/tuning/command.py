@@ -2,6 +2,16 @@
 
 import argparse
 
+from keras_resnets.training.command import add_verbose, verbosity
+from keras_resnets.tuning.settings import DEFAULT_MAX_EPOCHS, FAMILIES, TUNER_NAMES, default_directory
+from keras_resnets.utils.validation import (
+    check_data,
+    check_output_folder,
+    int_at_least,
+    positive_number,
+    random_seed,
+)
+
 EXAMPLES = """examples:
   keras-resnets tune --data digits --tuner hyperband --time-budget 10
   keras-resnets tune --tuner random --max-trials 20 --families v1,resnext --max-depth 56
@@ -15,24 +25,33 @@ def _amount(text):
     """A positive number, optionally with a K, M or G suffix: "20M"."""
     scale = _SUFFIXES.get(text[-1:].lower(), 1)
     try:
-        return float(text[:-1] if scale != 1 else text) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number such as 2e7 or 20M; received {text!r}") from None
+        return positive_number(text[:-1] if scale != 1 else text) * scale
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number such as 2e7 or 20M; received {text!r}") from None
 
 
-def _list(kind):
+def _family(text):
+    if text not in FAMILIES:
+        raise ValueError(text)
+    return text
+
+
+def _list(kind, what):
+    """An `argparse` type: a non-empty comma-separated list of `what`."""
     def parse(text):
         try:
-            return [kind(x) for x in text.split(",") if x.strip()]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list; received {text!r}") from None
+            values = [kind(x.strip()) for x in text.split(",") if x.strip()]
+        except (ValueError, argparse.ArgumentTypeError):
+            values = []
+        if not values:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated list of {what}; received {text!r}") from None
+        return values
     return parse
 
 
 def add_parser(subparsers):
-    from keras_resnets.tuning.search import DEFAULT_MAX_EPOCHS, TUNERS
-    from keras_resnets.tuning.space import FAMILIES
-
     p = subparsers.add_parser(
         "tune",
         help="search architectures and hyperparameters with KerasTuner",
@@ -43,28 +62,41 @@ def add_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--data", default="digits", help="digits (default), tfds:NAME or an image folder")
-    p.add_argument("--tuner", default="hyperband", choices=sorted(TUNERS))
-    p.add_argument("--max-trials", type=int, help="default: 10 for random/bayesian without --time-budget")
-    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+    p.add_argument("--tuner", default="hyperband", choices=sorted(TUNER_NAMES))
+    p.add_argument("--max-trials", type=int_at_least(1),
+                   help="default: 10 for random/bayesian without --time-budget")
+    p.add_argument("--time-budget", type=positive_number, metavar="MINUTES",
                    help="no trial starts after it; the running one stops training at it")
-    p.add_argument("--epochs", type=int, help="epochs per trial, random/bayesian (default: 10)")
-    p.add_argument("--max-epochs", type=int, default=DEFAULT_MAX_EPOCHS,
+    p.add_argument("--epochs", type=int_at_least(1), help="epochs per trial, random/bayesian (default: 10)")
+    p.add_argument("--max-epochs", type=int_at_least(1), default=DEFAULT_MAX_EPOCHS,
                    help=f"hyperband's longest training (default: {DEFAULT_MAX_EPOCHS})")
-    p.add_argument("--final-epochs", type=int,
+    p.add_argument("--final-epochs", type=int_at_least(0),
                    help="continue the best trial for this many epochs after the search (0: keep its "
                    "checkpoint; default: with --time-budget, the epochs that fit in at most its last 30%%)")
-    p.add_argument("--families", type=_list(str), help=f"comma-separated, of {', '.join(FAMILIES)}")
-    p.add_argument("--depths", type=_list(int), help="comma-separated depths from the variant table")
-    p.add_argument("--min-depth", type=int)
-    p.add_argument("--max-depth", type=int)
+    p.add_argument("--families", type=_list(_family, ", ".join(FAMILIES)),
+                   help=f"comma-separated, of {', '.join(FAMILIES)}")
+    p.add_argument("--depths", type=_list(int_at_least(1), "positive integers"),
+                   help="comma-separated depths from the variant table")
+    p.add_argument("--min-depth", type=int_at_least(1))
+    p.add_argument("--max-depth", type=int_at_least(1))
     p.add_argument("--max-params", type=_amount, help="reject larger candidates before training")
     p.add_argument("--max-macs", type=_amount, help="multiply-accumulates per image, e.g. 20M")
-    p.add_argument("--max-latency-ms", type=float, help="TFLite latency, batch 1, one thread")
-    p.add_argument("--image-size", type=int, help="default: the data's own size")
+    p.add_argument("--max-latency-ms", type=positive_number, help="TFLite latency, batch 1, one thread")
+    p.add_argument("--image-size", type=int_at_least(1), help="default: the data's own size")
     p.add_argument("--directory", help="default: saved_models/tune-DATA")
     p.add_argument("--overwrite", action="store_true", help="replace a different search in --directory")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_tune)
+    p.add_argument("--seed", type=random_seed, default=0)
+    add_verbose(p)
+    p.set_defaults(func=_tune, validate=validate)
+
+
+def validate(args):
+    """Checks the arguments before any work: the data exists and the
+    search's directory can be written. (Whether it holds another search, and
+    the space's depths at the data's image size, are checked by `tune`
+    before it writes anything.)"""
+    check_data("--data", args.data)
+    check_output_folder("--directory", args.directory or default_directory(args.data))
 
 
 def _tune(args):
@@ -77,7 +109,7 @@ def _tune(args):
         overwrite=args.overwrite, seed=args.seed, image_size=args.image_size,
         families=args.families, depths=args.depths, min_depth=args.min_depth,
         max_depth=args.max_depth, max_params=args.max_params, max_macs=args.max_macs,
-        max_latency_ms=args.max_latency_ms,
+        max_latency_ms=args.max_latency_ms, verbose=verbosity(args),
     )
     print(
         f"best: trial {summary['best_trial']}, {summary['best_architecture']}: validation accuracy "

@@ -24,9 +24,9 @@ from keras_resnets.tuning.space import (
     tflite_latency_ms,
 )
 from keras_resnets.utils.macs import count_macs
+from keras_resnets.tuning.settings import DEFAULT_EPOCHS
 from keras_resnets.utils.validation import check_positive_int
 
-DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZES = (32, 64, 128)
 MIN_STEPS_PER_EPOCH = 20  # default batch sizes give epochs at least this long
 

@@ -32,8 +32,16 @@ import keras_tuner
 from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each failed trial's traceback
 
 from keras_resnets.training import callbacks as cb
-from keras_resnets.training.loop import DEFAULT_OUTPUT, one_hot_labels, versions, write_json
+from keras_resnets.training.loop import one_hot_labels, versions, write_json
+from keras_resnets.training.settings import resolve_verbose
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
+from keras_resnets.tuning.settings import (
+    DEFAULT_EPOCHS,
+    DEFAULT_MAX_EPOCHS,
+    DEFAULT_MAX_TRIALS,
+    TUNER_NAMES,
+    default_directory,
+)
 from keras_resnets.utils.validation import check_choice, check_non_negative_int, check_positive_int
 
 
@@ -80,13 +88,7 @@ class Hyperband(keras_tuner.Hyperband):
         super(keras_tuner.Hyperband, self).__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
 
 
-TUNERS = {
-    "random": keras_tuner.RandomSearch,
-    "hyperband": Hyperband,
-    "bayesian": keras_tuner.BayesianOptimization,
-}
-DEFAULT_MAX_EPOCHS = 8  # Hyperband's longest training: first rounds of 3 epochs, then 8
-DEFAULT_MAX_TRIALS = 10  # without a time budget (random and bayesian)
+TUNERS = dict(zip(TUNER_NAMES, (keras_tuner.RandomSearch, Hyperband, keras_tuner.BayesianOptimization)))
 FINAL_SHARE = 0.3  # of a time budget, kept for continuing the best trial
 TRAINING_HPS = ("drop_path_rate", "dropout_rate", "learning_rate", "weight_decay",
                 "label_smoothing", "batch_size", "precision")
@@ -109,7 +111,7 @@ class StopAtDeadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _final_training(search, trial, model, epochs, deadline):
+def _final_training(search, trial, model, epochs, deadline, verbose=0):
     """Continues the best trial's model for `epochs` epochs with its own
     configuration (the recipe's schedule restarted over those epochs, as a
     Hyperband round does), stopping at `deadline`. Returns `(model,
@@ -128,7 +130,8 @@ def _final_training(search, trial, model, epochs, deadline):
     history = keras.callbacks.History()
     callbacks = [best_epoch, history] + ([] if deadline is None else [StopAtDeadline(deadline)])
     try:
-        result = hypermodel.fit(trial.hyperparameters, model, epochs=epochs, callbacks=callbacks)
+        result = hypermodel.fit(trial.hyperparameters, model, epochs=epochs, callbacks=callbacks,
+                                verbose=verbose)
     except keras_tuner.errors.FailedTrialError as e:
         print(f"final training failed ({e}); keeping trial {trial.trial_id}'s checkpoint", flush=True)
         return search.load_model(trial), {"epochs": len(history.history.get("loss", [])),
@@ -163,6 +166,12 @@ class _Monitor:
 
     deadline = None
     search_started = None
+
+    def on_search_begin(self):
+        super().on_search_begin()
+        # `search(verbose=...)` is the epochs' verbosity; the line per trial
+        # is this class's, so KerasTuner's own trial display stays quiet.
+        self.oracle.verbose = 0
 
     def pre_create_trial(self):
         super().pre_create_trial()
@@ -354,6 +363,7 @@ def tune(
     overwrite=False,
     hyperparameters=None,
     seed=0,
+    verbose=0,
     **hypermodel_kwargs,
 ):
     """Runs an architecture and hyperparameter search and saves its results.
@@ -386,6 +396,9 @@ def tune(
         hyperparameters: a `keras_tuner.HyperParameters` fixing or narrowing
             some of the space.
         seed: int, seeds the tuner and the data pipeline.
+        verbose: Keras `fit` verbosity of the trials' epochs: 0 (default:
+            only the line per trial), 1 (the live progress bar), 2 (one line
+            per epoch) or "auto" (1 on a terminal, else 2).
         **hypermodel_kwargs: `ResNetHyperModel` arguments: `image_size`,
             `families`, `depths`, `max_depth`, `max_params`, `max_macs`,
             `max_latency_ms`, ...
@@ -399,6 +412,7 @@ def tune(
     """
     started = time.time()
     check_choice("tuner", tuner, tuple(TUNERS))
+    verbose = resolve_verbose(verbose)
     if time_budget is not None and (
         isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
         or not math.isfinite(time_budget) or time_budget <= 0
@@ -413,12 +427,13 @@ def tune(
     max_epochs = check_positive_int("max_epochs", max_epochs)
     if hyperband_iterations is None and time_budget is None:
         hyperband_iterations = 1
-    directory = directory or os.path.join(DEFAULT_OUTPUT, f"tune-{data.replace(':', '_').strip('/')}")
+    directory = directory or default_directory(data)
     if not isinstance(overwrite, bool):
         raise ValueError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
 
-    hypermodel = ResNetHyperModel(data, seed=seed, epochs=epochs or 10, **hypermodel_kwargs)
-    settings = _settings(hypermodel, tuner, epochs or 10, max_epochs, hyperparameters)
+    hypermodel = ResNetHyperModel(data, seed=seed, epochs=DEFAULT_EPOCHS if epochs is None else epochs,
+                                  **hypermodel_kwargs)
+    settings = _settings(hypermodel, tuner, hypermodel.epochs, max_epochs, hyperparameters)
     # A budget nothing can meet is an error before anything is written.
     hypermodel.check_feasible()
     _claim_directory(directory, settings, overwrite)
@@ -452,7 +467,7 @@ def tune(
     try:
         if search_deadline is None or time.time() < search_deadline:
             callbacks = [] if search_deadline is None else [StopAtDeadline(search_deadline)]
-            search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=0)
+            search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=verbose)
         else:
             stopped_by = "time budget"
     except _TimeUp:
@@ -487,7 +502,7 @@ def tune(
         final_epochs = 0 if left is None else _epochs_that_fit(best_trial, left)
     final = None
     if final_epochs:
-        model, final = _final_training(search, best_trial, model, final_epochs, deadline)
+        model, final = _final_training(search, best_trial, model, final_epochs, deadline, verbose)
     cb.atomic_save(model, os.path.join(directory, "best.keras"))
     bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
     model.compile(loss="categorical_crossentropy", metrics=["accuracy"])

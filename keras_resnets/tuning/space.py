@@ -38,10 +38,8 @@ import numpy as np
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEMS
 from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.tuning.settings import FAMILIES
 from keras_resnets.utils.validation import check_positive_int
-
-FAMILIES = {"v1": "resnet", "v2": "resnet_v2", "resnext": "resnext", "wide": "wide_resnet"}
-"""Search family -> the model table's family."""
 
 SMALL_IMAGE_MAX = 64
 """Images up to this side search the CIFAR nets; larger ones the ImageNet nets."""
@@ -76,6 +74,11 @@ def variants(family, image_size):
         if get_spec(name).default_size == size:
             found.setdefault(_depth(name), name)
     return dict(sorted(found.items()))
+
+
+def _default(values, default):
+    """`values`, or `default` where none were given (an empty list is refused, not replaced)."""
+    return default if values is None else values
 
 
 def _values(name, values, allowed=None, kind=numbers.Real):
@@ -175,11 +178,12 @@ class SearchSpace:
             image_size=image_size,
             depths=tables,
             width_multipliers=wms,
-            groups=_values("groups", groups or DEFAULT_GROUPS[small], kind=numbers.Integral),
-            widths_per_group=_values("widths_per_group", widths_per_group or DEFAULT_WIDTHS_PER_GROUP[small],
+            groups=_values("groups", _default(groups, DEFAULT_GROUPS[small]), kind=numbers.Integral),
+            widths_per_group=_values("widths_per_group",
+                                     _default(widths_per_group, DEFAULT_WIDTHS_PER_GROUP[small]),
                                      kind=numbers.Integral),
-            shortcuts=_values("shortcuts", shortcuts or DEFAULT_SHORTCUTS, SHORTCUT_OPTIONS, str),
-            stems=_values("stems", stems or DEFAULT_STEMS[small], STEMS, str),
+            shortcuts=_values("shortcuts", _default(shortcuts, DEFAULT_SHORTCUTS), SHORTCUT_OPTIONS, str),
+            stems=_values("stems", _default(stems, DEFAULT_STEMS[small]), STEMS, str),
         )
 
     def cheapest(self, family):

@@ -7,29 +7,11 @@
   `load_weights`: the named sources behind `weights=` and their downloads.
 - `preprocess_input`, `decode_predictions`: the images the weights expect
   and the ImageNet class names.
+
+Each loads its module (and Keras) when first used (`keras_resnets.utils.lazy`).
 """
 
-from keras_resnets.weights.keras_applications import (
-    keras_applications_layer_map,
-    load_keras_applications,
-    load_keras_applications_model,
-)
-from keras_resnets.weights.layouts import to_state_dict, weight_map
-from keras_resnets.weights.preprocessing import decode_predictions, preprocess_input
-from keras_resnets.weights.pretrained import (
-    SOURCES,
-    WeightSource,
-    fetch,
-    get_source,
-    list_sources,
-    load_weights,
-)
-from keras_resnets.weights.timm import load_timm
-from keras_resnets.weights.torchvision import (
-    load_torchvision,
-    load_torchvision_state_dict,
-    torchvision_weight_map,
-)
+from keras_resnets.utils.lazy import attach
 
 __all__ = [
     "load_torchvision", "load_torchvision_state_dict", "torchvision_weight_map",
@@ -38,3 +20,20 @@ __all__ = [
     "SOURCES", "WeightSource", "get_source", "list_sources", "fetch", "load_weights",
     "preprocess_input", "decode_predictions",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        **dict.fromkeys(("keras_applications_layer_map", "load_keras_applications",
+                         "load_keras_applications_model"), "keras_resnets.weights.keras_applications"),
+        **dict.fromkeys(("to_state_dict", "weight_map"), "keras_resnets.weights.layouts"),
+        **dict.fromkeys(("decode_predictions", "preprocess_input"), "keras_resnets.weights.preprocessing"),
+        **dict.fromkeys(("SOURCES", "WeightSource", "fetch", "get_source", "list_sources", "load_weights"),
+                        "keras_resnets.weights.pretrained"),
+        "load_timm": "keras_resnets.weights.timm",
+        **dict.fromkeys(("load_torchvision", "load_torchvision_state_dict", "torchvision_weight_map"),
+                        "keras_resnets.weights.torchvision"),
+    },
+    submodules=("files", "keras_applications", "layouts", "preprocessing", "pretrained", "sources",
+                "timm", "torchvision"),
+)

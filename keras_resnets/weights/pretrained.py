@@ -18,11 +18,8 @@ import hashlib
 import os
 import re
 
-import keras
-
 from keras_resnets.weights import sources as data
 from keras_resnets.weights.files import checkpoint_format, read_checkpoint
-from keras_resnets.weights.layouts import assign_weights, detect_layout
 
 __all__ = ["WeightSource", "SOURCES", "list_sources", "get_source", "fetch", "load_weights"]
 
@@ -208,6 +205,8 @@ def fetch(source, include_top=True, cache_dir=None):
         if _matches(target, expected, source.hash_algorithm):
             return target
         os.remove(target)  # a stale or partial file: fetch it again
+    import keras
+
     # get_file falls back to /tmp/.keras when the folder is not writable yet.
     os.makedirs(folder, exist_ok=True)
     try:
@@ -232,22 +231,31 @@ def fetch(source, include_top=True, cache_dir=None):
     return path
 
 
+def load_keras_weights(model, path):
+    """`model.load_weights(path)` (a Keras `.weights.h5` or `.keras` file),
+    all or nothing: a file that does not fit raises a ValueError saying so
+    and leaves the model's weights as they were."""
+    # Keras assigns variable by variable and raises at the first misfit:
+    # put the old values back so a failed load changes nothing.
+    before = model.get_weights()
+    try:
+        model.load_weights(path)
+    except Exception as e:
+        model.set_weights(before)
+        raise ValueError(
+            f"weights={os.fspath(path)!r}: this Keras weights file does not fit "
+            f"model {model.name!r} (saved by another architecture, or with other "
+            f"`classes`?): {str(e).split('Target variable')[0].strip()}"
+        ) from None
+    return model
+
+
 def _load_file(model, path, layout=None):
+    from keras_resnets.weights.layouts import assign_weights, detect_layout
+
     kind = checkpoint_format(path)
     if kind == "keras":
-        # Keras assigns variable by variable and raises at the first misfit:
-        # put the old values back so a failed load changes nothing.
-        before = model.get_weights()
-        try:
-            model.load_weights(path)
-        except Exception as e:
-            model.set_weights(before)
-            raise ValueError(
-                f"weights={os.fspath(path)!r}: this Keras weights file does not fit "
-                f"model {model.name!r} (saved by another architecture, or with other "
-                f"`classes`?): {str(e).split('Target variable')[0].strip()}"
-            ) from None
-        return model
+        return load_keras_weights(model, path)
     state = read_checkpoint(path)
     layout = layout or detect_layout(state)
     if layout is None:

@@ -1,0 +1,133 @@
+"""`keras-resnets train`: the command line of `keras_resnets.train`.
+
+The parser reads its choices from modules that load without TensorFlow
+(`keras_resnets.training.settings`, `recipes`, `precision`); `validate`
+checks every argument without TensorFlow either; the run imports the
+training loop.
+"""
+
+import argparse
+import os
+import sys
+
+from keras_resnets.models.registry import check_model_name
+from keras_resnets.models.specs import check_image_size
+from keras_resnets.training.precision import PRECISIONS
+from keras_resnets.training.recipes import RECIPES
+from keras_resnets.training.run_folder import check_run_folder, default_run_name
+from keras_resnets.training.settings import DEFAULT_OUTPUT, STRATEGIES, WEIGHTS_KINDS
+from keras_resnets.utils.validation import (
+    check_data,
+    check_existing_file,
+    int_at_least,
+    positive_number,
+    random_seed,
+)
+
+EXAMPLES = """examples:
+  keras-resnets train                                  # ResNet-20 on the bundled digits
+  keras-resnets train --model resnet56 --data tfds:cifar10 --epochs 164
+  keras-resnets train --model resnet50 --data ./photos --recipe imagenet --image-size 224
+  keras-resnets train --resume                         # continue an interrupted run
+  keras-resnets train --overwrite                      # a new run replacing the earlier one
+  keras-resnets train --model resnet50 --data ./photos --strategy mirrored   # every local GPU
+"""
+
+
+def add_parser(subparsers):
+    """Adds the `train` subcommand to the `keras-resnets` parser."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model and save it with its logs",
+        description="Train a registered model; everything lands in OUTPUT/RUN-NAME/: "
+        "model.keras (final), best.keras, log.csv, history.png, tensorboard/, summary.json.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default="resnet20", help="registered model name (default: resnet20)")
+    p.add_argument("--data", default="digits",
+                   help="digits (default, no download), tfds:NAME, or a folder with one sub-folder per class")
+    p.add_argument("--epochs", type=int_at_least(1), help="default: 20 on digits, else the recipe's")
+    p.add_argument("--batch-size", type=int_at_least(1), help="default: the recipe's")
+    p.add_argument("--lr", type=positive_number, help="default: the recipe's, scaled with the batch size")
+    p.add_argument("--recipe", default="cifar", choices=sorted(RECIPES))
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--image-size", type=int_at_least(1), help="default: the data's own size")
+    p.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder of runs (default: {DEFAULT_OUTPUT})")
+    p.add_argument("--run-name", help="default: MODEL-DATA")
+    p.add_argument("--seed", type=random_seed, default=0)
+    p.add_argument("--deterministic", action="store_true", help="deterministic TensorFlow ops")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run from its last completed epoch (refused where there is no backup)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let a new run replace an earlier one in OUTPUT/RUN-NAME, which is otherwise refused")
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                   help="auto (default): tpu with --tpu, multiworker when TF_CONFIG names several tasks, "
+                   "mirrored with several GPUs, else none; --batch-size is then the global batch")
+    p.add_argument("--tpu", help="TPU address or name for --strategy tpu (grpc://HOST:8470, a Cloud TPU name, local)")
+    p.add_argument("--local-batchnorm", dest="sync_batchnorm", action="store_false",
+                   help="distributed: batch norm statistics per replica instead of over the global batch")
+    p.add_argument("--collective-timeout", type=positive_number, metavar="SECONDS",
+                   help="multiworker: the longest a worker may go without finishing a step (a peer "
+                   "stuck or gone) before training stops with an error (default: 300)")
+    p.add_argument("--weights", help="a Keras weights file for the model (.weights.h5 from "
+                   "model.save_weights, or a .keras model)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: skip unreadable files instead of stopping")
+    add_verbose(p)
+    p.set_defaults(func=run, validate=validate)
+
+
+def add_verbose(parser):
+    """`--verbose 0|1|2` (Keras' fit verbosity), for `train` and `tune`."""
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                        help="0: silent, 1: the live progress bar, 2: one line per epoch (default: 1 "
+                        "when the output is a terminal, 2 when it goes to a file or a pipe)")
+
+
+def verbosity(args):
+    """`--verbose`, or "auto" where it was not given."""
+    return "auto" if args.verbose is None else args.verbose
+
+
+def validate(args):
+    """Checks every argument before any work: the model and data names, the
+    image size, the weights file, and that the run folder can be written and
+    holds no run this one would lose (`run_folder.check_run_folder`)."""
+    spec = check_model_name("--model", args.model)
+    check_data("--data", args.data)
+    if args.image_size is not None:
+        check_image_size("--image-size", args.image_size, spec)
+    if args.weights is not None:
+        check_existing_file("--weights", args.weights, WEIGHTS_KINDS)
+    # A worker of a cluster (TF_CONFIG) may not see the chief's folder: the
+    # chief checks it in `train`, before it loads anything.
+    if "TF_CONFIG" not in os.environ:
+        run_name = args.run_name or default_run_name(args.model, args.data)
+        check_run_folder(args.output, run_name, args.resume, args.overwrite, output_name="--output")
+
+
+def run(args):
+    """The `train` handler: trains, prints the result line; exit status."""
+    from keras_resnets.training.distribute import WorkerLostError
+    from keras_resnets.training.loop import train
+
+    options = {} if args.collective_timeout is None else {"collective_timeout": args.collective_timeout}
+    try:
+        _, summary = train(
+            model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+            lr=args.lr, recipe=args.recipe, precision=args.precision, image_size=args.image_size,
+            output=args.output, run_name=args.run_name, seed=args.seed, resume=args.resume,
+            deterministic=args.deterministic, strategy=args.strategy, weights=args.weights,
+            skip_bad_images=args.skip_bad_images, tpu=args.tpu, sync_batchnorm=args.sync_batchnorm,
+            verbose=verbosity(args), overwrite=args.overwrite, **options,
+        )
+    except WorkerLostError as e:
+        print(f"keras-resnets train: error: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"test accuracy {summary['test_accuracy']:.4f}, test loss {summary['test_loss']:.4f}, "
+        f"{summary['train_images_per_second']} train images/s, {summary['wall_seconds']} s; "
+        f"saved to {summary['run_dir']}"
+    )
+    return 0

@@ -1,0 +1,50 @@
+"""Package attributes that import their module on first use (PEP 562).
+
+`import keras_resnets` and `keras-resnets --help` must not import TensorFlow
+(seconds, and C++ log lines), and a later JAX backend must not get it at all:
+so the package `__init__` files name their public attributes and the module
+that defines each, and `attach` loads a module when one of its names is
+first read. `from keras_resnets import ResNet50`, `keras_resnets.train`,
+`dir(keras_resnets)` and `__all__` work as with eager imports.
+
+Example, in a package's `__init__.py`:
+
+>>> __getattr__, __dir__ = attach(__name__, {"train": "keras_resnets.training.loop"})  # doctest: +SKIP
+"""
+
+import importlib
+import sys
+
+
+def attach(package, attributes, submodules=()):
+    """`(__getattr__, __dir__)` for the package named `package`.
+
+    Args:
+        package: the package's `__name__`.
+        attributes: `{public name: module path}`: reading `package.NAME`
+            imports the module and returns its attribute `NAME`.
+        submodules: names of sub-modules that reading `package.NAME`
+            imports (as eager imports of the package used to).
+
+    Returns:
+        The two functions to assign to the package's `__getattr__` and
+        `__dir__`. A name, once loaded, is stored in the package, so
+        `__getattr__` runs once per name.
+    """
+    attributes = dict(attributes)
+    submodules = frozenset(submodules)
+
+    def __getattr__(name):
+        if name in attributes:
+            value = getattr(importlib.import_module(attributes[name]), name)
+        elif name in submodules:
+            value = importlib.import_module(f"{package}.{name}")
+        else:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__():
+        return sorted(set(vars(sys.modules[package])) | set(attributes) | submodules)
+
+    return __getattr__, __dir__
