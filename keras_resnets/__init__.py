@@ -6,7 +6,9 @@ to the reference implementations.
 
 `import keras_resnets` does not import Keras or TensorFlow: each public name
 loads its module when first used (`keras_resnets.utils.lazy`), so the
-command line answers `--help` at once.
+command line answers `--help` at once. Once Keras is imported (before or
+after this package), the package's layers and models are registered with
+it, so that `keras.saving.load_model` reads their `.keras` files.
 
 >>> import keras_resnets
 >>> model = keras_resnets.ResNeXt50(weights=None, classes=10)  # doctest: +SKIP
@@ -17,6 +19,7 @@ __version__ = "0.1.0"
 from keras_resnets.models.registry import BUILDER_NAMES as _BUILDER_NAMES
 from keras_resnets.models.registry import get_spec, list_models
 from keras_resnets.utils.lazy import attach as _attach
+from keras_resnets.utils.lazy import when_imported as _when_imported
 
 __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
@@ -39,3 +42,11 @@ __getattr__, __dir__ = _attach(
     submodules=("benchmark", "cli", "data", "export", "info", "layers", "models", "training",
                 "tuning", "utils", "weights"),
 )
+
+
+def _register_with_keras():
+    # Importing the modules runs their `register_keras_serializable`.
+    import keras_resnets.layers  # noqa: F401
+
+
+_when_imported("keras", _register_with_keras)

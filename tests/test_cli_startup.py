@@ -135,3 +135,20 @@ def test_a_command_that_imports_tensorflow_is_quiet():
     assert out.returncode == 0, out.stderr
     assert "resnet20: ResNet-20 (CIFAR)" in out.stdout
     assert out.stderr == ""
+
+
+@pytest.mark.parametrize("imports", ["import keras_resnets\nimport keras", "import keras\nimport keras_resnets"])
+def test_load_model_after_a_plain_import(imports, tmp_path):
+    """However the imports are ordered, `import keras_resnets` registers its
+    layers with Keras once Keras is imported (and not before), so that
+    `load_model` reads a keras_resnets model without any other use of the
+    package."""
+    model = keras_resnets.ResNet20(input_shape=(8, 8, 3), classes=3)
+    model.save(tmp_path / "resnet20.keras")
+    out = run_python(imports + f"""
+        import sys
+        model = keras.saving.load_model({str(tmp_path / "resnet20.keras")!r})
+        print("stem:", type(model.get_layer("stem")).__module__)
+    """.replace("\n        ", "\n"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.splitlines()[-2] == "stem: keras_resnets.layers.stem"

@@ -13,6 +13,8 @@ Example, in a package's `__init__.py`:
 """
 
 import importlib
+import importlib.abc
+import importlib.util
 import sys
 
 
@@ -48,3 +50,49 @@ def attach(package, attributes, submodules=()):
         return sorted(set(vars(sys.modules[package])) | set(attributes) | submodules)
 
     return __getattr__, __dir__
+
+
+def when_imported(name, callback):
+    """Calls `callback()` once the top-level module `name` is imported: now
+    if it is already, else just after its import completes.
+
+    A finder placed first on `sys.meta_path` waits for `name`, removes
+    itself, and wraps the module's loader so that `callback` runs after the
+    module's code. `import keras_resnets` uses it to register its layers
+    with Keras as soon as Keras is imported, without importing Keras itself:
+    `keras.saving.load_model` then reads keras_resnets models whatever the
+    order of the imports.
+    """
+    if name in sys.modules:
+        callback()
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    def __init__(self, name, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _CallbackLoader(spec.loader, self.callback)
+        return spec
+
+
+class _CallbackLoader(importlib.abc.Loader):
+    def __init__(self, loader, callback):
+        self.loader, self.callback = loader, callback
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        self.callback()
+
+    def __getattr__(self, attribute):  # get_data, get_filename, is_package, ...
+        return getattr(self.loader, attribute)
