@@ -423,3 +423,56 @@ def test_stuck_worker_stops_the_other_after_the_collective_timeout(tmp_path):
     assert "training stopped at epoch 2, step 1: no step finished for" in error
     assert "(collective_timeout=5 s)" in error and "--resume" in error
     assert 5 <= waited < 60
+
+
+STEPS_MEMORY = """
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from keras_resnets.training import callbacks, distribute
+
+strategy = tf.distribute.MirroredStrategy()
+with strategy.scope():
+    inputs = keras.Input((4, 4, 3))
+    x = inputs
+    for _ in range(4):
+        x = keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, padding="same")(x))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x)))
+    loss = keras.losses.CategoricalCrossentropy()
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    model.optimizer.build(model.trainable_variables)
+distribute.set_synchronized_batchnorm(model, True)
+images = np.random.default_rng(0).random((100, 4, 4, 3), dtype="float32")
+labels = np.eye(10, dtype="float32")[np.arange(100) % 10]
+# 100 images in batches of 32: every fourth batch (4) splits 2 + 2, the
+# others 16 + 16. One iterator: only the steps run again and again.
+batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(32).repeat()
+dataset = distribute.distribute_dataset(strategy, batches)
+steps = distribute.DistributedSteps(model, strategy, loss, dataset.element_spec)
+rss, batch = [], iter(dataset)
+with distribute._instance_keys_at_trace_time():
+    for step in range(int(sys.argv[1])):
+        steps.train_step(next(batch))
+        if step % 100 == 99:
+            rss.append(callbacks.process_stats()["rss_mib"])
+print(json.dumps({"rss": rss, "traces": steps.train_step.experimental_get_tracing_count()}))
+"""
+
+
+def test_distributed_steps_keep_their_memory():
+    """Two replicas, four synchronized batch norms, 1,200 steps: the process
+    holds its memory, and the step is traced once for both batch sizes.
+
+    With a new instance key for every collective at every call (TensorFlow's
+    default), its collective runtime keeps about 1.5 KiB per collective per
+    step: 18.5 MiB more over the last 1,000 steps here (measured); with the
+    keys taken at tracing, 0.2."""
+    out = subprocess.run([sys.executable, "-c", STEPS_MEMORY, "1200"], cwd=REPO, env=_env(),
+                         capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["traces"] == 1
+    rss = result["rss"]
+    assert rss[-1] - rss[1] < 5, rss
