@@ -39,7 +39,7 @@ __getattr__, __dir__ = _attach(
         "BUILDERS": "keras_resnets.models.applications",
         **dict.fromkeys(_BUILDER_NAMES, "keras_resnets.models.applications"),
     },
-    submodules=("benchmark", "cli", "data", "export", "info", "layers", "models", "training",
+    submodules=("benchmark", "cli", "data", "export", "info", "keras_hub", "layers", "models", "training",
                 "tuning", "utils", "weights"),
 )
 
@@ -47,6 +47,7 @@ __getattr__, __dir__ = _attach(
 def _register_with_keras():
     # Importing the modules runs their `register_keras_serializable`.
     import keras_resnets.layers  # noqa: F401
+    import keras_resnets.models.model  # noqa: F401
 
 
 _when_imported("keras", _register_with_keras)

@@ -40,7 +40,7 @@ PLOT_ENDINGS = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".gif", ".dot")
 
 
 def _stage_of(layer_name):
-    if layer_name == "stem":
+    if layer_name in ("stem", "stem_pool"):
         return "stem"
     match = _STAGE.match(layer_name)
     return match.group(1) if match else "head"

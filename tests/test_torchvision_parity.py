@@ -302,3 +302,84 @@ def test_logits_match_timm(timm_name, tmp_path):
     assert trainable_count(model) == n_params
     load_timm(model, path)
     _assert_same_logits(f"timm {timm_name}", _keras_logits(model, images), expected)
+
+
+# --- dilated features: torchvision's replace_stride_with_dilation, timm's output_stride
+
+FEATURE_SIZES = [99, 64]  # odd and even: the padding of every strided layer matters
+
+
+def _feature_images(size):
+    return np.random.default_rng(2).standard_normal((2, 3, size, size)).astype("float32")
+
+
+def _assert_same_features(label, actual, expected):
+    assert list(actual) == list(expected)
+    for level, want in expected.items():
+        got = keras.ops.convert_to_numpy(actual[level]).transpose(0, 3, 1, 2)
+        assert got.shape == want.shape, (level, got.shape, want.shape)
+        assert np.abs(want).max() > 0.1
+        diff = np.abs(got - want).max()
+        print(f"{label} {level} {tuple(want.shape)}: max |keras - torch| {diff:.3g} (max |torch| {np.abs(want).max():.3g})")
+        np.testing.assert_allclose(got, want, rtol=0, atol=ATOL, err_msg=f"{label} {level}")
+
+
+@pytest.mark.parametrize("size", FEATURE_SIZES)
+@pytest.mark.parametrize("output_stride, dilate", [(16, [False, False, True]), (8, [False, True, True])])
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d"])
+def test_dilated_features_match_torchvision(name, output_stride, dilate, size, tmp_path):
+    """torchvision's `replace_stride_with_dilation` against `output_stride`:
+    its layer1..layer4 (`IntermediateLayerGetter`) against "P2".."P5" of a
+    features-only model, which loads the classifier's checkpoint (the
+    classifier's keys are left over)."""
+    from torchvision.models._utils import IntermediateLayerGetter
+
+    def dilated(n):
+        return getattr(torchvision.models, n)(weights=None, replace_stride_with_dilation=dilate)
+
+    torch_model = _randomized_torch_model(name, factory=dilated)
+    state_dict = _checkpoint(torch_model, tmp_path)
+    images = _feature_images(size)
+    layers = {"layer1": "P2", "layer2": "P3", "layer3": "P4", "layer4": "P5"}
+    with torch.no_grad():
+        expected = IntermediateLayerGetter(torch_model, layers)(torch.from_numpy(images))
+    expected = {k: v.numpy() for k, v in expected.items()}
+    del torch_model
+
+    model = keras_resnets.get_model(name, include_top=False, features_only=True, output_stride=output_stride,
+                                    levels=tuple(layers.values()))
+    load_torchvision_state_dict(model, state_dict)
+    actual = model(images.transpose(0, 2, 3, 1), training=False)
+    _assert_same_features(f"{name} output_stride={output_stride} {size} px", actual, expected)
+
+
+@pytest.mark.parametrize("size", FEATURE_SIZES)
+@pytest.mark.parametrize("output_stride", [16, 8])
+@pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
+def test_dilated_features_match_timm(name, output_stride, size, tmp_path):
+    """timm's `features_only=True, output_stride=...` (its basic block takes
+    dilation, torchvision's refuses it) against every level, "P1" (the stem
+    before its max-pool) included; the weights go through a .safetensors
+    file of timm's classifier and `weights=` of the builder."""
+    from safetensors.torch import save_file
+
+    timm = pytest.importorskip("timm", reason=f"timm is not installed; run: {PARITY_COMMAND}")
+
+    def classifier(n):
+        return timm.create_model(n, pretrained=False, zero_init_last=False, output_stride=output_stride)
+
+    torch_model = _randomized_torch_model(name, factory=classifier)
+    path = tmp_path / "model.safetensors"
+    save_file(torch_model.state_dict(), str(path))
+    features = timm.create_model(name, pretrained=False, features_only=True, output_stride=output_stride)
+    missing, unexpected = features.load_state_dict(torch_model.state_dict(), strict=False)
+    assert not missing and sorted(unexpected) == ["fc.bias", "fc.weight"]
+    images = _feature_images(size)
+    with torch.no_grad():
+        expected = {f"P{i + 1}": v.numpy() for i, v in enumerate(features.eval()(torch.from_numpy(images)))}
+    del torch_model, features
+
+    model = keras_resnets.get_model(name, include_top=False, features_only=True, output_stride=output_stride,
+                                    weights=str(path))
+    actual = model(images.transpose(0, 2, 3, 1), training=False)
+    _assert_same_features(f"timm {name} output_stride={output_stride} {size} px", actual, expected)

@@ -11,6 +11,11 @@ Each block exists once; the variants are flags:
 - `groups` and `width_per_group` (bottleneck) give ResNeXt and wide ResNets:
   the 3x3 convolution has `int(filters * width_per_group / 64) * groups`
   channels in `groups` groups (torchvision's rule).
+- `dilation_rate` and `first_dilation_rate` dilate the 3x3 convolutions of a
+  stage that trades its stride for dilation (`output_stride` of the
+  builder): the first 3x3 of the stage's first block keeps the previous
+  dilation, every other one uses the new (torchvision's
+  `replace_stride_with_dilation`, timm's `output_stride`).
 """
 
 import keras
@@ -42,8 +47,8 @@ class ResidualBlock(keras.layers.Layer):
     """Shared machinery of `BasicBlock` and `BottleneckBlock`.
 
     A subclass states its residual branch with `branch_convs()`, a list of
-    `(filters, kernel_size, strides, groups)`; everything else (normalization,
-    activations, shortcut, stochastic depth) is common.
+    `(filters, kernel_size, strides, groups, dilation_rate)`; everything else
+    (normalization, activations, shortcut, stochastic depth) is common.
 
     Args:
         filters: int, the block's width (see the subclass).
@@ -65,6 +70,10 @@ class ResidualBlock(keras.layers.Layer):
             BN's gamma, or the last convolution in a pre-activation block).
         kernel_initializer: initializer of the convolutions. Defaults to
             "he_normal_fan_out", torchvision's.
+        dilation_rate: int, dilation of the 3x3 convolutions. Defaults to 1.
+        first_dilation_rate: int or None, dilation of the first 3x3
+            convolution; defaults to `dilation_rate`. A block that would have
+            strided into a dilated stage keeps the previous dilation there.
     """
 
     expansion = 1
@@ -82,11 +91,17 @@ class ResidualBlock(keras.layers.Layer):
         drop_path_rate=0.0,
         zero_init_residual=False,
         kernel_initializer=HE_NORMAL_FAN_OUT,
+        dilation_rate=1,
+        first_dilation_rate=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.filters = check_positive_int("filters", filters)
         self.strides = check_positive_int("strides", strides)
+        self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
+        self.first_dilation_rate = check_positive_int(
+            "first_dilation_rate", self.dilation_rate if first_dilation_rate is None else first_dilation_rate
+        )
         self.preactivation = bool(preactivation)
         self.shortcut = check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
         self.use_bias = bool(use_bias)
@@ -102,7 +117,7 @@ class ResidualBlock(keras.layers.Layer):
         last = len(specs) - 1
         self.preact_bn = self._norm("preact_bn") if self.preactivation else None
         self.convs, self.norms = [], []
-        for i, (conv_filters, kernel_size, conv_strides, groups) in enumerate(specs):
+        for i, (conv_filters, kernel_size, conv_strides, groups, dilation) in enumerate(specs):
             # In a pre-activation block the last convolution is not normalized:
             # its output goes straight into the addition.
             normalized = not (self.preactivation and i == last)
@@ -119,6 +134,7 @@ class ResidualBlock(keras.layers.Layer):
                     ),
                     name=f"conv{i + 1}",
                     dtype=self.dtype_policy,
+                    dilation_rate=dilation,
                 )
             )
             self.norms.append(
@@ -220,12 +236,11 @@ class ResidualBlock(keras.layers.Layer):
                 "drop_path_rate": self.drop_path_rate,
                 "zero_init_residual": self.zero_init_residual,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
+                "dilation_rate": self.dilation_rate,
+                "first_dilation_rate": self.first_dilation_rate,
             }
         )
         return config
-
-
-
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
@@ -247,8 +262,10 @@ class BasicBlock(ResidualBlock):
     expansion = 1
 
     def branch_convs(self):
-        return [(self.filters, 3, self.strides, 1), (self.filters, 3, 1, 1)]
-
+        return [
+            (self.filters, 3, self.strides, 1, self.first_dilation_rate),
+            (self.filters, 3, 1, 1, self.dilation_rate),
+        ]
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
@@ -297,9 +314,9 @@ class BottleneckBlock(ResidualBlock):
             )
         s1, s3 = (self.strides, 1) if self.stride_in_1x1 else (1, self.strides)
         return [
-            (self.width, 1, s1, 1),
-            (self.width, 3, s3, self.groups),
-            (self.out_channels, 1, 1, 1),
+            (self.width, 1, s1, 1, 1),
+            (self.width, 3, s3, self.groups, self.first_dilation_rate),
+            (self.out_channels, 1, 1, 1, 1),
         ]
 
     def get_config(self):

@@ -39,17 +39,26 @@ def conv_layers(
     kernel_initializer=HE_NORMAL_FAN_OUT,
     name="conv",
     dtype=None,
+    dilation_rate=1,
 ):
     """A convolution with PyTorch's symmetric padding, as a list of layers.
 
     A stride-1 convolution uses "same" padding, which is symmetric for odd
-    kernels. A strided one pads `kernel_size // 2` pixels on every side
-    explicitly and then runs "valid": TensorFlow's "same" would pad only the
-    bottom and right of an even-sized input, which shifts the sampling grid
-    away from PyTorch's (and breaks weight compatibility). `dtype`: the
+    kernels (a dilated one pads `dilation_rate * (kernel_size // 2)`, as
+    PyTorch's `padding=dilation`). A strided one pads `kernel_size // 2`
+    pixels on every side explicitly and then runs "valid": TensorFlow's
+    "same" would pad only the bottom and right of an even-sized input, which
+    shifts the sampling grid away from PyTorch's (and breaks weight
+    compatibility). A convolution is strided or dilated, not both (as in
+    the networks: a stage trades its stride for dilation). `dtype`: the
     layers' dtype policy (a composite layer passes its own, so that a model
     loaded under another global policy keeps it).
     """
+    if strides > 1 and dilation_rate > 1:
+        raise ValueError(
+            f"A convolution is strided or dilated, not both; received strides={strides}, "
+            f"dilation_rate={dilation_rate}."
+        )
     layers = []
     padding = "same"
     if strides > 1 and kernel_size > 1:
@@ -57,6 +66,8 @@ def conv_layers(
         padding = "valid"
     conv_cls = GroupedConv2D if groups > 1 else Conv2D
     extra = {"groups": groups} if groups > 1 else {}
+    if dilation_rate > 1 and kernel_size > 1:
+        extra["dilation_rate"] = dilation_rate
     layers.append(
         conv_cls(
             filters,

@@ -9,12 +9,55 @@ from keras_resnets.layers.common import (
     conv_layers,
     conv_norm,
     serialize_initializer,
+    strided_output_shape,
 )
 from keras_resnets.layers.normalization import BatchNormalization
-from keras_resnets.models.specs import STEM_STRIDES
+from keras_resnets.models.specs import STEM_CONV_STRIDES, STEM_STRIDES
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
 STEMS = tuple(STEM_STRIDES)
+
+
+@keras.saving.register_keras_serializable(package="keras_resnets")
+class StemPool(keras.layers.Layer):
+    """The stem's max-pool: 3x3, stride 2, one pixel of padding on each side
+    (PyTorch's `MaxPool2d(3, 2, padding=1)`).
+
+    Args:
+        padding: "min" pads with -inf, never a maximum (PyTorch's
+            semantics); "zeros" pads with zeros (keras.applications'). After
+            a ReLU both are the same, and zeros keep int8 export sane: a -inf
+            pad value would set the quantization range of the tensor.
+
+    Example:
+
+    >>> StemPool()(keras.ops.ones((1, 32, 32, 64))).shape
+    (1, 16, 16, 64)
+    """
+
+    def __init__(self, padding="min", **kwargs):
+        super().__init__(**kwargs)
+        self.padding = check_choice("padding", padding, ("min", "zeros"))
+        self.pool = keras.layers.MaxPooling2D(3, strides=2, name="pool", dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        n, h, w, c = input_shape
+        self.pool.build((n, None if h is None else h + 2, None if w is None else w + 2, c))
+        self.built = True
+
+    def call(self, inputs):
+        pad_value = float("-inf") if self.padding == "min" else 0.0
+        x = ops.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=pad_value)
+        return self.pool(x)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        return (n, None if h is None else (h - 1) // 2 + 1, None if w is None else (w - 1) // 2 + 1, c)
+
+    def get_config(self):
+        config = super().get_config()
+        config["padding"] = self.padding
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
@@ -29,7 +72,10 @@ class Stem(keras.layers.Layer):
       Tricks", He et al. 2019, ResNet-C/D).
 
     Each convolution is followed by BN and ReLU, except the last one of a
-    pre-activation network, whose first block normalizes its input.
+    pre-activation network, whose first block normalizes its input. With
+    `pool=False` the max-pool is left out: the models apply it as a layer of
+    its own (`StemPool`), so that the features before it ("P1", stride 2)
+    are a tensor of the model.
 
     Args:
         kind: one of "imagenet", "cifar", "deep". Defaults to "imagenet".
@@ -40,6 +86,8 @@ class Stem(keras.layers.Layer):
             it (keras.applications' ResNetV2 has one).
         pool_padding: "min" pads the max-pool with -inf (PyTorch's semantics)
             or "zeros" (keras.applications'). After a ReLU both are the same.
+        pool: bool, end with the max-pool ("imagenet" and "deep").
+            Defaults to `True`.
         bn_epsilon: float. Defaults to `1e-5`.
         bn_momentum: float. Defaults to `0.9`.
         kernel_initializer: initializer of the convolutions.
@@ -61,10 +109,12 @@ class Stem(keras.layers.Layer):
         bn_epsilon=1e-5,
         bn_momentum=0.9,
         kernel_initializer=HE_NORMAL_FAN_OUT,
+        pool=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.kind = check_choice("stem", kind, STEMS)
+        self.pool_output = bool(pool)
         self.filters = check_positive_int("filters", filters)
         self.preactivation = bool(preactivation)
         self.use_bias = bool(use_bias)
@@ -107,15 +157,21 @@ class Stem(keras.layers.Layer):
                 if normalized
                 else None
             )
-        self.pool = (
-            keras.layers.MaxPooling2D(3, strides=2, name="pool", dtype=self.dtype_policy)
-            if self.kind != "cifar"
-            else None
-        )
+        self.pool = self.make_pool("pool") if self.pool_output else None
+
+    def make_pool(self, name):
+        """The stem's `StemPool` (None for the "cifar" stem, which has none):
+        after a ReLU its padding is zeros, exactly PyTorch's -inf there
+        (every window holds a pixel >= 0)."""
+        if self.kind == "cifar":
+            return None
+        after_relu = self.norms[-1] is not None
+        padding = "min" if self.pool_padding == "min" and not after_relu else "zeros"
+        return StemPool(padding, name=name, dtype=self.dtype_policy)
 
     @property
     def strides(self):
-        return STEM_STRIDES[self.kind]
+        return STEM_CONV_STRIDES[self.kind] * (1 if self.pool is None else 2)
 
     def build(self, input_shape):
         shape = input_shape
@@ -124,8 +180,7 @@ class Stem(keras.layers.Layer):
             if norm is not None:
                 norm.build(shape)
         if self.pool is not None:
-            n, h, w, c = shape
-            self.pool.build((n, None if h is None else h + 2, None if w is None else w + 2, c))
+            self.pool.build(shape)
         self.built = True
 
     def call(self, inputs, training=None):
@@ -134,29 +189,11 @@ class Stem(keras.layers.Layer):
             x = conv_norm(conv, norm, x, training)
             if norm is not None:
                 x = ops.relu(x)
-        if self.pool is not None:
-            # PyTorch's MaxPool2d(3, 2, padding=1): one pixel of padding on each
-            # side, never counted as a maximum. After a ReLU, zeros are exactly
-            # that (every window holds a pixel >= 0) and keep int8 export sane:
-            # a -inf pad value would set the quantization range of the tensor.
-            after_relu = self.norms[-1] is not None
-            pad_value = float("-inf") if self.pool_padding == "min" and not after_relu else 0.0
-            x = ops.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=pad_value)
-            x = self.pool(x)
-        return x
+        return x if self.pool is None else self.pool(x)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-
-        def size(d):
-            if d is None:
-                return None
-            if self.kind == "cifar":
-                return d
-            d = (d - 1) // 2 + 1  # the stride-2 convolution, symmetric padding
-            return (d - 1) // 2 + 1  # the max-pool, one pixel each side
-
-        return (n, size(h), size(w), self.filters)
+        shape = strided_output_shape(input_shape, STEM_CONV_STRIDES[self.kind], self.filters)
+        return shape if self.pool is None else self.pool.compute_output_shape(shape)
 
     def get_config(self):
         config = super().get_config()
@@ -171,6 +208,7 @@ class Stem(keras.layers.Layer):
                 "bn_epsilon": self.bn_epsilon,
                 "bn_momentum": self.bn_momentum,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
+                "pool": self.pool_output,
             }
         )
         return config

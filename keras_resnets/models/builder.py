@@ -1,5 +1,6 @@
 """One constructor for every registered architecture."""
 
+import math
 import numbers
 import os
 
@@ -9,8 +10,9 @@ from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock
 from keras_resnets.layers.normalization import BatchNormalization
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEMS, Stem
+from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.registry import get_spec
-from keras_resnets.models.specs import min_input_size
+from keras_resnets.models.specs import STEM_STRIDES, min_input_size, output_strides
 from keras_resnets.utils.validation import (
     check_choice,
     check_positive_int,
@@ -37,6 +39,57 @@ LAYOUTS = {
 }
 
 PRETRAINED = ("imagenet",)
+
+
+def _check_output_stride(output_stride, spec, stem):
+    """`output_stride` (None: the total stride) checked: the total stride
+    divided by 1, 2 or 4, the last one or two strided stages dilated."""
+    allowed = output_strides(spec, stem)
+    if output_stride is None:
+        return allowed[0]
+    if isinstance(output_stride, bool) or output_stride not in allowed:
+        raise ValueError(
+            f"`output_stride` must be one of {allowed} for {spec.name} with the {stem!r} stem (its "
+            f"total stride, or that divided by 2 or 4: the last stages dilated instead of strided); "
+            f"received output_stride={output_stride!r}."
+        )
+    return int(output_stride)
+
+
+def block_schedule(strides, stem_stride, output_stride):
+    """Each block's `(strides, first_dilation_rate, dilation_rate)`.
+
+    `strides`: per stage, the blocks' strides without dilation. Going
+    through the blocks in order, a block that would stride once the network
+    is at `output_stride` does not: its dilation, and that of the blocks
+    after it, grows by the stride instead, and its first 3x3 convolution
+    keeps the previous one (torchvision's `replace_stride_with_dilation`,
+    timm's `output_stride`).
+    """
+    net, dilation, schedule = stem_stride, 1, []
+    for stage in strides:
+        row = []
+        for s in stage:
+            first = dilation
+            if s > 1 and net >= output_stride:
+                dilation *= s
+                s = 1
+            net *= s
+            row.append((s, first, dilation))
+        schedule.append(row)
+    return schedule
+
+
+def _check_features(features_only, include_top, pooling, levels):
+    if not isinstance(features_only, bool):
+        raise ValueError(f"`features_only` must be True or False; received features_only={features_only!r}.")
+    if features_only and (include_top or pooling is not None):
+        raise ValueError(
+            "features_only=True builds the trunk's feature maps without a head: pass include_top=False "
+            f"and pooling=None; received include_top={include_top!r}, pooling={pooling!r}."
+        )
+    if levels is not None and not features_only:
+        raise ValueError(f"`levels` needs features_only=True; received levels={levels!r}.")
 
 
 def _check_input_shape(input_shape, min_size, weights, pretrained=False):
@@ -137,6 +190,9 @@ def build_model(
     width_multiplier=1.0,
     groups=None,
     width_per_group=None,
+    output_stride=None,
+    features_only=False,
+    levels=None,
 ):
     """Builds the registered architecture `name` as a functional Keras model.
 
@@ -182,9 +238,20 @@ def build_model(
             stem's.
         groups: int, overrides the bottleneck's cardinality.
         width_per_group: int, overrides the bottleneck's width per group.
+        output_stride: int, the trunk's downsampling: 32 (the default of the
+            ImageNet stems), 16 or 8; the CIFAR nets' 4, 2 or 1. Below the
+            total stride the last stage (16) or two (8) dilate their 3x3
+            convolutions instead of striding (`block_schedule`), as
+            torchvision's `replace_stride_with_dilation` and timm's
+            `output_stride`: the same weights, denser features (DeepLab).
+        features_only: bool, with `include_top=False`: the model's output
+            is a dict of feature maps, `{"P2": ..., "P5": ...}` (see
+            `ResNetModel.pyramid_outputs`), instead of the last one.
+        levels: with `features_only`, the levels to output, e.g.
+            `("P3", "P4", "P5")`; defaults to all.
 
     Returns:
-        A `keras.Model`.
+        A `ResNetModel` (a functional `keras.Model` with `pyramid_outputs`).
     """
     spec = get_spec(name)
     if not isinstance(include_top, bool):
@@ -224,10 +291,12 @@ def build_model(
     width_per_group = check_positive_int(
         "width_per_group", spec.width_per_group if width_per_group is None else width_per_group
     )
+    output_stride = _check_output_stride(output_stride, spec, stem)
+    _check_features(features_only, include_top, pooling, levels)
     if input_tensor is not None and input_shape is None:
         input_shape = tuple(input_tensor.shape[1:])
     input_shape = _check_input_shape(
-        input_shape, min_input_size(spec, stem), weights, pretrained
+        input_shape, min_input_size(spec, stem, output_stride), weights, pretrained
     )
 
     def scaled(width):
@@ -255,7 +324,14 @@ def build_model(
     else:
         inputs = keras.Input(tensor=input_tensor, shape=input_shape, name="image")
 
-    x = Stem(
+    pyramid, feature_strides = {}, {}
+
+    def record(x, nominal, actual):
+        # "Pn": the last feature map at stride 2**n without dilation.
+        level = f"P{int(math.log2(nominal))}"
+        pyramid[level], feature_strides[level] = x, actual
+
+    stem_layer = Stem(
         stem,
         filters=scaled(spec.stem_width),
         preactivation=spec.preactivation,
@@ -264,8 +340,14 @@ def build_model(
         pool_padding=opts["pool_padding"],
         bn_epsilon=opts["bn_epsilon"],
         bn_momentum=opts["bn_momentum"],
+        pool=False,
         name="stem",
-    )(inputs)
+    )
+    x = stem_layer(inputs)
+    record(x, stem_layer.strides, stem_layer.strides)
+    pool = stem_layer.make_pool("stem_pool")
+    if pool is not None:
+        x = pool(x)
 
     # Stage i > 0 halves the resolution: at its first block (the papers,
     # torchvision), or at the previous stage's last block (keras.applications v2).
@@ -278,17 +360,23 @@ def build_model(
         else:
             stage[0] = 1 if i == 0 else 2
         strides.append(stage)
-    index = 0
+    schedule = block_schedule(strides, STEM_STRIDES[stem], output_stride)
+    index, nominal = 0, STEM_STRIDES[stem]
     for i, (depth, width) in enumerate(zip(spec.depths, spec.widths)):
         for j in range(depth):
             rate = drop_path_rate * index / max(n_blocks - 1, 1)
+            block_strides, first_dilation, dilation = schedule[i][j]
             x = block_cls(
                 scaled(width),
-                strides=strides[i][j],
+                strides=block_strides,
+                dilation_rate=dilation,
+                first_dilation_rate=first_dilation,
                 drop_path_rate=rate,
                 name=f"stage{i + 1}_block{j + 1}",
                 **block_kw,
             )(x)
+            nominal *= strides[i][j]
+            record(x, nominal, nominal // dilation)
             index += 1
 
     if spec.preactivation:
@@ -296,6 +384,7 @@ def build_model(
             epsilon=opts["bn_epsilon"], momentum=opts["bn_momentum"], name="post_bn"
         )(x)
         x = keras.layers.ReLU(name="post_relu")(x)
+        record(x, nominal, nominal // dilation)
 
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -316,12 +405,31 @@ def build_model(
         model_inputs = keras.utils.get_source_inputs(input_tensor)
     else:
         model_inputs = inputs
-    model = keras.Model(model_inputs, x, name=model_name or spec.name)
+    model_name = model_name or spec.name
+    model = ResNetModel(model_inputs, x, name=model_name).set_pyramid(pyramid, feature_strides)
     if source is not None:
         from keras_resnets.weights.pretrained import load_weights
 
         load_weights(model, source, include_top=include_top)
+    if features_only:
+        # The whole trunk holds the weights (loaded above); this model shares
+        # its layers up to the deepest level asked for.
+        chosen = _check_levels(levels, pyramid)
+        model = ResNetModel(model_inputs, {k: pyramid[k] for k in chosen}, name=model_name)
+        model.set_pyramid({k: pyramid[k] for k in chosen}, feature_strides)
     return model
+
+
+def _check_levels(levels, pyramid):
+    allowed = tuple(pyramid)
+    if levels is None:
+        return allowed
+    chosen = (levels,) if isinstance(levels, str) else tuple(levels)
+    if not chosen or any(level not in allowed for level in chosen) or len(set(chosen)) < len(chosen):
+        raise ValueError(
+            f"`levels` must be distinct levels of this model, some of {allowed}; received levels={levels!r}."
+        )
+    return chosen
 
 
 def get_model(name, /, **kwargs):

@@ -12,9 +12,11 @@ from keras_resnets.utils.validation import check_positive_int
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
-# Downsampling factor of each stem ("imagenet", "cifar", "deep"): what the
-# input size must allow.
-STEM_STRIDES = {"imagenet": 4, "cifar": 1, "deep": 4}
+# The stride of each stem's convolutions ("imagenet", "cifar", "deep"); all
+# but "cifar" max-pool after them.
+STEM_CONV_STRIDES = {"imagenet": 2, "cifar": 1, "deep": 2}
+# Downsampling factor of each stem: what the input size must allow.
+STEM_STRIDES = {kind: s if kind == "cifar" else 2 * s for kind, s in STEM_CONV_STRIDES.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +75,24 @@ class ModelSpec:
         return per_block * sum(self.depths) + stem_convs + 1
 
 
-def min_input_size(spec, stem=None):
-    """Smallest image side the network's downsampling takes (its total stride)."""
+def total_stride(spec, stem=None):
+    """The network's downsampling without dilation: the stem's stride times
+    2 for each stage after the first."""
     return STEM_STRIDES[stem or spec.stem] * 2 ** (len(spec.depths) - 1)
+
+
+def output_strides(spec, stem=None):
+    """The output strides the network of `spec` takes (`output_stride` of
+    the builder): its total stride, or that divided by 2 or 4 (the last one
+    or two strided stages dilated), never below the stem's stride."""
+    total = total_stride(spec, stem)
+    return [total // 2**k for k in range(3) if total // 2**k >= STEM_STRIDES[stem or spec.stem]]
+
+
+def min_input_size(spec, stem=None, output_stride=None):
+    """Smallest image side the network's downsampling takes (its output
+    stride: the total stride, or less with dilation)."""
+    return output_stride or total_stride(spec, stem)
 
 
 def check_image_size(name, size, spec):
