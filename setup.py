@@ -38,7 +38,10 @@ setup(
     ],
     entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "pydot"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "pydot", "keras-hub>=0.32"],
+        # keras-hub's task models (DeepLabV3, RetinaNet) on keras_resnets
+        # backbones (keras_resnets.keras_hub).
+        "keras-hub": ["keras-hub>=0.32"],
         # keras-resnets info NAME --plot FILE.png; also needs graphviz's `dot`
         # program from the system (apt-get install graphviz).
         "plot": ["pydot"],

@@ -1,0 +1,97 @@
+"""keras-hub's task models on keras_resnets backbones: DeepLabV3 (at output
+stride 32, and 16 through `as_image_encoder`) and RetinaNet build, train a
+step, and save and load as `.keras` with equal outputs. keras-hub is in the
+test extras; without it these tests are skipped."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnets
+from keras_resnets.keras_hub import as_image_encoder
+
+keras_hub = pytest.importorskip("keras_hub", reason='keras-hub is not installed: pip install ".[keras-hub]"')
+
+SIZE = 64
+
+
+def _encoder(**kwargs):
+    # A narrow ResNet-18: the plumbing is what is tested, not the capacity.
+    return keras_resnets.ResNet18(include_top=False, width_multiplier=0.25, **kwargs)
+
+
+def _assert_saves(model, x, tmp_path):
+    before = model.predict(x, verbose=0)
+    model.save(tmp_path / "task.keras")
+    after = keras.saving.load_model(tmp_path / "task.keras").predict(x, verbose=0)
+    for key in before if isinstance(before, dict) else [None]:
+        np.testing.assert_array_equal(*(np.asarray(o if key is None else o[key]) for o in (before, after)))
+
+
+def _segmenter(encoder, **kwargs):
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=encoder, dilation_rates=[2, 4, 6], low_level_feature_key="P2",
+        image_shape=(SIZE, SIZE, 3), **kwargs,
+    )
+    segmenter = keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=3)
+    segmenter.compile(optimizer=keras.optimizers.SGD(0.01),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return segmenter
+
+
+@pytest.mark.parametrize("output_stride, kwargs", [
+    (32, dict(spatial_pyramid_pooling_key="P5", upsampling_size=8)),
+    # The dilated last stage, at stride 16, is keras-hub's "P4".
+    (16, dict(spatial_pyramid_pooling_key="P4", upsampling_size=4)),
+])
+def test_deeplab_v3(output_stride, kwargs, tmp_path):
+    encoder = as_image_encoder(_encoder(output_stride=output_stride))
+    segmenter = _segmenter(encoder, **kwargs)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (2, SIZE, SIZE, 3)).astype("float32")
+    masks = rng.integers(0, 3, (2, SIZE, SIZE, 1))
+    assert segmenter(x).shape == (2, SIZE, SIZE, 3)  # the image's size: the strides add up
+    weights = [w.numpy().copy() for w in encoder.trainable_weights]
+    loss = segmenter.fit(x, masks, epochs=1, verbose=0).history["loss"][0]
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(weights, encoder.trainable_weights))
+    _assert_saves(segmenter, x, tmp_path)
+
+
+def test_as_image_encoder_names_levels_by_stride():
+    dense = _encoder()
+    assert as_image_encoder(dense) is dense  # the names are keras-hub's already
+    dilated = _encoder(output_stride=8)
+    view = as_image_encoder(dilated)
+    assert view.feature_strides == {"P1": 2, "P2": 4, "P3": 8}
+    # "P3": the deepest map at stride 8, the model's last stage.
+    assert view.pyramid_outputs["P3"] is dilated.pyramid_outputs["P5"]
+    assert {id(w) for w in view.weights} == {id(w) for w in dilated.weights}
+    with pytest.raises(ValueError, match=r"`model` must be a keras_resnets model .* received Sequential"):
+        as_image_encoder(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+
+
+def test_retinanet(tmp_path):
+    from keras_hub.src.layers.modeling.anchor_generator import AnchorGenerator
+    from keras_hub.src.models.retinanet.retinanet_image_converter import RetinaNetImageConverter
+    from keras_hub.src.models.retinanet.retinanet_label_encoder import RetinaNetLabelEncoder
+
+    size = 128
+    backbone = keras_hub.models.RetinaNetBackbone(image_encoder=_encoder(), min_level=3, max_level=5, use_p5=False)
+    anchors = AnchorGenerator(bounding_box_format="yxyx", min_level=3, max_level=5, num_scales=3,
+                              aspect_ratios=[0.5, 1.0, 2.0], anchor_size=4)
+    detector = keras_hub.models.RetinaNetObjectDetector(
+        backbone=backbone, anchor_generator=anchors, num_classes=4, bounding_box_format="yxyx",
+        label_encoder=RetinaNetLabelEncoder(bounding_box_format="yxyx", anchor_generator=anchors),
+        preprocessor=keras_hub.models.RetinaNetObjectDetectorPreprocessor(image_converter=RetinaNetImageConverter(
+            bounding_box_format="yxyx", scale=1.0, image_size=(size, size))),
+    )
+    detector.compile(optimizer=keras.optimizers.SGD(0.01))
+    x = np.random.default_rng(0).uniform(0, 1, (2, size, size, 3)).astype("float32")
+    boxes = {"boxes": np.array([[[20.0, 10.0, 60.0, 50.0], [30.0, 20.0, 90.0, 80.0]]] * 2),
+             "labels": np.array([[0, 2]] * 2)}
+    losses = detector.fit(x, boxes, epochs=1, batch_size=2, verbose=0).history
+    assert np.isfinite(losses["loss"][0]) and losses["cls_logits_loss"][0] > 0
+    out = detector.predict(x, verbose=0)
+    assert out["boxes"].shape == (2, 100, 4)
+    _assert_saves(detector, x, tmp_path)
