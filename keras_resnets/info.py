@@ -18,7 +18,7 @@ from keras_resnets.models.catalog import (
     FORMATS, catalog, pretrained_weights, reference_classes, render, text_table,
 )
 from keras_resnets.models.registry import check_model_name, get_spec, list_models
-from keras_resnets.models.specs import check_image_size
+from keras_resnets.models.specs import check_image_size, output_strides
 from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
 
 MODELS_EXAMPLES = """examples:
@@ -32,6 +32,7 @@ INFO_EXAMPLES = """examples:
   keras-resnets info resnet50                   # per-stage table at 224 px
   keras-resnets info resnet20 --image-size 64
   keras-resnets info resnext50_32x4d --plot resnext50.png
+  keras-resnets info resnet50 --output-stride 16   # a backbone's features, last stage dilated
 """
 
 _STAGE = re.compile(r"^(stage\d+)_block\d+$")
@@ -89,6 +90,16 @@ def _percent(part, total):
     return f"{100 * part / total:.1f}%" if total else "-"
 
 
+def feature_table(model):
+    """The feature pyramid of a keras_resnets model (`pyramid_outputs`), as
+    text: each level's layer, shape and stride."""
+    lines = [
+        (level, tensor._keras_history.operation.name, _shape(tensor.shape[1:]), model.feature_strides[level])
+        for level, tensor in model.pyramid_outputs.items()
+    ]
+    return text_table(("level", "layer", "shape", "stride"), lines, right=(3,))
+
+
 def render_info(spec, model, rows):
     """`stage_table` rows as the text of `keras-resnets info`."""
     params = sum(r["parameters"] for r in rows)
@@ -118,6 +129,9 @@ def render_info(spec, model, rows):
         f"parameters: {params:,} trainable + {fixed:,} non-trainable (batch-norm statistics)"
         f" = {params + fixed:,}",
         f"MACs per image: {macs:,} ({macs / 1e9:.3f} G)",
+        "",
+        f"features (pyramid_outputs), output stride {max(model.feature_strides.values())}:",
+        feature_table(model),
     ])
 
 
@@ -168,6 +182,11 @@ def _validate_info(args):
     spec = check_model_name("NAME", args.name)
     if args.image_size is not None:
         check_image_size("--image-size", args.image_size, spec)
+    if args.output_stride is not None and args.output_stride not in output_strides(spec):
+        raise UsageError(
+            f"--output-stride must be one of {', '.join(map(str, output_strides(spec)))} for {spec.name}; "
+            f"received --output-stride {args.output_stride}."
+        )
     if args.plot:
         check_new_file("--plot", args.plot, PLOT_ENDINGS)
         try:
@@ -181,7 +200,8 @@ def _info(args):
 
     spec = get_spec(args.name)
     size = spec.default_size if args.image_size is None else args.image_size
-    model = get_model(spec.name, input_shape=(size, size, 3), classes=reference_classes(spec))
+    model = get_model(spec.name, input_shape=(size, size, 3), classes=reference_classes(spec),
+                      output_stride=args.output_stride)
     print(render_info(spec, model, stage_table(model)))
     if args.plot:
         plot_blocks(model, args.plot)
@@ -218,6 +238,9 @@ def add_parsers(subparsers):
     p.add_argument("name", help="registered model name, e.g. resnet50 (see keras-resnets models)")
     p.add_argument("--image-size", type=int_at_least(1),
                    help="square input size (default: the reference's, 224 or 32 for the CIFAR nets)")
+    p.add_argument("--output-stride", type=int_at_least(1), metavar="STRIDE",
+                   help="the trunk's stride: 32 (default), 16 or 8 (the last stages dilated; the CIFAR "
+                   "nets: 4, 2 or 1); the features table shows each level's shape and stride")
     p.add_argument("--plot", metavar="FILE.png",
                    help="also draw the block diagram (needs pydot and graphviz: "
                    "pip install 'keras_resnets[plot]')")

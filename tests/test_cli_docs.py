@@ -107,7 +107,9 @@ def test_every_subcommand_has_help_with_examples(capsys):
         main(["info", "--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    assert out.startswith("usage: keras-resnets info [-h] [--image-size IMAGE_SIZE] [--plot FILE.png]")
+    usage = " ".join(out.split("\n\n")[0].split())
+    assert usage == ("usage: keras-resnets info [-h] [--image-size IMAGE_SIZE] [--output-stride STRIDE] "
+                     "[--plot FILE.png] name")
     assert "keras-resnets info resnext50_32x4d --plot resnext50.png" in out
 
 

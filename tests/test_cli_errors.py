@@ -205,6 +205,9 @@ CASES = {
         (["resnet20", "--plot", "no/such/dir/model.png"], "--plot", "'no/such/dir/model.png'"),
         (["resnet20", "--plot", "folder.png"], "--plot", "'folder.png'"),
         (["resnet20", "--plot", "model.bmpx"], "--plot", "'model.bmpx'"),
+        (["resnet50", "--output-stride", "4"], "--output-stride", "4"),
+        (["resnet20", "--output-stride", "8"], "--output-stride", "8"),
+        (["resnet50", "--output-stride", "0"], "--output-stride", "'0'"),
     ],
 }
 
