@@ -2,10 +2,11 @@
 
     python examples/train_cifar10.py --model resnet20      # or resnet32, resnet44, resnet56, resnet110
 
-The recipe is the paper's: SGD with momentum 0.9, weight decay 1e-4, batch
-128, learning rate 0.1 divided by 10 at 50% and 75% of training (the paper:
-at 32k and 48k of 64k iterations, about 164 epochs), 4-pixel padding, random
-32x32 crops and horizontal flips; option A shortcuts. The test errors the paper
+The recipe is the paper's: SGD with momentum 0.9, L2 weight decay 1e-4 added
+to the gradient (as the paper's Torch code and PyTorch's SGD do, not Keras's
+decoupled decay), batch 128, learning rate 0.1 divided by 10 at 32k and 48k
+of 64k iterations (epochs 82 and 123 of 164), 4-pixel padding, random 32x32
+crops and horizontal flips; option A shortcuts. The test errors the paper
 reports (Table 6), to compare with:
 
     ResNet-20  8.75%    ResNet-32  7.51%    ResNet-44  7.17%

@@ -48,6 +48,7 @@ def _register_with_keras():
     # Importing the modules runs their `register_keras_serializable`.
     import keras_resnets.layers  # noqa: F401
     import keras_resnets.models.model  # noqa: F401
+    import keras_resnets.training.optimizers  # noqa: F401  (a compiled model's optimizer)
 
 
 _when_imported("keras", _register_with_keras)

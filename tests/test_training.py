@@ -14,7 +14,6 @@ import tensorflow as tf
 
 import keras_resnets
 from keras_resnets.cli import main as cli_main
-from keras_resnets.training import recipes
 from keras_resnets.training.precision import resolve_precision
 
 from helpers import cifar_resnet_figures, reap, sigkill
@@ -97,34 +96,6 @@ def test_auto_precision_follows_the_cpu_features_numpy_detects():
     assert resolve_precision("auto") == expected
     with pytest.raises(ValueError, match=r"received precision='half'"):
         resolve_precision("half")
-
-
-def test_recipes_schedules():
-    cifar = recipes.get_recipe("cifar")
-    lr = recipes.learning_rate(cifar, 0.1, steps_per_epoch=10, epochs=100)
-    assert float(lr(0)) == pytest.approx(0.1)
-    assert float(lr(499)) == pytest.approx(0.1)
-    assert float(lr(501)) == pytest.approx(0.01)
-    assert float(lr(751)) == pytest.approx(0.001)
-    imagenet = recipes.get_recipe("imagenet")
-    assert recipes.scaled_lr(imagenet, None, 512) == pytest.approx(0.2)
-    lr = recipes.learning_rate(imagenet, 0.2, steps_per_epoch=10, epochs=90)
-    assert float(lr(0)) == pytest.approx(0.0)
-    assert float(lr(25)) == pytest.approx(0.1)  # half-way through the 5-epoch warm-up
-    assert float(lr(50)) == pytest.approx(0.2, rel=1e-3)
-    assert float(lr(900)) == pytest.approx(0.0, abs=1e-6)
-    opt = recipes.make_optimizer(imagenet, 0.2, 10, 90)
-    assert opt.nesterov and opt.weight_decay == 1e-4
-    with pytest.raises(ValueError, match=r"received recipe='adam'"):
-        recipes.get_recipe("adam")
-
-
-def test_imagenet_recipe_skips_decay_on_norm_and_bias():
-    model = keras_resnets.ResNet20(classes=10, input_shape=(16, 16, 3))
-    opt = recipes.make_optimizer(recipes.get_recipe("imagenet"), 0.1, 1, 1)
-    opt.build(model.trainable_variables)
-    decayed = {v.path.split("/")[-1] for v in model.trainable_variables if opt._use_weight_decay(v)}
-    assert decayed == {"kernel"}
 
 
 def test_finetune_freezes_batchnorm(tmp_path):

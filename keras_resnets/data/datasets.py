@@ -33,6 +33,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 DEFAULT_FOLDER_IMAGE_SIZE = 224
 CACHE_LIMIT_BYTES = 1 << 30
 """Decoded splits estimated under this many bytes of uint8 are cached in memory."""
+SMALL_IMAGES = 64
+"""`augment="auto"`: images up to this side get the "cifar" augmentation, larger ones "imagenet"."""
 STATS_MAX_IMAGES = 2000
 """`mean` and `std` come from at most this many training images."""
 MAX_LISTED_BAD_FILES = 20
@@ -62,6 +64,10 @@ class DataBundle:
             `skip_bad_images=True`), else empty.
         splits: which part of the source each pipeline reads, e.g.
             `{"train": "train[:90%]", "validation": "train[90%:]", "test": "test"}`.
+        augment: the augmentation of the training pipeline (`None`,
+            "cifar" or "imagenet"; "auto" resolved), which also says how
+            evaluation resizes: "imagenet" resizes the shorter side and crops
+            the centre, the others resize to the square.
     """
 
     train: tf.data.Dataset
@@ -78,6 +84,7 @@ class DataBundle:
     name: str
     skipped: list = dataclasses.field(default_factory=list)
     splits: dict = dataclasses.field(default_factory=dict)
+    augment: str = None
 
 
 @dataclasses.dataclass
@@ -143,9 +150,11 @@ def load_data(
             own size (digits: 32, folders: 224; an error for tfds data sets
             whose images vary in size).
         batch_size: images per batch.
-        augment: `None`, `"cifar"` (pad 4, random crop, random flip) or
+        augment: `None`, `"cifar"` (pad 4, random crop, random flip),
             `"imagenet"` (random resized crop and flip; evaluation resizes the
-            shorter side to `image_size / 0.875` and centre-crops).
+            shorter side to `image_size / 0.875` and centre-crops) or
+            `"auto"`: "cifar" for images up to `SMALL_IMAGES` (64) pixels,
+            else "imagenet".
         seed: seeds the shuffling and the augmentation: same seed, same order
             and same augmented images (with the same global TensorFlow seed).
         skip_bad_images: folders only: leave unreadable files out (listed in
@@ -169,7 +178,7 @@ def load_data(
     if image_size is not None:
         image_size = check_positive_int("image_size", image_size)
     batch_size = check_positive_int("batch_size", batch_size)
-    check_choice("augment", augment, augment_lib.AUGMENTATIONS)
+    check_choice("augment", augment, augment_lib.AUGMENTATIONS + ("auto",))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"`seed` must be an integer; received seed={seed!r}.")
     seed = int(seed)
@@ -203,6 +212,8 @@ def load_data(
             f"The images of data={data!r} vary in size: pass `image_size` "
             "(e.g. image_size=224) to resize them."
         )
+    if augment == "auto":
+        augment = "cifar" if size <= SMALL_IMAGES else "imagenet"
     train_fn, eval_fn = _base_transforms(size, augment)
     random_fn = _random_transform(size, augment, source.flip)
 
@@ -243,6 +254,7 @@ def load_data(
         name=source.name,
         skipped=list(source.skipped),
         splits={r: getattr(source, r).source for r in ("train", "validation", "test")},
+        augment=augment,
     )
 
 

@@ -8,14 +8,15 @@
 from keras_resnets.training.recipes import RECIPES, Recipe, get_recipe
 from keras_resnets.utils.lazy import attach
 
-__all__ = ["RECIPES", "Recipe", "get_recipe", "resolve_precision", "set_precision", "train"]
+__all__ = ["RECIPES", "Recipe", "get_recipe", "L2SGD", "resolve_precision", "set_precision", "train"]
 
 __getattr__, __dir__ = attach(
     __name__,
     {
         "train": "keras_resnets.training.loop",
+        "L2SGD": "keras_resnets.training.optimizers",
         "resolve_precision": "keras_resnets.training.precision",
         "set_precision": "keras_resnets.training.precision",
     },
-    submodules=("callbacks", "distribute", "loop", "precision", "recipes", "settings"),
+    submodules=("callbacks", "distribute", "loop", "optimizers", "precision", "recipes", "settings"),
 )

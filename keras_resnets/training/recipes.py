@@ -1,15 +1,34 @@
-"""The training recipes of the papers: optimizer, schedule, regularization.
+"""The training recipes: optimizer, schedule, regularization, each from its source.
 
-- "cifar": He et al. 2015, section 4.2: SGD with momentum 0.9, learning rate
-  0.1 divided by 10 at 50% and 75% of training, weight decay 1e-4, batch
-  128, 4-pixel padding + random crop + flip.
-- "imagenet": Goyal et al. 2017 / "Bag of Tricks": SGD with Nesterov momentum
-  0.9, learning rate 0.1 x batch / 256 with a linear warm-up (5 epochs) then
-  cosine decay, label smoothing 0.1, weight decay 1e-4 not applied to batch
-  norm and bias parameters, random-resized-crop + flip.
-- "finetune": for a pretrained backbone with a new head: batch norm frozen in
-  inference mode, the head trained first (a fifth of the epochs, at the
-  learning rate), then the whole network at a tenth of it.
+Every recipe trains with `keras_resnets.training.optimizers.L2SGD`: SGD with
+momentum 0.9 and the L2 weight decay of the papers and of PyTorch's
+`torch.optim.SGD`, added to the gradient before the momentum (Keras's own
+`SGD(weight_decay=...)` decays decoupled from the gradient, about ten times
+more weakly at momentum 0.9). The learning rate is given at the recipe's
+batch size and scaled linearly with the batch (Goyal et al. 2017).
+
+- "cifar": He et al. 2015, "Deep Residual Learning for Image Recognition",
+  section 4.2 (CIFAR-10): SGD, momentum 0.9, weight decay 1e-4, mini-batch
+  128, learning rate 0.1 divided by 10 at 32k and 48k iterations and stopped
+  at 64k: on CIFAR-10's 50k training images 391 iterations an epoch, so about
+  164 epochs, divided at epochs 82 and 123 (the milestones are kept as those
+  fractions of training, 1/2 and 3/4, whatever the number of epochs); 4-pixel
+  zero padding, random 32x32 crop and horizontal flip.
+- "imagenet": torchvision's reference recipe for its ResNets
+  (`references/classification/README.md`, "ResNet": `train.py --model
+  resnet50` with its defaults, the recipe of the `IMAGENET1K_V1` weights),
+  which is the ResNet paper's (section 3.4) with a fixed schedule: SGD,
+  momentum 0.9, weight decay 1e-4 on every parameter, batch 256 (32 on each
+  of 8 GPUs), learning rate 0.1 divided by 10 every 30 epochs, 90 epochs;
+  random-resized crop 224 and flip, evaluation on the centre 224 of images
+  resized to 256.
+- "finetune": for a pretrained backbone with a new head (the practice of
+  torchvision's and Keras's transfer-learning guides, not a paper's numbers):
+  batch norm frozen in inference mode, the head trained first (a fifth of the
+  epochs, at the learning rate), then the whole network at a tenth of it;
+  learning rate 0.01 at batch 64, Nesterov momentum, cosine decay, weight
+  decay 1e-4 except on batch norm and biases; random-resized crops on images
+  larger than 64 px, the CIFAR pad-crop-flip on smaller ones.
 """
 
 import dataclasses
@@ -24,25 +43,27 @@ class Recipe:
     lr: float  # at `batch_size`; scaled linearly with the batch size
     batch_size: int
     epochs: int
-    schedule: str  # "step" (/10 at 50% and 75%) or "cosine" (warm-up, then cosine)
-    weight_decay: float
+    schedule: str  # "step" (/10 at each of `milestones`) or "cosine" (warm-up, then cosine)
+    weight_decay: float  # L2, added to the gradient (see `L2SGD`)
+    milestones: tuple = (0.5, 0.75)  # "step": fractions of training where the rate drops 10x
     nesterov: bool = False
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
-    augment: str = "cifar"
+    augment: str = "cifar"  # `load_data`'s: "cifar", "imagenet" or "auto" (by the image size)
     decay_norm_and_bias: bool = True
     freeze_batchnorm: bool = False
     head_epochs_fraction: float = 0.0
 
 
 RECIPES = {
+    # He et al. 2015, section 4.2: /10 at 32k and 48k of 64k iterations.
     "cifar": Recipe("cifar", lr=0.1, batch_size=128, epochs=164, schedule="step",
-                    weight_decay=1e-4, augment="cifar"),
-    "imagenet": Recipe("imagenet", lr=0.1, batch_size=256, epochs=90, schedule="cosine",
-                       weight_decay=1e-4, nesterov=True, label_smoothing=0.1,
-                       warmup_epochs=5, augment="imagenet", decay_norm_and_bias=False),
+                    weight_decay=1e-4, milestones=(32 / 64, 48 / 64), augment="cifar"),
+    # torchvision references/classification: --lr 0.1 --lr-step-size 30 --epochs 90 --wd 1e-4.
+    "imagenet": Recipe("imagenet", lr=0.1, batch_size=256, epochs=90, schedule="step",
+                       weight_decay=1e-4, milestones=(30 / 90, 60 / 90), augment="imagenet"),
     "finetune": Recipe("finetune", lr=0.01, batch_size=64, epochs=10, schedule="cosine",
-                       weight_decay=1e-4, nesterov=True, augment="imagenet",
+                       weight_decay=1e-4, nesterov=True, augment="auto",
                        decay_norm_and_bias=False, freeze_batchnorm=True,
                        head_epochs_fraction=0.2),
 }
@@ -58,9 +79,15 @@ def learning_rate(recipe, base_lr, steps_per_epoch, epochs):
 
     total = max(1, steps_per_epoch * epochs)
     if recipe.schedule == "step":
+        # Step k (counted from 0, as `optimizer.iterations`) is the first at
+        # the lower rate when k = fraction * total (as torch's MultiStepLR
+        # after k scheduler steps); `PiecewiseConstantDecay` lowers the rate
+        # for steps > boundary. Boundaries strictly increase, also in short runs.
+        boundaries = []
+        for fraction in recipe.milestones:
+            boundaries.append(max(int(fraction * total + 0.5) - 1, boundaries[-1] + 1 if boundaries else 0))
         return keras.optimizers.schedules.PiecewiseConstantDecay(
-            [max(1, total // 2), max(2, 3 * total // 4)],
-            [base_lr, base_lr / 10, base_lr / 100],
+            boundaries, [base_lr / 10**i for i in range(len(boundaries) + 1)]
         )
     warmup = min(recipe.warmup_epochs * steps_per_epoch, total // 2)
     return keras.optimizers.schedules.CosineDecay(
@@ -71,19 +98,22 @@ def learning_rate(recipe, base_lr, steps_per_epoch, epochs):
     )
 
 
-def make_optimizer(recipe, lr, steps_per_epoch, epochs):
-    """SGD with momentum and (decoupled) weight decay, as the recipe says."""
-    import keras
+NORM_AND_BIAS = ("gamma", "beta", "bias")
+"""The variable names of batch norm's scale and shift and of the biases."""
 
-    optimizer = keras.optimizers.SGD(
+
+def make_optimizer(recipe, lr, steps_per_epoch, epochs):
+    """The recipe's optimizer: `L2SGD` (momentum 0.9, L2 decay added to the
+    gradient) over its learning-rate schedule."""
+    from keras_resnets.training.optimizers import L2SGD
+
+    return L2SGD(
         learning_rate(recipe, lr, steps_per_epoch, epochs),
         momentum=0.9,
         nesterov=recipe.nesterov,
-        weight_decay=recipe.weight_decay,
+        l2=recipe.weight_decay,
+        l2_exclude=() if recipe.decay_norm_and_bias else NORM_AND_BIAS,
     )
-    if not recipe.decay_norm_and_bias:
-        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
-    return optimizer
 
 
 def scaled_lr(recipe, lr, batch_size):

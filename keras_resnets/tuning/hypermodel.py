@@ -97,7 +97,8 @@ class ResNetHyperModel(keras_tuner.HyperModel):
       `batch_size`, `precision`. `learning_rate` is the rate at the
       recipe's batch size (128 for "cifar"); a trial scales it linearly
       with its own batch size (Goyal et al. 2017), so that the searched
-      range suits every batch size.
+      range suits every batch size. `weight_decay` is the recipe's L2
+      term, added to the gradient (`keras_resnets.training.L2SGD`).
 
     Narrow the space with the keyword arguments below, or give the tuner a
     `keras_tuner.HyperParameters` of your own (`hp.Fixed("learning_rate",
