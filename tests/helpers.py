@@ -151,3 +151,14 @@ def cifar_resnet_figures(blocks_per_stage, classes=10, image_size=32):
     params += (channels + 1) * classes
     macs += channels * classes
     return params, macs
+
+
+def write_digit_folder(root, digits=range(10), size=32, limit=None):
+    """scikit-learn's digits as an image folder of PNGs, `root/<digit>/*.png`
+    (the generator of `examples/digits_folder.py`); returns the file count."""
+    import os
+    import runpy
+
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    return runpy.run_path(os.path.join(examples, "digits_folder.py"))["write_digit_folder"](
+        root, digits, size, limit)

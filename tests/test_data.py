@@ -1,7 +1,8 @@
 """The data layer: `load_data` sources, splits, pipelines and augmentation.
 
 No downloads: `digits` ships with scikit-learn, tfds data sets are mocked with
-`tfds.testing.mock_data`, image folders are written to `tmp_path`.
+`tfds.testing.mock_data` (or, for the splits they lack, built here as real
+tfds data sets of a few images), image folders are written to `tmp_path`.
 """
 
 import collections
@@ -290,14 +291,67 @@ def test_tfds_split_choice():
     assert choose({"train", "validation", "test"}, 0.1) == {
         "train": "train", "validation": "validation", "test": "test"
     }
-    assert choose({"train", "validation"}, 0.1) == {
-        "train": "train", "validation": "validation", "test": "validation"
+    assert choose({"train", "test"}, 0.15) == {
+        "train": "train[:85%]", "validation": "train[85%:]", "test": "test"
     }
-    assert choose({"train"}, 0.15) == {
-        "train": "train[:85%]", "validation": "train[85%:]", "test": "train[85%:]"
-    }
+    # No test split: never the validation split; None: held out of train.
+    assert choose({"train", "validation"}, 0.1) == {"train": "train", "validation": "validation", "test": None}
+    assert choose({"train"}, 0.15) == {"train": "train", "validation": None, "test": None}
     with pytest.raises(ValueError, match="no 'train' split"):
         choose({"test"}, 0.1)
+
+
+class TinyFlowers(tfds.core.GeneratorBasedBuilder):
+    """A real tfds data set (prepared into tmp_path, no download) of 60
+    distinct 8x8 images in 3 classes (30, 20, 10), with only the splits
+    `SPLITS` names: what mock_data cannot stand in for (it serves every split)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    SPLITS = ("train",)
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(8, 8, 3)),
+                "label": tfds.features.ClassLabel(names=["a", "b", "c"]),
+            }),
+            supervised_keys=("image", "label"),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {name: self._generate_examples(name) for name in self.SPLITS}
+
+    def _generate_examples(self, split):
+        offset = 0 if split == "train" else 1000
+        for i in range(60 if split == "train" else 9):
+            image = np.full((8, 8, 3), 0, np.uint8)
+            image.reshape(-1)[: 3] = [(offset + i) % 256, (offset + i) // 256, 7]
+            label = (0 if i % 6 < 3 else 1 if i % 6 < 5 else 2) if split == "train" else i % 3
+            yield i, {"image": image, "label": label}
+
+
+class TinyFlowersWithValidation(TinyFlowers):
+    SPLITS = ("train", "validation")
+
+
+@pytest.mark.parametrize("builder, val_from_train", [(TinyFlowers, True), (TinyFlowersWithValidation, False)])
+def test_tfds_without_test_split_holds_out_a_stratified_test(tmp_path, builder, val_from_train):
+    """The test images are train images that neither the training split nor
+    the validation split holds; the classes keep their 3:2:1 proportions."""
+    builder(data_dir=str(tmp_path)).download_and_prepare()
+    bundle = load_data(f"tfds:{builder.name}", data_dir=str(tmp_path), batch_size=8,
+                       validation_split=0.2, test_split=0.2)
+    splits = {role: collect(getattr(bundle, role)) for role in ("train", "validation", "test")}
+    assert bundle.splits["test"] == "train (20%, stratified)"
+    assert bundle.splits["validation"] == ("train (20%, stratified)" if val_from_train else "validation")
+    test = keys(*splits["test"])
+    assert len(test) == bundle.test_size == 12
+    assert np.bincount(splits["test"][1]).tolist() == [6, 4, 2]
+    assert not test & keys(*splits["train"]) and not test & keys(*splits["validation"])
+    seen = keys(*splits["train"]) + test + (keys(*splits["validation"]) if val_from_train else collections.Counter())
+    assert sum(seen.values()) == 60 and len(seen) == 60  # every train image once
+    assert bundle.train_size == len(splits["train"][1]) == (36 if val_from_train else 48)
 
 
 # --------------------------------------------------------------------------
@@ -399,6 +453,33 @@ def test_folder_with_train_and_test_subfolders(tmp_path):
     assert keys(*collect(bundle.validation)) == expected(val)
 
 
+def test_folder_without_test_holds_out_a_stratified_part_of_train(tmp_path):
+    """train/ and val/ (or train/ alone): the test split comes from train/,
+    stratified, and neither training nor validation sees it; never val/."""
+    train = make_folder(tmp_path / "train", per_class=10, shape=(8, 8), seed=1)
+    val = make_folder(tmp_path / "val", per_class=2, shape=(8, 8), seed=3)
+    label = {"cat": 0, "dog": 1}
+    train_keys = collections.Counter((im.tobytes(), label[os.path.basename(os.path.dirname(p))])
+                                     for p, im in train.items())
+    bundle = load_data(str(tmp_path), image_size=8, batch_size=4, test_split=0.2)
+    train_dir = os.path.join(str(tmp_path), "train")
+    assert bundle.splits == {"train": f"{train_dir} (80%, stratified)",
+                             "validation": os.path.join(str(tmp_path), "val"),
+                             "test": f"{train_dir} (20%, stratified)"}
+    test_x, test_y = collect(bundle.test)
+    assert np.bincount(test_y).tolist() == [2, 2]
+    assert keys(*collect(bundle.validation)) == collections.Counter(
+        (im.tobytes(), label[os.path.basename(os.path.dirname(p))]) for p, im in val.items())
+    assert keys(*collect(bundle.train)) + keys(test_x, test_y) == train_keys
+    # A lone train/: validation and test both held out of it.
+    os.rename(tmp_path / "val", tmp_path.parent / f"{tmp_path.name}-val")
+    bundle = load_data(str(tmp_path), image_size=8, batch_size=4, validation_split=0.1, test_split=0.2)
+    assert bundle.class_names == ["cat", "dog"]
+    assert (bundle.train_size, bundle.validation_size, bundle.test_size) == (14, 2, 4)
+    parts = [keys(*collect(getattr(bundle, role))) for role in ("train", "validation", "test")]
+    assert sum(parts, collections.Counter()) == train_keys
+
+
 def test_folder_mean_std_on_known_images(tmp_path):
     write_png(tmp_path / "train" / "a" / "x.png", np.full((4, 4, 3), [0, 100, 200], "uint8"))
     write_png(tmp_path / "train" / "b" / "y.png", np.full((4, 4, 3), [50, 100, 250], "uint8"))
@@ -443,6 +524,8 @@ def test_folder_without_cache_yields_the_same_images(tmp_path, monkeypatch):
         ({"validation_split": 0}, "validation_split"),
         ({"validation_split": 1.0}, "validation_split"),
         ({"validation_split": "0.1"}, "validation_split"),
+        ({"test_split": 0}, "test_split"),
+        ({"validation_split": 0.5, "test_split": 0.5}, "test_split"),
         ({"seed": "zero"}, "seed"),
     ],
 )

@@ -47,6 +47,8 @@ def test_run_leaves_everything_behind(tmp_path):
         assert key in saved, key
     assert saved["params"] == cifar_resnet_figures(3)[0]  # ResNet-20, counted by hand
     assert saved["epochs"] == 2 and not saved["resumed"]
+    assert saved["splits"] == {"train": "70% (stratified, fixed)", "validation": "10% (stratified, fixed)",
+                               "test": "20% (stratified, fixed)"}
     # The test accuracy, recounted here from the model's own predictions.
     hits = count = 0
     for images, labels in keras_resnets.data.load_data("digits", image_size=16).test:

@@ -18,7 +18,7 @@ from keras_resnets.tuning import ResNetHyperModel, tune
 from keras_resnets.training.loop import one_hot_labels
 from keras_resnets.tuning.search import HyperbandOracle, _claim_directory, trial_row
 
-from helpers import reap, sigkill
+from helpers import reap, sigkill, write_digit_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The smallest space: ResNet-20 at half width with the stride-4 stem on 16 px digits.
@@ -115,6 +115,35 @@ def test_tune_rejects_over_budget_and_saves_results(tmp_path, capsys):
     (tmp_path / "search" / "notes.txt").write_text("mine")
     _claim_directory(directory, {"other": "search"}, overwrite=True)
     assert sorted(os.listdir(directory)) == ["notes.txt", "search.json"]
+
+
+@pytest.mark.slow
+def test_test_accuracy_comes_from_images_no_trial_saw(tmp_path):
+    """A folder with train/ and val/ but no test/: the tuner's test accuracy
+    is best.keras's accuracy on the stratified part of train/ that
+    load_data held out, which neither the trials nor the final training
+    (train split) nor their selection (validation split) saw."""
+    data = tmp_path / "digits"
+    write_digit_folder(data / "train", digits=range(3), size=16, limit=40)
+    write_digit_folder(data / "val", digits=range(3), size=16, limit=50)
+    for digit in range(3):  # val/ keeps other images than train/'s: the next 10 of each digit
+        for path in sorted((data / "val" / str(digit)).iterdir())[:40]:
+            path.unlink()
+    summary = tune(data=str(data), tuner="random", directory=str(tmp_path / "search"), max_trials=1,
+                   epochs=1, final_epochs=1, **{**TINY, "batch_sizes": [16]})
+    train_dir = os.path.join(str(data), "train")
+    assert summary["splits"] == {"train": f"{train_dir} (90%, stratified)",
+                                 "validation": os.path.join(str(data), "val"),
+                                 "test": f"{train_dir} (10%, stratified)"}
+    bundle = keras_resnets.data.load_data(str(data), image_size=16, batch_size=16)
+    seen = {x.tobytes() for role in ("train", "validation")
+            for batch, _ in getattr(bundle, role).as_numpy_iterator() for x in batch}
+    test_images, test_labels = [np.concatenate(a) for a in zip(*bundle.test.as_numpy_iterator())]
+    assert summary["test_images"] == len(test_images) == 12
+    assert not {x.tobytes() for x in test_images} & seen
+    best = keras.saving.load_model(tmp_path / "search" / "best.keras")
+    predicted = np.argmax(best.predict(test_images, verbose=0), axis=-1)
+    assert summary["test_accuracy"] == pytest.approx(float(np.mean(predicted == test_labels)), abs=1e-6)
 
 
 def test_time_budget_stops_the_running_trial(tmp_path):

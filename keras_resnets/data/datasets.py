@@ -8,6 +8,11 @@
 - a path to a folder of images with one sub-folder per class (optionally
   inside `train/`, `validation/` or `val/`, and `test/` sub-folders).
 
+The test split is honest: where a source has no test split of its own, a
+stratified part of its training data is held out, which neither training
+nor the choice of the best epoch (on the validation split) ever sees; never
+the validation split. `DataBundle.splits` says where each split came from.
+
 The pipelines yield raw `uint8` images `[batch, size, size, 3]` and `int32`
 labels; the per-channel `mean` and `std` of the training images (0..255
 scale) come with them, for the model to normalize inside itself.
@@ -117,6 +122,7 @@ def load_data(
     skip_bad_images=False,
     validation_split=0.1,
     data_dir=None,
+    test_split=0.1,
 ):
     """Loads an image classification data set as train / validation / test pipelines.
 
@@ -130,15 +136,17 @@ def load_data(
       (`NAME/CONFIG`), downloaded into `data_dir` if needed. Its `"train"`
       split trains; `"validation"` validates, or, if it has none, the last
       `validation_split` of `"train"`; `"test"` tests, or, if it has none,
-      the validation split.
+      `test_split` of `"train"` held out, stratified by class (then
+      `validation_split` is stratified too; the labels are read once, the
+      images not decoded).
     - a folder path: one sub-folder per class (sorted names give the labels)
-      of `.jpg .jpeg .png .bmp .gif` files. If it has `train/` and `test/`
-      (and optionally `validation/` or `val/`) sub-folders, each holding the
-      class folders, those are the splits (no validation folder: the last
-      `validation_split` of train, stratified); otherwise a fixed stratified
-      70 / 10 / 20 split. Every file is decoded once up front; an unreadable,
-      empty or non-image file raises a `ValueError` naming its path, unless
-      `skip_bad_images=True`.
+      of `.jpg .jpeg .png .bmp .gif` files. If it has a `train/` sub-folder
+      (and optionally `validation/` or `val/`, and `test/`), each holding the
+      class folders, those are the splits; a missing validation or test
+      folder is a stratified `validation_split` or `test_split` of train.
+      Otherwise a fixed stratified 70 / 10 / 20 split. Every file is decoded
+      once up front; an unreadable, empty or non-image file raises a
+      `ValueError` naming its path, unless `skip_bad_images=True`.
 
     The training pipeline is shuffled (seeded) and augmented; validation and
     test get the deterministic evaluation transform. All yield `uint8`
@@ -162,6 +170,9 @@ def load_data(
         validation_split: the fraction of the training data held out for
             validation where the source has no validation split; in (0, 1).
         data_dir: where `tfds` keeps its data sets (its default if `None`).
+        test_split: the fraction of the training data held out for testing
+            where the source has no test split; in (0, 1), and with
+            `validation_split` below 1.
 
     Returns:
         A `DataBundle`.
@@ -192,6 +203,16 @@ def load_data(
             f"received validation_split={validation_split!r}."
         )
     validation_split = float(validation_split)
+    if (
+        isinstance(test_split, bool)
+        or not isinstance(test_split, numbers.Real)
+        or not 0.0 < test_split < 1.0 - validation_split
+    ):
+        raise ValueError(
+            f"`test_split` must be a number in (0, 1 - validation_split) = (0, {1 - validation_split:g}); "
+            f"received test_split={test_split!r}."
+        )
+    test_split = float(test_split)
     if not isinstance(skip_bad_images, bool):
         raise ValueError(
             "`skip_bad_images` must be True or False; "
@@ -202,9 +223,9 @@ def load_data(
     if data == "digits":
         source = _digits_source()
     elif data.startswith("tfds:"):
-        source = _tfds_source(data, validation_split, data_dir, seed, image_size, augment)
+        source = _tfds_source(data, validation_split, test_split, data_dir, seed, image_size, augment)
     else:
-        source = _folder_source(data, validation_split, skip_bad_images)
+        source = _folder_source(data, validation_split, test_split, skip_bad_images)
 
     size = image_size or source.natural_size
     if size is None:
@@ -384,7 +405,8 @@ def _channel_stats(base_train, count):
 
 def _stratified_split(labels, fractions, what):
     """Indices of a fixed (random_state=0) stratified split into
-    train / validation / test of the given fractions (test may be 0)."""
+    train / validation / test of the given fractions (validation or test may
+    be 0: that split is empty)."""
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(labels)
@@ -409,9 +431,15 @@ def _stratified_split(labels, fractions, what):
         rest, test = split(index, test_f)
     else:
         rest, test = index, index[:0]
+    if val_f == 0:
+        return rest, index[:0], test
     # Rounded: 0.1 / 0.8 is 0.12500000000000003, which sklearn rounds up.
     train, validation = split(rest, round(val_f / (train_f + val_f), 9))
     return train, validation, test
+
+
+def _percent(fraction):
+    return f"{round(100 * fraction, 6):g}%"
 
 
 # --------------------------------------------------------------------------
@@ -446,7 +474,10 @@ def _digits_source():
 
 
 def _tfds_split_names(available, validation_split):
-    """Which tfds split (or slice) serves as train, validation and test.
+    """Which tfds split (or slice) serves as train, validation and test;
+    `None` for a test split the data set lacks (then `_tfds_source` holds
+    out a stratified part of "train" for it, and for validation if it has
+    none either).
 
     `available` is the set of the data set's split names; empty when unknown
     (no metadata), in which case the usual `train` + `test` are assumed.
@@ -454,16 +485,29 @@ def _tfds_split_names(available, validation_split):
     available = set(available) or {"train", "test"}
     if "train" not in available:
         raise ValueError(f"the data set has no 'train' split (it has {sorted(available)})")
+    if "test" not in available:
+        return {"train": "train", "validation": "validation" if "validation" in available else None,
+                "test": None}
     if "validation" in available:
         train, validation = "train", "validation"
     else:
         cut = f"{round(100 * (1 - validation_split), 6):g}"
         train, validation = f"train[:{cut}%]", f"train[{cut}%:]"
-    test = "test" if "test" in available else validation
-    return {"train": train, "validation": validation, "test": test}
+    return {"train": train, "validation": validation, "test": "test"}
 
 
-def _tfds_source(data, validation_split, data_dir, seed, image_size, augment):
+def _tfds_labels(builder, split, image_key, read_config):
+    """The labels of `split` in the order `as_dataset` reads it (files in
+    order), the images left encoded."""
+    import tensorflow_datasets as tfds
+
+    ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False, read_config=read_config,
+                            decoders={image_key: tfds.decode.SkipDecoding()})
+    batches = ds.map(lambda image, label: label).batch(8192).as_numpy_iterator()
+    return np.concatenate([np.zeros([0], "int64"), *batches])
+
+
+def _tfds_source(data, validation_split, test_split, data_dir, seed, image_size, augment):
     import tensorflow_datasets as tfds
 
     tfds_name = "/".join(data[len("tfds:"):].split(":"))  # (its form checked by check_data)
@@ -501,24 +545,54 @@ def _tfds_source(data, validation_split, data_dir, seed, image_size, augment):
 
     side = augment_lib.resize_side(image_size or natural_size) if augment == "imagenet" else None
     image_bytes = (side or image_size or natural_size) ** 2 * 3
+    read_config = tfds.ReadConfig(shuffle_seed=seed)
 
-    def load(role, shuffle_files=False):
-        split = names[role]
-        ds = builder.as_dataset(
-            split=split,
-            as_supervised=True,
-            shuffle_files=shuffle_files,
-            read_config=tfds.ReadConfig(shuffle_seed=seed),
-        )
+    def read(split, shuffle_files=False):
+        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=shuffle_files,
+                                read_config=read_config)
         if ds.element_spec[0].dtype != tf.uint8:
             raise ValueError(
                 _data_error(data, f"its images are {ds.element_spec[0].dtype.name}, not uint8")
             )
+        return ds
+
+    def load(role, shuffle_files=False):
+        split = names[role]
+        ds = read(split, shuffle_files)
         size = int(ds.cardinality())
         if size < 0:  # unknown
             size = int(info.splits[split].num_examples)
         return _Split(ds, size, split)
 
+    if names["test"] is None:
+        # No test split: hold out a stratified part of train (and of it the
+        # validation, where there is no validation split either). The
+        # examples are told apart by their position in file order.
+        labels = _tfds_labels(builder, "train", image_key, read_config)
+        carve_validation = names["validation"] is None
+        fractions = (1 - test_split - (validation_split if carve_validation else 0),
+                     validation_split if carve_validation else 0.0, test_split)
+        parts = _stratified_split(labels, fractions, f"data={data!r}'s train split")
+        role_of = np.zeros(len(labels), "int32")
+        for role, index in enumerate(parts):
+            role_of[index] = role
+        table = tf.constant(role_of)
+
+        def part(role, fraction):
+            ds = read("train").enumerate().filter(lambda i, example: tf.gather(table, i) == role)
+            return _Split(ds.map(lambda i, example: example), len(parts[role]),
+                          f"train ({_percent(fraction)}, stratified)")
+
+        # In file order: the shuffle buffer (the whole split when it is
+        # cached) does the shuffling.
+        return _Source(
+            name=data,
+            train=part(0, fractions[0]),
+            validation=part(1, fractions[1]) if carve_validation else load("validation"),
+            test=part(2, fractions[2]),
+            class_names=list(label_feature.names),
+            natural_size=natural_size,
+        )
     train = load("train")
     if train.size * image_bytes >= CACHE_LIMIT_BYTES:
         # Too big to cache and shuffle whole: read the files in a seeded
@@ -609,11 +683,12 @@ def _why_bad(path):
     return "decodes to an empty image"
 
 
-def _folder_source(data, validation_split, skip_bad_images):
+def _folder_source(data, validation_split, test_split, skip_bad_images):
     folder = os.path.normpath(data)
     sub = {name.lower(): name for name in _class_folders(folder)}
     split_dirs = {}
-    if "train" in sub and ("test" in sub or "validation" in sub or "val" in sub):
+    # A lone `train/` is the split layout too: one class would be no classification.
+    if "train" in sub and ("test" in sub or "validation" in sub or "val" in sub or len(sub) == 1):
         split_dirs["train"] = sub["train"]
         for role, names in (("validation", ("validation", "val")), ("test", ("test",))):
             for n in names:
@@ -697,26 +772,21 @@ def _folder_source(data, validation_split, skip_bad_images):
         if not paths:
             raise ValueError(_data_error(folder, f"{split_dirs['train']}/ has no readable images"))
         train_dir = os.path.join(folder, split_dirs["train"])
-        if "validation" in files:
-            splits = {
-                "train": make(paths, labels, train_dir),
-                "validation": make(
-                    *files["validation"], os.path.join(folder, split_dirs["validation"])
-                ),
-            }
-        else:
-            tr, va, _ = _stratified_split(
-                labels, (1 - validation_split, validation_split, 0.0), f"The folder {train_dir!r}"
-            )
-            pct = f"{round(100 * validation_split, 6):g}%"
-            splits = {
-                "train": make(*pick(paths, labels, tr), f"{train_dir} (all but {pct})"),
-                "validation": make(*pick(paths, labels, va), f"{train_dir} ({pct}, stratified)"),
-            }
-        if "test" in files:
-            splits["test"] = make(*files["test"], os.path.join(folder, split_dirs["test"]))
-        else:
-            splits["test"] = splits["validation"]
+        # What the folder lacks comes from train/, stratified: the test split
+        # is held out from everything that training and validation see.
+        carve = {role: 0.0 if role in files else fraction
+                 for role, fraction in (("validation", validation_split), ("test", test_split))}
+        kept = 1 - carve["validation"] - carve["test"]
+        index = dict(zip(("train", "validation", "test"), _stratified_split(
+            labels, (kept, carve["validation"], carve["test"]), f"The folder {train_dir!r}")))
+        splits = {}
+        for role in ("train", "validation", "test"):
+            share = kept if role == "train" else carve[role]
+            if share:
+                where = train_dir if share == 1 else f"{train_dir} ({_percent(share)}, stratified)"
+                splits[role] = make(*pick(paths, labels, index[role]), where)
+            else:
+                splits[role] = make(*files[role], os.path.join(folder, split_dirs[role]))
 
     def decode(path, label):
         return _decode_file(path), label

@@ -427,6 +427,7 @@ def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started
         "train_images": bundle.train_size,
         "validation_images": bundle.validation_size,
         "test_images": bundle.test_size,
+        "splits": bundle.splits,
         "skipped_images": len(bundle.skipped),
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),

@@ -16,7 +16,10 @@ killed search continues where it stopped). Around it:
   epochs (by default, with a time budget, for the last `FINAL_SHARE` of it:
   short search trials stop well before a model has converged) and kept if
   it beats the trial; the model is saved as `best.keras` (raw uint8 images
-  in), with `summary.json`.
+  in), with `summary.json`, whose test accuracy comes from the data's test
+  split: images that no trial and no final training saw, neither to train
+  nor to choose (`load_data` holds them out of the training data where the
+  source has no test split).
 """
 
 import csv
@@ -521,8 +524,12 @@ def tune(
         "val_accuracy": max(best["val_accuracy"], (final or {}).get("val_accuracy") or 0.0),
         "trial_val_accuracy": best["val_accuracy"],
         "final_training": final,
+        # On the test split, which no trial and no final training saw (where
+        # the data has none, a held-out part of its training data).
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "test_images": bundle.test_size,
+        "splits": bundle.splits,
         "params": best["params"],
         "macs": best["macs"],
         "latency_ms": best["latency_ms"],
