@@ -234,12 +234,36 @@ def test_keras_applications_weights_file_without_top(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     expected = _outputs(source, x)
     assert np.abs(expected).max() > 1e-3
-    for path in ("model.h5", "notop.h5"):
+    # The file says it is keras.applications': `layout` may be left out.
+    for path, layout in (("model.h5", {"layout": "keras"}), ("notop.h5", {})):
         ours = keras_resnets.ResNet50(
-            layout="keras", include_top=False, pooling="avg", input_shape=(64, 64, 3),
-            weights=str(tmp_path / path),
+            include_top=False, pooling="avg", input_shape=(64, 64, 3), weights=str(tmp_path / path), **layout
         )
         np.testing.assert_allclose(_outputs(ours, x), expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name, build, layout, error", [
+    ("resnet50v2", {"layout": "torchvision"}, "timm_resnetv2",
+     r"does not have the architecture of a timm ResNetV2 checkpoint.*layout='torchvision'"),
+    ("resnet18", {"stem": "deep", "shortcut": "D"}, "timm",
+     r"(?s)Cannot load the timm ResNet checkpoint.*Missing keys \(1\): \['conv1.weight'\].*stem='deep', shortcut='D'"),
+])
+def test_weights_file_builds_the_model_it_fits(tmp_path, name, build, layout, error):
+    """A timm ResNetV2 state dict builds `layout="torchvision"` (not the v2
+    default "keras"), a timm "d" one the deep stem and average-pool
+    shortcut, with `layout`, `stem`, `shortcut` left out; one given that
+    contradicts the file keeps the layout's error."""
+    source = _tiny(name, **build)
+    randomize_batchnorm(source)
+    path = tmp_path / f"{name}.safetensors"
+    save_file(to_state_dict(source, layout), str(path))
+    loaded = _tiny(name, weights=str(path))
+    assert loaded.get_config() == {**source.get_config()}
+    x = _images()
+    np.testing.assert_array_equal(_outputs(loaded, x), _outputs(source, x))
+    contradiction = {"layout": "keras"} if name == "resnet50v2" else {"stem": "imagenet"}
+    with pytest.raises(ValueError, match=error):
+        _tiny(name, weights=str(path), **contradiction)
 
 
 # --- the source table --------------------------------------------------------

@@ -128,8 +128,9 @@ def _check_input_shape(input_shape, min_size, weights, pretrained=False):
 
 
 def _resolve_weights(weights, model, include_top, classes):
-    """`weights` -> None, a `WeightSource` or a file path; a clear error otherwise."""
-    from keras_resnets.weights.pretrained import WeightSource, get_source
+    """`weights` -> None, a `WeightSource` or a `CheckpointFile` (the file
+    read); a clear error otherwise."""
+    from keras_resnets.weights.pretrained import WeightSource, get_source, read_weights_file
 
     if weights is None:
         return None
@@ -142,7 +143,7 @@ def _resolve_weights(weights, model, include_top, classes):
     elif isinstance(weights, str) and (weights in PRETRAINED or ":" in weights) and not os.path.isfile(weights):
         source = get_source(weights, model)
     elif isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        return weights
+        return read_weights_file(weights)
     else:
         raise ValueError(
             "`weights` must be None, 'imagenet', a named source such as "
@@ -157,6 +158,31 @@ def _resolve_weights(weights, model, include_top, classes):
             f"Allowed: classes={source.classes}, or include_top=False with your own head."
         )
     return source
+
+
+def _apply_file_build(checkpoint, chosen):
+    """The build arguments a weights file needs, where the user gave none.
+    An argument given is kept: if it contradicts the file, loading fails
+    with the layout's error, which says what differs and how to build a
+    model that fits."""
+    return {arg: needed if chosen[arg] is None else chosen[arg]
+            for arg, needed in {**chosen, **checkpoint.build}.items()}
+
+
+def weights_build_arguments(name, weights, shortcut=None, stem=None, layout=None, include_top=False,
+                            classes=1000):
+    """What `weights` (as `build_model` takes them) need of a model `name`:
+    `(source, {"shortcut", "stem", "layout"})`, the source a `WeightSource`,
+    a `CheckpointFile` or None, and the arguments filled in where they are
+    None and the weights need them (a named source refuses a contradicting
+    one; a file's contradiction shows when it loads)."""
+    source = _resolve_weights(weights, get_spec(name).name, include_top, classes)
+    chosen = dict(shortcut=shortcut, stem=stem, layout=layout)
+    if source is None:
+        return None, chosen
+    if hasattr(source, "state"):  # a CheckpointFile
+        return source, _apply_file_build(source, chosen)
+    return source, _apply_source_build(source, chosen)
 
 
 def _apply_source_build(source, chosen):
@@ -208,7 +234,11 @@ def build_model(
             which also sets the `layout`, `stem` and `shortcut` it needs; a
             `keras_resnets.weights.WeightSource`; or the path of a weights
             file: `.weights.h5` (`model.save_weights`), keras.applications
-            `.h5`, `.pth`/`.pt` or `.safetensors` (torchvision or timm).
+            `.h5`, `.pth`/`.pt` or `.safetensors` (torchvision or timm),
+            read first: the `layout`, `stem` and `shortcut` its keys show
+            are used where not given (a keras.applications file builds
+            `layout="keras"`, a timm ResNetV2 one `layout="torchvision"`,
+            timm's "d" variants `stem="deep", shortcut="D"`).
             Downloads are cached in `~/.keras/models` and checked against a
             pinned hash. Preprocess images with
             `keras_resnets.preprocess_input(x, weights=..., model=name)`.
@@ -258,11 +288,9 @@ def build_model(
         raise ValueError(f"`include_top` must be True or False; received include_top={include_top!r}.")
     if include_top:
         classes = check_positive_int("classes", classes)
-    source = _resolve_weights(weights, spec.name, include_top, classes)
-    pretrained = source is not None and not isinstance(source, (str, os.PathLike))
-    if pretrained:
-        chosen = _apply_source_build(source, dict(shortcut=shortcut, stem=stem, layout=layout))
-        shortcut, stem, layout = chosen["shortcut"], chosen["stem"], chosen["layout"]
+    source, chosen = weights_build_arguments(spec.name, weights, shortcut, stem, layout, include_top, classes)
+    shortcut, stem, layout = chosen["shortcut"], chosen["stem"], chosen["layout"]
+    pretrained = source is not None and not hasattr(source, "state")
     shortcut = check_choice("shortcut", spec.shortcut if shortcut is None else shortcut, SHORTCUT_OPTIONS)
     stem = check_choice("stem", spec.stem if stem is None else stem, STEMS)
     layout = check_choice("layout", spec.layout if layout is None else layout, tuple(LAYOUTS))

@@ -403,7 +403,7 @@ def _first(keys):
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
 
 
-def assign_weights(model, state, layout):
+def assign_weights(model, state, layout, classifier=True):
     """Copies the checkpoint `state` (`{key: array or tensor}`) onto `model`.
 
     Strict and all-or-nothing (see the module docstring). A model built with
@@ -415,6 +415,9 @@ def assign_weights(model, state, layout):
         state: a mapping from the layout's keys to numpy arrays or torch
             tensors.
         layout: "torchvision", "timm", "timm_resnetv2" or "keras".
+        classifier: bool; False: the checkpoint's classifier is skipped and
+            the model's keeps its weights (a new head for another task, of
+            any number of classes). Defaults to True.
 
     Returns:
         `model`, with the weights assigned.
@@ -427,6 +430,8 @@ def assign_weights(model, state, layout):
         )
     mapping = weight_map(model, layout)
     head = head_keys(layout)
+    if not classifier:
+        mapping = {key: variable for key, variable in mapping.items() if key not in head}
     has_head = bool(head & set(mapping))
     keys = [
         key for key in state.keys()
@@ -480,6 +485,56 @@ def assign_weights(model, state, layout):
     for key, variable in mapping.items():
         variable.assign(values[key].astype(variable.dtype, copy=False))
     return model
+
+
+_AVG_DOWN = re.compile(r"^layer\d+\.\d+\.downsample\.2\.")  # Sequential(AvgPool, conv, bn)
+
+
+def build_arguments(state, layout=None):
+    """The build arguments of the model that `state` (a checkpoint in
+    `layout`, detected if not given) fits: `{"layout", "stem", "shortcut"}`,
+    or `{}` when the layout is unknown.
+
+    - torchvision / timm v1 (`conv1.weight`, `layer1.0.conv1.weight`):
+      `layout="torchvision"`; a three-convolution stem (`conv1.0.weight`,
+      timm's "d" variants) is `stem="deep"`, and a projection behind an
+      average pool (`downsample.2`, the pool shifting the indices) is
+      `shortcut="D"`.
+    - timm ResNetV2 (`stem.conv`, `stages.0.blocks.0`): `layout="torchvision"`
+      (the v2 nets' other layout); a deep stem (`stem.conv1`) is timm's "d"
+      variant, which also pools before its projections: `shortcut="D"` (its
+      keys do not show the pool).
+    - keras.applications (`conv1_conv/kernel`): `layout="keras"`.
+
+    Example:
+
+    >>> build_arguments({"conv1.0.weight": ..., "layer2.0.downsample.2.weight": ...})  # doctest: +SKIP
+    {'layout': 'torchvision', 'stem': 'deep', 'shortcut': 'D'}
+    """
+    layout = layout or detect_layout(state)
+    keys = [str(k) for k in state.keys()]
+    if layout in ("torchvision", "timm"):
+        deep = any(k.startswith("conv1.0.") for k in keys)
+        avg_down = any(_AVG_DOWN.match(k) for k in keys)
+        return {"layout": "torchvision", "stem": "deep" if deep else "imagenet", "shortcut": "D" if avg_down else "B"}
+    if layout == "timm_resnetv2":
+        deep = any(k.startswith("stem.conv1.") for k in keys)
+        return {"layout": "torchvision", "stem": "deep" if deep else "imagenet", "shortcut": "D" if deep else "B"}
+    if layout == "keras":
+        return {"layout": "keras", "stem": "imagenet", "shortcut": "B"}
+    return {}
+
+
+def preprocessing_of(state, layout=None):
+    """How the images of a checkpoint's training were most likely normalized
+    (a file does not say): "torch" for torchvision's and timm's v1 weights,
+    "tf" ([-1, 1]) for timm's ResNetV2 (its `.a1h` weights) and
+    keras.applications' v2, "caffe" for keras.applications' v1; None for an
+    unknown layout. See `keras_resnets.weights.preprocessing`."""
+    layout = layout or detect_layout(state)
+    if layout == "keras":
+        return "tf" if any(str(k).startswith("post_bn/") for k in state.keys()) else "caffe"
+    return {"torchvision": "torch", "timm": "torch", "timm_resnetv2": "tf"}.get(layout)
 
 
 def detect_layout(state):

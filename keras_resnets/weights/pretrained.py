@@ -21,7 +21,8 @@ import re
 from keras_resnets.weights import sources as data
 from keras_resnets.weights.files import checkpoint_format, read_checkpoint
 
-__all__ = ["WeightSource", "SOURCES", "list_sources", "get_source", "fetch", "load_weights"]
+__all__ = ["WeightSource", "SOURCES", "list_sources", "get_source", "fetch", "load_weights",
+           "CheckpointFile", "read_weights_file", "is_source_name"]
 
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.[a-z]+$")
 
@@ -250,34 +251,104 @@ def load_keras_weights(model, path):
     return model
 
 
-def _load_file(model, path, layout=None):
-    from keras_resnets.weights.layouts import assign_weights, detect_layout
+@dataclasses.dataclass(frozen=True)
+class CheckpointFile:
+    """A weights file, read once.
 
-    kind = checkpoint_format(path)
-    if kind == "keras":
-        return load_keras_weights(model, path)
+    Attributes:
+        path: the file.
+        state: `{key: array}` of a checkpoint (`.h5` of keras.applications,
+            `.pth`, `.safetensors`); None for a Keras `.weights.h5`, which
+            Keras reads itself.
+        layout: how the keys name the weights ("torchvision"/"timm",
+            "timm_resnetv2", "keras"; `keras_resnets.weights.layouts`), or None.
+        build: the build arguments of the model that fits
+            (`layouts.build_arguments`): `{"layout", "stem", "shortcut"}`.
+        preprocessing: how its images were most likely normalized
+            ("torch", "caffe", "tf"; `layouts.preprocessing_of`), or None.
+    """
+
+    path: str
+    state: dict = None
+    layout: str = None
+    build: dict = dataclasses.field(default_factory=dict)
+    preprocessing: str = None
+
+    @property
+    def classes(self):
+        """Classes of the checkpoint's classifier, or None without one."""
+        from keras_resnets.weights.layouts import get_layout, head_keys
+
+        if self.layout is None:
+            return None
+        for key in sorted(head_keys(get_layout(self.layout))):
+            if key in self.state and self.state[key].ndim >= 2:
+                # PyTorch (out, in[, 1, 1]); Keras (in, out).
+                return int(self.state[key].shape[0 if get_layout(self.layout).torch else -1])
+        return None
+
+
+def read_weights_file(path):
+    """A `CheckpointFile`: the file read, its layout told by its keys.
+
+    Raises:
+        ValueError: an unknown file type, a truncated or corrupt file, or
+            keys of no known ResNet checkpoint.
+    """
+    from keras_resnets.weights.layouts import build_arguments, detect_layout, preprocessing_of
+
+    if checkpoint_format(path) == "keras":
+        return CheckpointFile(os.fspath(path))
     state = read_checkpoint(path)
-    layout = layout or detect_layout(state)
+    layout = detect_layout(state)
     if layout is None:
         raise ValueError(
             f"weights={os.fspath(path)!r}: its keys ({list(state)[:5]} ...) are not "
             "those of a torchvision, timm or keras.applications ResNet checkpoint."
         )
-    return assign_weights(model, state, layout)
+    return CheckpointFile(os.fspath(path), state, layout, build_arguments(state, layout),
+                          preprocessing_of(state, layout))
 
 
-def load_weights(model, weights, include_top=True, cache_dir=None):
-    """Loads `weights` onto `model`: a `WeightSource` (fetched), or a file.
+def is_source_name(weights):
+    """Whether `weights` names a source ("imagenet", "torchvision:...",
+    "timm:...", "keras:imagenet") rather than a file."""
+    from keras_resnets.models.builder import PRETRAINED
+
+    return isinstance(weights, str) and (weights in PRETRAINED or ":" in weights) and not os.path.isfile(weights)
+
+
+def _load_file(model, path, layout=None, classifier=True):
+    from keras_resnets.weights.layouts import assign_weights
+
+    checkpoint = path if isinstance(path, CheckpointFile) else read_weights_file(path)
+    if checkpoint.state is None:
+        return load_keras_weights(model, checkpoint.path)
+    return assign_weights(model, checkpoint.state, layout or checkpoint.layout, classifier=classifier)
+
+
+def load_weights(model, weights, include_top=True, cache_dir=None, classifier=True):
+    """Loads `weights` onto `model`: a `WeightSource` (fetched), a file or a
+    `CheckpointFile`.
 
     A file is read by its type (`.weights.h5`: `model.load_weights`; `.h5`:
     keras.applications; `.pth`/`.pt`/`.bin`, `.safetensors`: PyTorch
     state dicts) and its layout told by its keys.
+
+    Args:
+        model: a keras_resnets model.
+        weights: a `WeightSource`, a path or a `CheckpointFile`.
+        include_top: a source's file with (True) or without its classifier,
+            where it has both.
+        cache_dir: the download cache (see `fetch`).
+        classifier: False: every weight but the classifier's (a new head;
+            not for Keras `.weights.h5` files). See `layouts.assign_weights`.
 
     Example:
 
     >>> load_weights(model, "resnet50-0676ba61.pth")  # doctest: +SKIP
     """
     if isinstance(weights, WeightSource):
-        path = fetch(weights, include_top=include_top, cache_dir=cache_dir)
-        return _load_file(model, path, weights.layout)
-    return _load_file(model, weights)
+        path = fetch(weights, include_top=include_top and classifier, cache_dir=cache_dir)
+        return _load_file(model, path, weights.layout, classifier=classifier)
+    return _load_file(model, weights, classifier=classifier)
