@@ -4,6 +4,7 @@ from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock, ResidualBlo
 from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.grouped_conv import GroupedConv2D
 from keras_resnets.layers.normalization import BatchNormalization
+from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.layers.shortcuts import (
     SHORTCUT_OPTIONS,
     IdentityShortcut,

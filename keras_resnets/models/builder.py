@@ -18,6 +18,7 @@ from keras_resnets.utils.validation import (
     check_positive_int,
     check_rate,
 )
+from keras_resnets.weights.pretrained import PRETRAINED, is_source_name  # noqa: F401  (PRETRAINED: public here too)
 
 # What distinguishes the two weight layouts (see `build_model`'s `layout`).
 # torchvision: torchvision/models/resnet.py; timm's ResNetV2 for the v2 nets.
@@ -37,8 +38,6 @@ LAYOUTS = {
                    pool_padding="zeros"),
     },
 }
-
-PRETRAINED = ("imagenet",)
 
 
 def _check_output_stride(output_stride, spec, stem):
@@ -140,7 +139,7 @@ def _resolve_weights(weights, model, include_top, classes):
             raise ValueError(
                 f"weights={source.name!r} are for {source.model!r}, not {model!r}."
             )
-    elif isinstance(weights, str) and (weights in PRETRAINED or ":" in weights) and not os.path.isfile(weights):
+    elif is_source_name(weights):
         source = get_source(weights, model)
     elif isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         return read_weights_file(weights)

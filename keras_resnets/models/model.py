@@ -21,6 +21,16 @@ class ResNetModel(keras.Model):
     Both survive `get_config`/`from_config` and `.keras` files: the config
     names the layer whose output each level is.
 
+    A trained model also knows what it classifies and how its images are
+    prepared, so that a `.keras` file alone can be used
+    (`keras_resnets.predict`): `class_names`, the name of each output
+    (`class_names[i]` for output `i`; None where unknown), and
+    `image_transform`, how an image of another size is brought to the
+    input's: "resize" (to the square, the aspect ratio not kept) or
+    "center_crop" (the shorter side resized to size / 0.875, then the centre
+    cropped; see `keras_resnets.data.augment`); None where unknown. Both go
+    into the config and the `.keras` file; `keras_resnets.train` sets them.
+
     Args:
         inputs, outputs, name: as `keras.Model`'s functional constructor.
         **kwargs: the other `keras.Model` arguments.
@@ -36,6 +46,19 @@ class ResNetModel(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         self.pyramid_outputs = {}
         self.feature_strides = {}
+        self.class_names = None
+        self.image_transform = None
+
+    def set_labels(self, class_names=None, image_transform=None):
+        """Records the class names of the outputs and the image transform
+        (see the class docstring); returns the model."""
+        if class_names is not None:
+            class_names = tuple(str(name) for name in class_names)  # (a tuple: Keras tracks lists)
+        if image_transform not in (None, "resize", "center_crop"):
+            raise ValueError("`image_transform` must be None, 'resize' or 'center_crop'; received "
+                             f"image_transform={image_transform!r}.")
+        self.class_names, self.image_transform = class_names, image_transform
+        return self
 
     def set_pyramid(self, pyramid_outputs, feature_strides):
         """Records the levels: `{level: tensor}` (each the output of one
@@ -50,6 +73,10 @@ class ResNetModel(keras.Model):
             level: tensor._keras_history.operation.name for level, tensor in self.pyramid_outputs.items()
         }
         config["feature_strides"] = dict(self.feature_strides)
+        if self.class_names is not None:
+            config["class_names"] = list(self.class_names)
+        if self.image_transform is not None:
+            config["image_transform"] = self.image_transform
         return config
 
     @classmethod
@@ -57,5 +84,8 @@ class ResNetModel(keras.Model):
         config = dict(config)
         layers = config.pop("pyramid_layers", {})
         strides = config.pop("feature_strides", {})
+        class_names = config.pop("class_names", None)
+        image_transform = config.pop("image_transform", None)
         model = super().from_config(config, custom_objects=custom_objects)
+        model.set_labels(class_names, image_transform)
         return model.set_pyramid({k: model.get_layer(name).output for k, name in layers.items()}, strides)

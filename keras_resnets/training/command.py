@@ -15,10 +15,10 @@ from keras_resnets.models.specs import check_image_size
 from keras_resnets.training.precision import PRECISIONS
 from keras_resnets.training.recipes import RECIPES
 from keras_resnets.training.run_folder import check_run_folder, default_run_name
-from keras_resnets.training.settings import DEFAULT_OUTPUT, STRATEGIES, WEIGHTS_KINDS
+from keras_resnets.training.settings import DEFAULT_OUTPUT, STRATEGIES
+from keras_resnets.training.starting_point import starting_point
 from keras_resnets.utils.validation import (
     check_data,
-    check_existing_file,
     int_at_least,
     positive_number,
     random_seed,
@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   keras-resnets train --resume                         # continue an interrupted run
   keras-resnets train --overwrite                      # a new run replacing the earlier one
   keras-resnets train --model resnet50 --data ./photos --strategy mirrored   # every local GPU
+  keras-resnets train --model resnet50 --weights imagenet --data ./photos   # fine-tune ImageNet weights
+  keras-resnets train --weights saved_models/resnet20-digits/model.keras --data ./more_digits
 """
 
 
@@ -44,13 +46,16 @@ def add_parser(subparsers):
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default="resnet20", help="registered model name (default: resnet20)")
+    p.add_argument("--model", help="registered model name (default: resnet20, or the model of --weights "
+                   "FILE.keras)")
     p.add_argument("--data", default="digits",
                    help="digits (default, no download), tfds:NAME, or a folder with one sub-folder per class")
     p.add_argument("--epochs", type=int_at_least(1), help="default: 20 on digits, else the recipe's")
     p.add_argument("--batch-size", type=int_at_least(1), help="default: the recipe's")
     p.add_argument("--lr", type=positive_number, help="default: the recipe's, scaled with the batch size")
-    p.add_argument("--recipe", default="cifar", choices=sorted(RECIPES))
+    p.add_argument("--recipe", choices=sorted(RECIPES),
+                   help="default: finetune with --weights (head first, then everything, batch norm frozen), "
+                   "else cifar")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--image-size", type=int_at_least(1), help="default: the data's own size")
     p.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder of runs (default: {DEFAULT_OUTPUT})")
@@ -70,8 +75,12 @@ def add_parser(subparsers):
     p.add_argument("--collective-timeout", type=positive_number, metavar="SECONDS",
                    help="multiworker: the longest a worker may go without finishing a step (a peer "
                    "stuck or gone) before training stops with an error (default: 300)")
-    p.add_argument("--weights", help="a Keras weights file for the model (.weights.h5 from "
-                   "model.save_weights, or a .keras model)")
+    p.add_argument("--weights", metavar="SOURCE",
+                   help="start from pretrained weights: imagenet, torchvision:TAG, timm:NAME.TAG, keras:imagenet, "
+                   "a checkpoint file (.pth, .safetensors, keras.applications .h5): the trunk loads them, the "
+                   "classifier is new, images are normalized as the weights expect; or an earlier run's "
+                   ".keras model (its head kept when the classes are the same), or a .weights.h5 file of the "
+                   "same model")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="image folders: skip unreadable files instead of stopping")
     add_verbose(p)
@@ -92,18 +101,20 @@ def verbosity(args):
 
 def validate(args):
     """Checks every argument before any work: the model and data names, the
-    image size, the weights file, and that the run folder can be written and
-    holds no run this one would lose (`run_folder.check_run_folder`)."""
-    spec = check_model_name("--model", args.model)
+    image size, the weights (a file that exists and is whole, a source with
+    a file for the model, an earlier run's model that agrees with --model;
+    `starting_point`), and that the run folder can be written and holds no
+    run this one would lose (`run_folder.check_run_folder`)."""
+    if args.model is not None:
+        check_model_name("--model", args.model)
+    start = starting_point(args.weights, args.model, name="--weights", model_name="--model")
     check_data("--data", args.data)
     if args.image_size is not None:
-        check_image_size("--image-size", args.image_size, spec)
-    if args.weights is not None:
-        check_existing_file("--weights", args.weights, WEIGHTS_KINDS)
+        check_image_size("--image-size", args.image_size, check_model_name("--model", start.model))
     # A worker of a cluster (TF_CONFIG) may not see the chief's folder: the
     # chief checks it in `train`, before it loads anything.
     if "TF_CONFIG" not in os.environ:
-        run_name = args.run_name or default_run_name(args.model, args.data)
+        run_name = args.run_name or default_run_name(start.model, args.data)
         check_run_folder(args.output, run_name, args.resume, args.overwrite, output_name="--output")
 
 

@@ -12,7 +12,6 @@ import keras
 import numpy as np
 
 from keras_resnets.data import load_data
-from keras_resnets.models import build_model, get_spec
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training import distribute
 from keras_resnets.training.precision import set_precision
@@ -24,14 +23,16 @@ from keras_resnets.training.recipes import (
     steps_per_epoch,
 )
 from keras_resnets.training.run_folder import can_resume, check_run_folder, default_run_name, earlier_run
-from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, WEIGHTS_KINDS, resolve_verbose
-from keras_resnets.utils.macs import count_macs
-from keras_resnets.utils.validation import (
-    check_data,
-    check_existing_file,
-    check_positive_int,
-    check_positive_number,
+from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, resolve_verbose
+from keras_resnets.training.starting_point import StartingPoint, starting_point
+from keras_resnets.training.transfer import (
+    continued_model,
+    image_transform,
+    pretrained_model,
+    with_preprocessing,
 )
+from keras_resnets.utils.macs import count_macs
+from keras_resnets.utils.validation import check_data, check_positive_int, check_positive_number
 from keras_resnets.weights.pretrained import load_keras_weights
 
 
@@ -55,25 +56,13 @@ def versions():
     }
 
 
-def with_preprocessing(name, bundle, **model_kwargs):
-    """The model `name` taking raw uint8 images: normalization is inside it."""
-    inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
-    variance = [max(s * s, 1e-6) for s in bundle.std]
-    x = keras.layers.Normalization(
-        mean=bundle.mean, variance=variance, dtype="float32", name="normalize"
-    )(inputs)
-    return build_model(
-        name, input_tensor=x, classes=bundle.num_classes, **model_kwargs
-    )
-
-
 def train(
-    model="resnet20",
+    model=None,
     data="digits",
     epochs=None,
     batch_size=None,
     lr=None,
-    recipe="cifar",
+    recipe=None,
     precision="auto",
     image_size=None,
     output=DEFAULT_OUTPUT,
@@ -94,7 +83,9 @@ def train(
     """Trains a registered model and writes everything into one run folder.
 
     Args:
-        model: a registered model name (`keras_resnets.list_models()`).
+        model: a registered model name (`keras_resnets.list_models()`);
+            defaults to "resnet20", or to the model of `weights` when it is
+            an earlier run's `.keras` file.
         data: "digits" (default: scikit-learn's handwritten digits, no
             download), "tfds:NAME" or a folder of images, one sub-folder per
             class (see `keras_resnets.data.load_data`).
@@ -102,11 +93,13 @@ def train(
         batch_size: int; defaults to the recipe's.
         lr: float; defaults to the recipe's, scaled linearly with the batch.
         recipe: "cifar", "imagenet" or "finetune" (see
-            `keras_resnets.training.recipes`).
+            `keras_resnets.training.recipes`); defaults to "finetune" when
+            `weights` are given, else "cifar".
         precision: "auto", "float32", "mixed_float16", "mixed_bfloat16" or
             "float64" (for exactness checks, see
             `keras_resnets.training.precision`).
-        image_size: int; defaults to the data's natural size.
+        image_size: int; defaults to the data's natural size (an earlier
+            run's, when `weights` is its `.keras` model).
         output: folder of runs. Defaults to "saved_models".
         run_name: the run's sub-folder; defaults to "<model>-<data>".
         seed: int, seeds Python, NumPy, TensorFlow and the data pipeline.
@@ -123,7 +116,17 @@ def train(
             distributed strategy `batch_size` is the global batch (split
             across all replicas) and the learning rate follows it; only the
             chief worker writes into `output`.
-        weights: None or a weights file for the model (`model.save_weights`).
+        weights: what the run starts from (see
+            `keras_resnets.training.starting_point`): None (random
+            weights); what the builders' `weights=` takes ("imagenet", a
+            source such as "torchvision:IMAGENET1K_V2", "timm:...",
+            "keras:imagenet", a `WeightSource`, a `.pth`, `.safetensors` or
+            keras.applications `.h5` file), loaded into every layer but the
+            classifier, which is new and sized for the data, the images
+            normalized as the weights expect; a `.keras` model of an earlier
+            run (its head kept if its class names are the data's, else a
+            new one; its own normalization); or a `.weights.h5` file of
+            the same model (loaded whole).
         skip_bad_images: bool, image folders: leave unreadable files out
             (counted in the summary) instead of stopping.
         verbose: Keras `fit` verbosity: 0, 1 (the live progress bar), 2 (one
@@ -162,19 +165,19 @@ def train(
     # Before any other TensorFlow op: collectives are configured at start-up.
     dist = distribute.make_strategy(plan.strategy, tpu)
     chief = distribute.is_chief(dist)
-    run_name = run_name or default_run_name(model, data)
+    run_name = run_name or default_run_name(plan.model, data)
     if chief:  # (the others write into a temporary folder)
         resumed = check_run_folder(output, run_name, resume, overwrite)
     else:
         resumed = resume and can_resume(pathlib.Path(output) / run_name)
     policy = configure_tensorflow(plan, precision)
-    bundle = load_training_data(plan, image_size, skip_bad_images)
-    net = build_training_model(plan, bundle, dist, weights, model_kwargs)
+    bundle = load_training_data(plan, image_size or plan.start.image_size, skip_bad_images)
+    net, normalization = build_training_model(plan, bundle, dist, model_kwargs)
     folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
     try:
         loss, timer = fit_model(net, plan, bundle, dist, folder)
         scores = evaluate_model(net, plan, bundle, dist, loss)
-        summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started)
+        summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started, normalization)
     finally:
         folder.release()
     return net, summary
@@ -196,6 +199,7 @@ class RunPlan:
     sync_batchnorm: bool
     verbose: int  # Keras' 0, 1 or 2 ("auto" resolved)
     collective_timeout: float = None  # seconds without progress, several workers; None: no limit
+    start: StartingPoint = None  # what the run starts from (`weights`)
 
 
 def plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
@@ -203,25 +207,23 @@ def plan_run(model, data, epochs, batch_size, lr, recipe, seed, strategy, tpu,
              collective_timeout=distribute.DEFAULT_COLLECTIVE_TIMEOUT):
     """Checks `train`'s arguments and fills in the defaults; touches nothing.
     A value given is used or refused, never replaced by a default."""
-    get_spec(model)
+    start = starting_point(weights, model)
     check_data("data", data)
-    rec = get_recipe(recipe)
+    rec = get_recipe(recipe or ("finetune" if start.pretrained else "cifar"))
     strategy_name = distribute.resolve_strategy(strategy, tpu)
     if epochs is None:
         epochs = DIGITS_EPOCHS if data == "digits" else rec.epochs
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", rec.batch_size if batch_size is None else batch_size)
-    if weights is not None:
-        check_existing_file("weights", weights, WEIGHTS_KINDS)
     if lr is not None:
         lr = check_positive_number("lr", lr)
     if collective_timeout is not None:
         collective_timeout = check_positive_number("collective_timeout", collective_timeout)
     return RunPlan(
-        model=model, data=data, recipe=rec, strategy=strategy_name, epochs=epochs,
+        model=start.model, data=data, recipe=rec, strategy=strategy_name, epochs=epochs,
         batch_size=batch_size, lr=scaled_lr(rec, lr, batch_size), seed=int(seed),
         deterministic=bool(deterministic), sync_batchnorm=bool(sync_batchnorm),
-        verbose=resolve_verbose(verbose), collective_timeout=collective_timeout,
+        verbose=resolve_verbose(verbose), collective_timeout=collective_timeout, start=start,
     )
 
 
@@ -284,16 +286,31 @@ def load_training_data(plan, image_size, skip_bad_images):
     )
 
 
-def build_training_model(plan, bundle, dist, weights, model_kwargs):
-    """The model to train, built under the strategy, taking raw uint8
-    images; `weights` (a Keras weights file) loaded if given."""
+def build_training_model(plan, bundle, dist, model_kwargs):
+    """The model to train, built under the strategy from what the run starts
+    from (`plan.start`, see `keras_resnets.training.transfer`), taking raw
+    uint8 images; it knows the data's class names and how its images are
+    resized (`ResNetModel.set_labels`).
+
+    Returns `(model, normalization)`: how the model normalizes its images,
+    "data" (the training images' mean and std), the pretrained weights'
+    mode ("torch", "caffe", "tf") or "earlier model" (its own)."""
+    start = plan.start
     with dist.scope():
-        net = with_preprocessing(plan.model, bundle, **model_kwargs)
-    if weights is not None:
-        load_keras_weights(net, weights)
+        if start.kind == "keras_model":
+            net, _ = continued_model(start.weights, bundle, **model_kwargs)
+            normalization = "earlier model"
+        elif start.kind in ("source", "checkpoint"):
+            net, normalization = pretrained_model(plan.model, start.weights, bundle, **model_kwargs)
+        else:
+            net = with_preprocessing(plan.model, bundle, **model_kwargs)
+            normalization = "data"
+            if start.kind == "keras_weights":
+                load_keras_weights(net, start.weights)
+    net.set_labels(bundle.class_names, image_transform(bundle))
     if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
-    return net
+    return net, normalization
 
 
 def make_callbacks(folder, append, nan_guard, timer):
@@ -397,11 +414,11 @@ def evaluate_model(net, plan, bundle, dist, loss):
     return distribute.evaluate(net, dist, loss, test_ds, plan.collective_timeout)
 
 
-def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started):
+def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started, normalization="data"):
     """Writes model.keras, history.png and summary.json into the run
     folder; returns the summary. `scores`: `(test loss, test accuracy)`;
     `policy`: the dtype policy trained in; `started`: `time.time()` at the
-    start of the run."""
+    start of the run; `normalization`: see `build_training_model`."""
     run_dir = folder.path
     test_loss, test_accuracy = scores
     if plan.strategy != "none":
@@ -417,6 +434,11 @@ def save_results(net, plan, bundle, dist, folder, timer, scores, policy, started
     summary = {
         "model": plan.model,
         "data": bundle.name,
+        "weights": plan.start.describe(),
+        "starting_point": plan.start.kind,
+        "normalization": normalization,
+        "class_names": list(bundle.class_names),
+        "image_transform": net.image_transform,
         "recipe": plan.recipe.name,
         "epochs": plan.epochs,
         "epochs_logged": epochs_logged,

@@ -17,10 +17,6 @@ cores (the paper's CIFAR recipe, shortened)."""
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
 """`strategy` values of `train` (see `keras_resnets.training.distribute`)."""
 
-WEIGHTS_KINDS = ("hdf5", "keras")
-"""The files `train(weights=...)` loads (`keras_resnets.utils.file_kinds`):
-Keras weights, `.weights.h5` (model.save_weights), or a `.keras` model."""
-
 VERBOSITIES = ("auto", 0, 1, 2)
 """Keras `fit` verbosity: 0 silent, 1 the live progress bar, 2 one line per
 epoch; "auto" is 1 when standard output is a terminal, else 2."""

@@ -310,11 +310,13 @@ def read_weights_file(path):
                           preprocessing_of(state, layout))
 
 
+PRETRAINED = ("imagenet",)
+"""The `weights=` names that stand for a source of each model."""
+
+
 def is_source_name(weights):
     """Whether `weights` names a source ("imagenet", "torchvision:...",
     "timm:...", "keras:imagenet") rather than a file."""
-    from keras_resnets.models.builder import PRETRAINED
-
     return isinstance(weights, str) and (weights in PRETRAINED or ":" in weights) and not os.path.isfile(weights)
 
 

@@ -1,0 +1,106 @@
+"""The model a run trains, from what it starts from (`starting_point`).
+
+Every model here takes raw `uint8` images and normalizes them inside itself,
+so that the saved `.keras` file, and what is exported from it, takes the
+images as they are:
+
+- random weights: the data's per-channel mean and std (`with_preprocessing`);
+- pretrained weights (a named source or a checkpoint file): the
+  normalization they were trained with (`ImagePreprocessing`), the trunk
+  loaded, the classifier new and sized for the data (`pretrained_model`);
+- an earlier run's model: its own normalization and weights, its head kept
+  when its class names are the data's, else a new one (`continued_model`).
+"""
+
+import keras
+
+from keras_resnets.layers.preprocessing import ImagePreprocessing
+from keras_resnets.models.builder import build_model, weights_build_arguments
+from keras_resnets.models.model import ResNetModel
+from keras_resnets.weights.pretrained import load_weights
+
+ARCHITECTURE_ARGS = ("shortcut", "stem", "layout")
+
+
+def image_transform(bundle):
+    """How `keras_resnets.predict` brings an image to the model's size: as
+    the data's evaluation pipeline does (see `ResNetModel.image_transform`)."""
+    return "center_crop" if bundle.augment == "imagenet" else "resize"
+
+
+def with_preprocessing(name, bundle, **model_kwargs):
+    """The model `name` taking raw uint8 images: normalization is inside it."""
+    inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
+    variance = [max(s * s, 1e-6) for s in bundle.std]
+    x = keras.layers.Normalization(
+        mean=bundle.mean, variance=variance, dtype="float32", name="normalize"
+    )(inputs)
+    return build_model(
+        name, input_tensor=x, classes=bundle.num_classes, **model_kwargs
+    )
+
+
+def pretrained_model(name, weights, bundle, **model_kwargs):
+    """The model `name` with `weights` (a source or a checkpoint file, as
+    `build_model` takes them) in every layer but its classifier, which is
+    new, with `bundle.num_classes` outputs; images normalized as the
+    weights expect.
+
+    Returns `(model, preprocessing mode)`.
+    """
+    chosen = {arg: model_kwargs.pop(arg, None) for arg in ARCHITECTURE_ARGS}
+    source, chosen = weights_build_arguments(name, weights, **chosen)
+    mode = source.preprocessing
+    if mode is None:
+        raise ValueError(f"weights={weights!r}: a Keras weights file says nothing of the images it was "
+                         "trained on; it loads whole, onto the same model (see `starting_point`).")
+    inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
+    x = ImagePreprocessing(mode, name="normalize")(inputs)
+    net = build_model(name, input_tensor=x, classes=bundle.num_classes, **model_kwargs, **chosen)
+    load_weights(net, source, classifier=False)
+    return net, mode
+
+
+def continued_model(path, bundle, **model_kwargs):
+    """The model of an earlier run (`path`, a `.keras` file) for `bundle`:
+    its weights and normalization; its classifier kept when its class names
+    (or, where it has none, its number of classes) are the data's, else a
+    new one; rebuilt for another image size if the data's differs.
+
+    Returns `(model, whether the head was kept)`.
+    """
+    if model_kwargs:
+        raise ValueError(
+            f"weights={path!r} is the model of an earlier run, whose architecture is fixed; received "
+            f"builder arguments {sorted(model_kwargs)}. Allowed: none with a .keras model."
+        )
+    earlier = keras.saving.load_model(path, compile=False)
+    earlier = _resized(earlier, bundle.image_shape)
+    names = getattr(earlier, "class_names", None)
+    head = earlier.get_layer("predictions")
+    if names is not None:
+        keep = list(names) == list(bundle.class_names)
+    else:
+        keep = head.units == bundle.num_classes
+    if keep:
+        return earlier, True
+    dtype = "float32" if keras.mixed_precision.global_policy().name.startswith("mixed") else None
+    outputs = keras.layers.Dense(bundle.num_classes, activation=head.activation, name="predictions",
+                                 dtype=dtype)(head.input)
+    net = ResNetModel(earlier.inputs, outputs, name=earlier.name)
+    if isinstance(earlier, ResNetModel):
+        net.set_pyramid(earlier.pyramid_outputs, earlier.feature_strides)
+    return net, False
+
+
+def _resized(model, image_shape):
+    """`model` taking images of `image_shape`: itself, or a copy built for
+    that shape (its weights copied) when its input has another fixed size."""
+    if tuple(model.inputs[0].shape[1:]) in (tuple(image_shape), (None, None, image_shape[-1])):
+        return model
+    config = model.get_config()
+    first = config["layers"][0]["config"]
+    first["batch_shape"] = [None, *image_shape]
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy

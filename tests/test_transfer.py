@@ -1,0 +1,212 @@
+"""`train(weights=...)` and `keras-resnets train --weights`: transfer learning.
+
+Pretrained weights are generated here (`to_state_dict` writes a keras_resnets
+model in a checkpoint's names) and served by a local HTTP server for the named
+sources, as in test_weights.py; nothing is downloaded. Small: narrow models,
+32 px (16 px digits), one or two epochs.
+"""
+
+import dataclasses
+import hashlib
+import http.server
+import json
+import re
+import threading
+
+import keras
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import keras_resnets
+from keras_resnets.cli import main as cli_main
+from keras_resnets.data import load_data
+from keras_resnets.layers import ImagePreprocessing
+from keras_resnets.training.transfer import continued_model, pretrained_model
+from keras_resnets.weights import pretrained as pretrained_lib
+from keras_resnets.weights import preprocess_input
+from keras_resnets.weights.layouts import to_state_dict
+
+from helpers import randomize_batchnorm, run_layer_test, write_digit_folder
+
+NARROW = dict(width_multiplier=0.25)
+QUICK = dict(batch_size=16, verbose=0, precision="float32")  # (images: 32 px, digits 16 px)
+
+
+def _colour_folder(root, classes=("red", "green", "blue"), per_class=10, size=32):
+    """An image folder whose class is the dominant colour of its images."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            image = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            image[..., c] += 180
+            Image.fromarray(image).save(root / name / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A narrow resnet18 with random weights and BN statistics (standing in
+    for ImageNet's), as a torchvision .safetensors file; (model, path)."""
+    model = keras_resnets.get_model("resnet18", input_shape=(32, 32, 3), **NARROW)
+    randomize_batchnorm(model)
+    path = tmp_path_factory.mktemp("ckpt") / "resnet18-narrow.safetensors"
+    save_file(to_state_dict(model, "torchvision"), str(path))
+    return model, path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    return _colour_folder(tmp_path_factory.mktemp("photos") / "photos")
+
+
+def _trunk(model):
+    """{layer name: weights} of every layer but the classifier and the
+    input normalization, of a model or a model's layers by name."""
+    skip = {"predictions", "normalize", "image"}
+    return {layer.name: [np.asarray(w) for w in layer.get_weights()]
+            for layer in model.layers if layer.name not in skip and layer.get_weights()}
+
+
+def _assert_same_trunk(ours, reference):
+    expected = _trunk(reference)
+    found = _trunk(ours)
+    assert set(found) == set(expected)
+    for name, weights in expected.items():
+        for a, b in zip(found[name], weights):
+            np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+def test_image_preprocessing_is_preprocess_input(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)).astype("float32")
+    for mode in ("torch", "caffe", "tf"):
+        ours = run_layer_test(ImagePreprocessing(mode), images, tmp_path, expected_shape=(2, 8, 8, 3))
+        expected = keras.applications.imagenet_utils.preprocess_input(images.copy(), mode=mode)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), expected, rtol=1e-6, atol=1e-4)
+    with pytest.raises(ValueError, match=r"`mode`.*received mode='bgr'"):
+        ImagePreprocessing("bgr")
+
+
+def test_pretrained_model_loads_the_trunk_and_a_new_head(checkpoint, photos):
+    reference, path = checkpoint
+    bundle = load_data(str(photos), image_size=32, batch_size=8)
+    net, mode = pretrained_model("resnet18", str(path), bundle, **NARROW)
+    # Before any step: every weight but the classifier's is the checkpoint's.
+    _assert_same_trunk(net, reference)
+    assert mode == "torch" and net.get_layer("normalize").mode == "torch"
+    assert net.output_shape == (None, 3) and net.inputs[0].dtype == "uint8"
+    # The images are normalized as torchvision's were: the trunk of `net` on
+    # uint8 images is the reference's on preprocess_input's output.
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    trunk = keras.Model(net.inputs, net.get_layer("avg_pool").output)
+    expected = keras.Model(reference.inputs, reference.get_layer("avg_pool").output)(
+        preprocess_input(images, weights="torchvision:IMAGENET1K_V1"), training=False)
+    np.testing.assert_allclose(trunk(images, training=False), expected, atol=1e-4)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def local_source(checkpoint, monkeypatch, tmp_path):
+    """torchvision:IMAGENET1K_V1 of resnet18 served by a local HTTP server
+    (the checkpoint fixture's file, its hash pinned), with an empty cache."""
+    _, path = checkpoint
+    folder = str(path.parent)
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        lambda *a: _QuietHandler(*a, directory=folder))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    key = ("resnet18", "torchvision:IMAGENET1K_V1")
+    source = dataclasses.replace(
+        pretrained_lib.SOURCES[key], url=f"http://127.0.0.1:{httpd.server_address[1]}/{path.name}",
+        file_hash=hashlib.sha256(path.read_bytes()).hexdigest())
+    monkeypatch.setitem(pretrained_lib.SOURCES, key, source)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    yield source
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_train_from_a_named_source(checkpoint, photos, local_source, tmp_path):
+    reference, _ = checkpoint
+    net, summary = keras_resnets.train(
+        "resnet18", data=str(photos), weights="torchvision:IMAGENET1K_V1", epochs=2, image_size=32,
+        output=str(tmp_path), **QUICK, **NARROW)
+    assert summary["recipe"] == "finetune" and summary["starting_point"] == "source"
+    assert summary["weights"] == "torchvision:IMAGENET1K_V1" and summary["normalization"] == "torch"
+    assert net.output_shape == (None, 3)
+    assert summary["class_names"] == ["blue", "green", "red"] == list(net.class_names)
+    # The finetune recipe froze batch norm: the checkpoint's statistics stay.
+    for name in ("stem", "stage4_block2"):
+        np.testing.assert_array_equal(net.get_layer(name).norms[0].moving_mean.numpy(),
+                                      reference.get_layer(name).norms[0].moving_mean.numpy())
+    # The saved model takes raw uint8 images, normalizes them itself and
+    # knows its classes.
+    saved = keras.saving.load_model(tmp_path / "resnet18-photos" / "model.keras")
+    assert saved.inputs[0].dtype == "uint8" and list(saved.class_names) == ["blue", "green", "red"]
+    images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
+    np.testing.assert_allclose(saved.predict(images, verbose=0), net.predict(images, verbose=0), atol=1e-5)
+
+
+def test_command_line_checkpoint_file_and_its_errors(checkpoint, photos, tmp_path, capsys):
+    _, path = checkpoint
+    # A checkpoint of a narrow network on a full-width resnet18: the file's
+    # shapes do not fit, said before any training.
+    code = cli_main(["train", "--model", "resnet18", "--weights", str(path), "--data", str(photos),
+                     "--epochs", "1", "--image-size", "32", "--output", str(tmp_path), "--verbose", "0"])
+    assert code == 2
+    assert "conv1.weight: checkpoint shape (16, 3, 7, 7), model shape (64, 3, 7, 7)" in capsys.readouterr().err
+    assert not (tmp_path / "resnet18-photos" / "model.keras").exists()
+    for argv, expected in [
+        (["--model", "resnet18", "--weights", "timm:nonesuch.tag"], r"`--weights`.*'timm:nonesuch.tag'"),
+        (["--model", "resnet18", "--weights", str(tmp_path / "missing.pth")], r"`--weights`.*missing\.pth"),
+        (["--model", "resnet32", "--weights", "imagenet"], r"`--weights`.*'imagenet'.*'resnet32'"),
+    ]:
+        code = cli_main(["train", "--data", str(photos), "--output", str(tmp_path), *argv])
+        assert code == 2
+        assert re.search(expected, capsys.readouterr().err), argv
+
+
+def test_continue_an_earlier_run(tmp_path):
+    digits = tmp_path / "digits"
+    write_digit_folder(digits / "first", digits=range(3), size=16, limit=30)
+    write_digit_folder(digits / "same", digits=range(3), size=16, limit=30)
+    write_digit_folder(digits / "other", digits=range(3, 6), size=16, limit=30)
+    first, summary = keras_resnets.train(data=str(digits / "first"), epochs=1, image_size=16,
+                                         output=str(tmp_path / "runs"), **QUICK)
+    assert summary["starting_point"] == "random" and summary["recipe"] == "cifar"
+    saved = tmp_path / "runs" / "resnet20-first" / "model.keras"
+    # The same classes: the model goes on, its head kept.
+    same = load_data(str(digits / "same"), image_size=16, batch_size=8)
+    net, kept = continued_model(str(saved), same)
+    assert kept
+    np.testing.assert_array_equal(net.get_layer("predictions").kernel.numpy(),
+                                  first.get_layer("predictions").kernel.numpy())
+    # Other classes: a new head, everything else (normalization too) the
+    # earlier model's.
+    other = load_data(str(digits / "other"), image_size=16, batch_size=8)
+    net, kept = continued_model(str(saved), other)
+    assert not kept and net.output_shape == (None, 3)
+    assert not np.array_equal(net.get_layer("predictions").kernel.numpy(),
+                              first.get_layer("predictions").kernel.numpy())
+    for layer in ("normalize", "stem", "stage3_block3"):
+        for a, b in zip(net.get_layer(layer).get_weights(), first.get_layer(layer).get_weights()):
+            np.testing.assert_array_equal(a, b)
+    # The command line: the model is the file's, the recipe finetune.
+    code = cli_main(["train", "--weights", str(saved), "--data", str(digits / "other"), "--epochs", "2",
+                     "--batch-size", "16", "--output", str(tmp_path / "runs"), "--verbose", "0"])
+    assert code == 0
+    with open(tmp_path / "runs" / "resnet20-other" / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["model"] == "resnet20" and summary["recipe"] == "finetune"
+    assert summary["starting_point"] == "keras_model" and summary["class_names"] == ["3", "4", "5"]
+    # A model that is not the file's is refused, naming both.
+    code = cli_main(["train", "--model", "resnet32", "--weights", str(saved), "--data", str(digits / "other"),
+                     "--output", str(tmp_path / "runs")])
+    assert code == 2
