@@ -23,7 +23,7 @@ from keras_resnets.utils.lazy import when_imported as _when_imported
 
 __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
-    "list_models", "count_macs", "train", *_BUILDER_NAMES,
+    "list_models", "count_macs", "train", "predict", *_BUILDER_NAMES,
     "preprocess_input", "decode_predictions",
 ]
 
@@ -34,13 +34,14 @@ __getattr__, __dir__ = _attach(
         "get_model": "keras_resnets.models.builder",
         "count_macs": "keras_resnets.utils.macs",
         "train": "keras_resnets.training.loop",
+        "predict": "keras_resnets.prediction.classify",
         "preprocess_input": "keras_resnets.weights.preprocessing",
         "decode_predictions": "keras_resnets.weights.preprocessing",
         "BUILDERS": "keras_resnets.models.applications",
         **dict.fromkeys(_BUILDER_NAMES, "keras_resnets.models.applications"),
     },
-    submodules=("benchmark", "cli", "data", "export", "info", "keras_hub", "layers", "models", "training",
-                "tuning", "utils", "weights"),
+    submodules=("benchmark", "cli", "data", "export", "info", "keras_hub", "layers", "models", "prediction",
+                "training", "tuning", "utils", "weights"),
 )
 
 

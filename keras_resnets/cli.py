@@ -24,6 +24,7 @@ GETTING_STARTED = """examples:
   keras-resnets models                   # the models: parameters, MACs, reference, weights
   keras-resnets info resnet50            # one model stage by stage
   keras-resnets train                    # ResNet-20 on the bundled digits (~2 min on a CPU)
+  keras-resnets predict resnet50 cat.jpg # ImageNet classes of an image
   keras-resnets train --help             # every command has --help with examples
 """
 
@@ -41,6 +42,7 @@ def build_parser():
     from keras_resnets import info
     from keras_resnets.benchmark import command as benchmark_command
     from keras_resnets.export import command as export_command
+    from keras_resnets.prediction import command as predict_command
     from keras_resnets.training import command as train_command
     from keras_resnets.tuning import command as tune_command
 
@@ -55,6 +57,7 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     info.add_parsers(subparsers)
     train_command.add_parser(subparsers)
+    predict_command.add_parser(subparsers)
     export_command.add_parser(subparsers)
     tune_command.add_parser(subparsers)
     benchmark_command.add_parser(subparsers)

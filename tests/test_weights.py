@@ -353,10 +353,13 @@ def test_finetune_example(tmp_path, monkeypatch, capsys):
         str(checkpoint), "--image-size", "32", "--epochs", "2", "--batch-size", "8",
     ])
     runpy.run_path(str(ROOT / "examples" / "finetune_image_folder.py"), run_name="__main__")
-    assert "resnet18 fine-tuned on" in capsys.readouterr().out
-    saved = keras.saving.load_model(tmp_path / "saved_models" / "finetune-resnet18.keras")
-    assert saved.output_shape == (None, 2)
-    # Batch norm was frozen: the backbone kept the checkpoint's statistics.
+    out = capsys.readouterr().out
+    assert "resnet18 fine-tuned on" in out
+    # The first images, classified by the run's model with the folder's names.
+    assert f"{data / 'blue' / '0.png'}: " in out
+    saved = keras.saving.load_model(tmp_path / "saved_models" / "resnet18-photos" / "model.keras")
+    assert saved.output_shape == (None, 2) and list(saved.class_names) == ["blue", "red"]
+    # Batch norm was frozen: the trunk kept the checkpoint's statistics.
     for name in ("stem", "stage4_block2"):
-        ours = saved.get_layer("resnet18").get_layer(name).norms[0].moving_mean.numpy()
+        ours = saved.get_layer(name).norms[0].moving_mean.numpy()
         np.testing.assert_array_equal(ours, full.get_layer(name).norms[0].moving_mean.numpy())

@@ -155,3 +155,21 @@ _CHECKS = {
     "safetensors": _safetensors_damage,
     "tflite": _tflite_damage,
 }
+
+
+IMAGE_FILE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                         ".ppm", ".pgm", ".pbm", ".pnm", ".tga", ".ico")
+"""The raster formats Pillow (behind `keras.utils.load_img`) reads that a
+folder of images is searched for (any case); an image file named on its own
+may have another ending Pillow reads."""
+
+
+def image_files(folder):
+    """The image files under `folder` (`IMAGE_FILE_EXTENSIONS`), recursively,
+    sorted; hidden files and folders left out."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, name) for name in sorted(files)
+                     if not name.startswith(".") and name.lower().endswith(IMAGE_FILE_EXTENSIONS))
+    return found

@@ -269,7 +269,7 @@ class CheckpointFile:
     """
 
     path: str
-    state: dict = None
+    state: dict = dataclasses.field(default=None, repr=False)  # (errors print the path, not the arrays)
     layout: str = None
     build: dict = dataclasses.field(default_factory=dict)
     preprocessing: str = None

@@ -1,0 +1,267 @@
+"""`keras_resnets.predict`: the top classes of images, with their probabilities.
+
+The model is a trained `.keras` file (what `keras-resnets train` or `tune`
+saves: it takes raw `uint8` images and knows its class names and how its
+images are resized, `ResNetModel.set_labels`) or a registered model name with
+pretrained weights (the ImageNet classifier, its images normalized as the
+weights expect, inside the model). Images are read with
+`keras.utils.load_img` (any format Pillow reads), made RGB, and brought to
+the model's size as its evaluation data was: resized to the square
+("resize"), or the shorter side resized to size / 0.875 and the centre
+cropped ("center_crop", ImageNet's evaluation and the default of named
+weights); the same TensorFlow ops as `keras_resnets.data`'s evaluation
+pipeline, so that a PNG scores what `model.evaluate` scores on it.
+"""
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_resnets.data import augment as augment_lib
+from keras_resnets.layers.preprocessing import ImagePreprocessing
+from keras_resnets.models.builder import build_model, weights_build_arguments
+from keras_resnets.models.registry import get_spec
+from keras_resnets.utils.file_kinds import image_files
+from keras_resnets.weights.pretrained import load_weights
+from keras_resnets.weights.preprocessing import imagenet_classes
+
+DEFAULT_TOP = 5
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclasses.dataclass
+class Classifier:
+    """A model ready to classify images.
+
+    Attributes:
+        model: a `keras.Model` taking images of `image_size` (uint8, or
+            0..255 floats for a model with a float input).
+        class_names: the name of each output.
+        wordnet_ids: ImageNet's WordNet ids of the outputs, or None.
+        image_size: the side the images are brought to.
+        image_transform: "resize" or "center_crop".
+        softmax: whether the outputs are logits, to go through a softmax.
+    """
+
+    model: keras.Model
+    class_names: list
+    wordnet_ids: list
+    image_size: int
+    image_transform: str
+    softmax: bool
+
+
+def _fixed_side(model):
+    h, w = tuple(model.inputs[0].shape[1:3])
+    return int(h) if h is not None and h == w else None
+
+
+def _is_probability(model):
+    try:
+        activation = model.get_layer("predictions").activation
+    except ValueError:  # no layer of that name: tell by the outputs later
+        return None
+    return getattr(activation, "__name__", str(activation)) == "softmax"
+
+
+def _neighbour_summary(path):
+    """The class names of the run whose `summary.json` sits beside `path`."""
+    summary = os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")
+    if os.path.isfile(summary):
+        with open(summary) as f:
+            return json.load(f).get("class_names")
+    return None
+
+
+def _names(count, class_names=None):
+    """(class names, WordNet ids): the given names, ImageNet's for 1000
+    outputs, else the indices."""
+    if class_names is not None:
+        if len(class_names) != count:
+            raise ValueError(f"The model has {count} outputs but {len(class_names)} class names.")
+        return list(class_names), None
+    if count == 1000:
+        classes = imagenet_classes()
+        return [name for _, name in classes], [wnid for wnid, _ in classes]
+    return [str(i) for i in range(count)], None
+
+
+def load_classifier(model, weights=None, image_size=None):
+    """A `Classifier` from a `.keras` path, a `keras.Model` or a model name.
+
+    Args:
+        model: the path of a `.keras` file, a `keras.Model`, or a registered
+            model name.
+        weights: with a model name: what the builders' `weights=` takes
+            (default "imagenet"): a source or a checkpoint file with a
+            classifier. Not with a `.keras` file or a model.
+        image_size: the side images are brought to; defaults to the model's
+            input side, else (a model taking any size) its architecture's
+            reference size (224, or 32 for the CIFAR nets).
+    """
+    if isinstance(model, str) and not model.lower().endswith(".keras") and not os.path.isfile(model):
+        return _named_classifier(model, "imagenet" if weights is None else weights, image_size)
+    if weights is not None:
+        raise ValueError(
+            f"`weights` are for a model name; received weights={weights!r} with model={model!r}, which has "
+            "its own. Allowed: weights=None."
+        )
+    path = None
+    if not isinstance(model, keras.Model):
+        path = os.fspath(model)
+        model = keras.saving.load_model(path, compile=False)
+    class_names = getattr(model, "class_names", None) or (_neighbour_summary(path) if path else None)
+    names, ids = _names(int(model.outputs[0].shape[-1]), class_names)
+    side = _fixed_side(model)
+    if image_size is not None and side is not None and image_size != side:
+        raise ValueError(f"`image_size` must be the model's input side, {side}; received image_size={image_size}.")
+    spec_size = 224
+    try:
+        spec_size = get_spec(model.name).default_size
+    except ValueError:
+        pass
+    return Classifier(model, names, ids, side or image_size or spec_size,
+                      getattr(model, "image_transform", None) or "center_crop",
+                      _is_probability(model) is False)
+
+
+def _named_classifier(name, weights, image_size):
+    """The registered model `name` with `weights` and their classifier,
+    taking uint8 images normalized as the weights expect."""
+    spec = get_spec(name)
+    source, chosen = weights_build_arguments(spec.name, weights, include_top=True)
+    classes = source.classes if source is not None else None
+    mode = getattr(source, "preprocessing", None)
+    if source is None or classes is None or mode is None:
+        raise ValueError(
+            f"`weights` must hold a classifier to predict with (ImageNet weights, or a checkpoint with "
+            f"its head); received weights={weights!r}."
+        )
+    inputs = keras.Input((None, None, 3), dtype="uint8", name="image")
+    x = ImagePreprocessing(mode, name="normalize")(inputs)
+    net = build_model(spec.name, input_tensor=x, classes=classes, **chosen)
+    load_weights(net, source, include_top=True)
+    names, ids = _names(classes)
+    return Classifier(net, names, ids, image_size or spec.default_size, "center_crop", False)
+
+
+def _read(path):
+    """An image file as a uint8 RGB array [h, w, 3]."""
+    try:
+        image = keras.utils.load_img(path, color_mode="rgb")
+    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, ...
+        raise ValueError(f"Cannot read the image {path!r}: {str(e).splitlines()[0]}") from None
+    return keras.utils.img_to_array(image, dtype="uint8")
+
+
+def _prepare(image, classifier):
+    image = tf.convert_to_tensor(image, tf.uint8)
+    size = classifier.image_size
+    if classifier.image_transform == "center_crop":
+        return augment_lib.imagenet_eval_transform(image, size)
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return augment_lib.resize_image(image, size)
+
+
+def _expand(images):
+    """[(label, loader)] of `images`: paths of files or folders, or an array."""
+    if isinstance(images, np.ndarray) or tf.is_tensor(images):
+        array = np.asarray(images)
+        if array.ndim == 3:
+            array = array[None]
+        if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"`images` must be [n, h, w, channels] images; received an array of shape "
+                             f"{array.shape}.")
+        return [(i, lambda a=a: a[..., :3] if a.shape[-1] != 1 else np.repeat(a, 3, -1)) for i, a in
+                enumerate(array.astype("uint8"))]
+    if isinstance(images, (str, os.PathLike)):
+        images = [images]
+    found = []
+    for item in images:
+        item = os.fspath(item)
+        if os.path.isdir(item):
+            files = image_files(item)
+            if not files:
+                raise ValueError(f"`images`: the folder {item!r} holds no image files.")
+            found.extend(files)
+        elif os.path.isfile(item):
+            found.append(item)
+        else:
+            raise ValueError(f"`images`: no such file or folder: {item!r}.")
+    return [(path, lambda p=path: _read(p)) for path in found]
+
+
+def predict_batches(classifier, images, top=None, batch_size=DEFAULT_BATCH_SIZE):
+    """Yields one result per image (see `predict`), a batch at a time."""
+    count = len(classifier.class_names)
+    top = min(DEFAULT_TOP, count) if top is None else top
+    if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= count:
+        raise ValueError(f"`top` must be an integer from 1 to the model's {count} classes; received top={top!r}.")
+    items = _expand(images)
+    dtype = classifier.model.inputs[0].dtype
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        batch = np.stack([_prepare(load(), classifier).numpy() for _, load in chunk])
+        scores = np.asarray(classifier.model.predict_on_batch(batch.astype(dtype)), dtype="float64")
+        if classifier.softmax or not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)):
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+        for (label, _), row in zip(chunk, scores):
+            best = np.argsort(-row, kind="stable")[:top]
+            result = []
+            for i in best:
+                entry = {"index": int(i), "class": classifier.class_names[i], "probability": float(row[i])}
+                if classifier.wordnet_ids:
+                    entry["wordnet_id"] = classifier.wordnet_ids[i]
+                result.append(entry)
+            yield {"image": label, "top": result}
+
+
+def predict(model, images, weights=None, top=None, image_size=None, batch_size=DEFAULT_BATCH_SIZE):
+    """The `top` classes of each image, best first, with probabilities.
+
+    Args:
+        model: a trained `.keras` file (its class names come from the
+            model, or from the `summary.json` of its run), a `keras.Model`,
+            or a registered model name (with `weights`, default "imagenet":
+            ImageNet's class names).
+        images: an image file or folder (searched recursively for the image
+            files Pillow reads), a list of them, or a uint8 array
+            `[n, h, w, 3]`; any size, brought to the model's.
+        weights: with a model name: "imagenet", a source name or a
+            checkpoint file with its classifier.
+        top: classes per image; defaults to 5 (or all, if fewer).
+        image_size: with a model taking any size, the side images are
+            brought to (default: the architecture's reference size).
+        batch_size: images per forward pass.
+
+    Returns:
+        A list with one dict per image: `{"image": path (or index in the
+        array), "top": [{"index", "class", "probability"[, "wordnet_id"]},
+        ...]}`.
+
+    Example:
+
+    >>> keras_resnets.predict("saved_models/resnet20-digits/model.keras", "digits/")  # doctest: +SKIP
+    [{'image': 'digits/0/0000.png', 'top': [{'index': 0, 'class': '0', 'probability': 0.99}, ...]}, ...]
+    >>> keras_resnets.predict("resnet50", "cat.jpg", weights="imagenet", top=1)  # doctest: +SKIP
+    """
+    classifier = load_classifier(model, weights, image_size)
+    return list(predict_batches(classifier, images, top, batch_size))
+
+
+def format_line(result, width=0):
+    """One result as a line of the table: the image, then each class with
+    its probability."""
+    classes = ", ".join(f"{entry['class']} {entry['probability']:.4f}" for entry in result["top"])
+    return f"{str(result['image']):<{width}}  {classes}"
+
+
+def format_json(result):
+    """One result as one line of JSON."""
+    return json.dumps(result, ensure_ascii=False)
