@@ -46,7 +46,8 @@ from helpers import reap
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Five global batches of 256 digits at 8 px; a fixed, moderate lr so that the
 # float rounding differences are not amplified.
-ARGS = ["--image-size", "8", "--batch-size", "256", "--lr", "0.02", "--seed", "1"]
+LR = 0.02
+ARGS = ["--image-size", "8", "--batch-size", "256", "--lr", str(LR), "--seed", "1"]
 TIMEOUT = 600  # seconds the side-by-side runs (or one run of the workers) may take: a bound on a hang
 
 
@@ -110,8 +111,12 @@ def _weights(path):
 
 
 def _max_diff(a, b):
+    """The largest difference of two runs' variables, in weight units: the
+    optimizer's momentum buffers hold gradients (`L2SGD`, as PyTorch's SGD),
+    which move a weight by the learning rate times them, so they count times
+    LR (Keras's SGD kept `lr * g` in its velocity)."""
     assert a.keys() == b.keys()
-    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
+    return max(float(np.max(np.abs(a[k] - b[k]))) * (LR if k.startswith("optimizer/") else 1.0) for k in a)
 
 
 MIRRORED = """
