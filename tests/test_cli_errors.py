@@ -137,6 +137,16 @@ CASES = {
         (["--output", "notes.txt"], "--output", "'notes.txt'"),
         (["--resume", "--output", "runs"], "--resume", "runs/resnet20-digits"),
     ],
+    "predict": [
+        (["missing.keras", "x.png"], "MODEL", "'missing.keras'"),
+        (["truncated.keras", "x.png"], "MODEL", "'truncated.keras'"),
+        (["resnet5O", "x.png"], "MODEL", "'resnet5O'"),
+        (["resnet18", "no/such.png"], "IMAGE", "'no/such.png'"),
+        (["resnet18", "notes.txt"], "IMAGE", "'notes.txt'"),
+        (["resnet18", "folder.png"], "IMAGE", "'folder.png'"),
+        (["resnet18", "notes.txt", "--top", "0"], "--top", "'0'"),
+        (["resnet20", "notes.txt"], "--weights", "'imagenet'"),
+    ],
     "export": [
         (["missing.keras"], "MODEL", "'missing.keras'"),
         (["empty.keras"], "MODEL", "'empty.keras'"),
