@@ -26,9 +26,9 @@ BLOCKED_PYTEST = (
     "import sys; sys.modules['tensorflow'] = None; import pytest; "
     "sys.exit(pytest.main(sys.argv[1:]))"
 )
-# The tests marked `backends` on JAX, counted when this was written (a
+# The tests marked `backends` on JAX: 75 when this was written (a
 # floor: more may be added; a module that stops being collected shows here).
-MIN_PASSED = 40
+MIN_PASSED = 70
 
 
 def _cases(report):
