@@ -61,6 +61,10 @@ def add_parser(subparsers):
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
+    p.add_argument("--backend", type=_names, default=None,
+                   help="comma-separated Keras backends (tensorflow, jax, torch): instead, time --models "
+                   "(default: resnet50,resnext50_32x4d) on each, one process per backend (float32; "
+                   "keras_resnets.benchmark.backends)")
     p.set_defaults(func=_benchmark, validate=validate)
 
 
@@ -78,9 +82,15 @@ def validate(args):
     check_list("--torch-configs", args.torch_configs, TORCH_CONFIGS)
     if args.json:
         check_new_file("--json", args.json)
+    if args.backend:
+        from keras_resnets.benchmark.backends import BACKENDS
+
+        check_list("--backend", args.backend, BACKENDS)
 
 
 def _benchmark(args):
+    if args.backend:
+        return _by_backend(args)
     from keras_resnets.benchmark.run import format_report, run_benchmark, write_json
 
     record = run_benchmark(
@@ -112,3 +122,18 @@ def _by_layer(record, repeats):
         print()
         print(format_conv_table(name, tables[name]))
     return tables
+
+
+def _by_backend(args):
+    from keras_resnets.benchmark import backends
+
+    # ResNet-50 and ResNeXt-50 unless --models names others.
+    models = backends.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
+    records = backends.compare_backends(args.backend, models, args.image_size, args.batch_size, max(1, args.warmup),
+                               args.repeats, log=lambda line: print(line, flush=True))
+    print()
+    print(backends.format_table(records))
+    if args.json:
+        backends.write_json(records, args.json)
+        print(f"written to {args.json}")
+    return 0 if all("error" not in r for r in records.values()) else 1
