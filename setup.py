@@ -38,7 +38,9 @@ setup(
     ],
     entry_points={"console_scripts": ["keras-resnets=keras_resnets.cli:main"]},
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "pydot", "keras-hub>=0.32"],
+        # jax: the layer and model tests also run on Keras's JAX backend
+        # (tests/test_jax_backend.py; small, CPU only).
+        "test": ["pytest>=7", "pytest-xdist>=3", "pydot", "keras-hub>=0.32", "jax"],
         # keras-hub's task models (DeepLabV3, RetinaNet) on keras_resnets
         # backbones (keras_resnets.keras_hub).
         "keras-hub": ["keras-hub>=0.32"],

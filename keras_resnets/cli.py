@@ -6,6 +6,15 @@ its handler imports what it uses when it runs. TensorFlow's C++ start-up log
 lines are left out unless `TF_CPP_MIN_LOG_LEVEL` asks for them
 (`keras_resnets.utils.tf_logs`).
 
+Keras's backend is the one `KERAS_BACKEND` (or `~/.keras/keras.json`)
+names. `models`, `info` and `benchmark` run on any backend, and without
+TensorFlow installed; `train` runs on any backend but needs TensorFlow for
+its `tf.data` pipelines; `export` and `tune` need the TensorFlow backend.
+Each subcommand says which (`requires`: None, "tensorflow" or
+"tensorflow-backend"; `uses_keras=False`: not even Keras), and one that
+cannot run ends with one line naming the backend and what to do, before it
+loads anything.
+
 A bad argument ends with one line on stderr, `keras-resnets COMMAND: error:
 ...`, naming the argument, the value received and what is allowed, and exit
 status 2 (argparse's convention), before anything is loaded or written:
@@ -93,6 +102,12 @@ def main(argv=None):
     exception, and a ValueError raised inside Keras or TensorFlow, keeps its
     traceback: it is a bug, not a bad argument.
     """
+    from keras_resnets.utils.backend import (
+        TensorFlowNeededError,
+        configured_backend,
+        require_tensorflow,
+        require_tensorflow_backend,
+    )
     from keras_resnets.utils.tf_logs import import_tensorflow, min_log_level
 
     level = min_log_level(os.environ)  # before TensorFlow is imported
@@ -101,16 +116,21 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    requires = getattr(args, "requires", None)
     try:
+        if requires == "tensorflow-backend":
+            require_tensorflow_backend(f"keras-resnets {args.command}")
+        if requires is not None:
+            require_tensorflow(f"keras-resnets {args.command}", load=False)
         if getattr(args, "validate", None) is not None:
             args.validate(args)
-    except ValueError as e:  # (the checks read files and names only)
+    except (ValueError, TensorFlowNeededError) as e:  # (the checks read files and names only)
         return _refuse(args.command, e)
     try:
-        if getattr(args, "uses_tensorflow", True):
+        if requires is not None or (configured_backend() == "tensorflow" and getattr(args, "uses_keras", True)):
             import_tensorflow(level)
         return args.func(args)
-    except (UsageError, FloatingPointError) as e:
+    except (UsageError, FloatingPointError, TensorFlowNeededError) as e:
         return _refuse(args.command, e)
     except ValueError as e:
         if not raised_by_keras_resnets(e):

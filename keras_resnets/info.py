@@ -225,7 +225,7 @@ def add_parsers(subparsers):
     p.add_argument("--family", choices=families, help="only this family")
     p.add_argument("--format", default="table", choices=FORMATS,
                    help="table (default), json, csv (exact numbers) or markdown")
-    p.set_defaults(func=_models, uses_tensorflow=False)
+    p.set_defaults(func=_models, uses_keras=False)
 
     p = subparsers.add_parser(
         "info",

@@ -1,4 +1,16 @@
+"""Test set-up: a fresh Keras state per test, and what runs on which backend.
+
+The suite runs on TensorFlow (KERAS_BACKEND defaults to it here). The
+tests marked `backends` run on JAX and PyTorch as well:
+`KERAS_BACKEND=jax python -m pytest -m backends` (CI runs that in an
+environment without TensorFlow). Off TensorFlow, only the test modules that
+hold such tests are collected (the others import TensorFlow, or parts of
+keras_resnets that need it), and their other tests are skipped with a reason.
+"""
+
+import importlib.util
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -7,6 +19,22 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from helpers import PARITY_COMMAND, PARITY_MODULE, torch_installed  # noqa: E402
+
+# The PyTorch-backend items of the cross-backend tests need torch (large; not in CI).
+BACKENDS_MODULE = "test_backends.py"
+BACKENDS_COMMAND = 'pip install torch && python -m pytest tests/test_backends.py'
+
+BACKEND = keras.backend.backend()
+BACKENDS_MARK = "pytest.mark.backends"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """Off TensorFlow, a test module without a test marked `backends` is not
+    collected: importing it may need TensorFlow."""
+    path = pathlib.Path(collection_path)
+    if BACKEND == "tensorflow" or path.suffix != ".py" or not path.name.startswith("test_"):
+        return None
+    return True if BACKENDS_MARK not in path.read_text() else None
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +48,22 @@ def _fresh_keras_state():
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without torch, the parity items are each skipped, with a reason that
-    says how many they are and the command that runs them."""
+    """Off TensorFlow, the tests not marked `backends` are skipped. Without
+    torch, the parity items and the PyTorch-backend items are each skipped,
+    with a reason that says how many they are and the command that runs them."""
+    if BACKEND != "tensorflow":
+        skip = pytest.mark.skip(reason=f"TensorFlow backend only (Keras runs on {BACKEND!r} here): "
+                                "not marked `backends`")
+        for item in items:
+            if item.get_closest_marker("backends") is None:
+                item.add_marker(skip)
+    on_torch = [item for item in items if item.path.name == BACKENDS_MODULE
+                and "torch" in getattr(item, "callspec", None).params.values()]
+    if on_torch and importlib.util.find_spec("torch") is None:
+        skip = pytest.mark.skip(reason=f"torch is not installed: {len(on_torch)} PyTorch-backend items "
+                                f"skipped; run them with: {BACKENDS_COMMAND}")
+        for item in on_torch:
+            item.add_marker(skip)
     parity = [item for item in items if item.path.name == PARITY_MODULE]
     if not parity or torch_installed():
         return

@@ -1,11 +1,14 @@
-"""The shared test harness: every layer and model goes through these."""
+"""The shared test harness: every layer and model goes through these.
+
+It runs on every Keras backend (no TensorFlow import): the tests marked
+`backends` use it under JAX and PyTorch too (see conftest.py).
+"""
 
 import copy
 import importlib.util
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 # The parity tests against torchvision and timm need torch, too large for CI.
@@ -16,6 +19,52 @@ PARITY_COMMAND = 'pip install ".[torch]" && python -m pytest tests/test_torchvis
 def torch_installed():
     """Whether torch and torchvision are installed (found, not imported)."""
     return all(importlib.util.find_spec(name) is not None for name in ("torch", "torchvision"))
+
+
+def to_numpy(x):
+    """A backend tensor (or a NumPy array) as a NumPy array: a PyTorch tensor
+    that requires a gradient refuses `np.asarray`."""
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def outputs_and_gradients(model, inputs, training=True):
+    """`(outputs, gradients)`: the outputs of `model(inputs)` and the
+    gradients of mean(outputs^2) with respect to `model.trainable_weights`,
+    on whichever backend Keras runs: TensorFlow's `GradientTape`,
+    `jax.value_and_grad` over `stateless_call`, PyTorch's autograd. A
+    weight that does not reach the loss gets None, except on JAX, whose
+    gradients are zeros there."""
+    backend = keras.backend.backend()
+    weights = model.trainable_weights
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=training)
+            loss = tf.reduce_mean(tf.square(tf.cast(outputs, "float32")))
+        return outputs, tape.gradient(loss, weights)
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        # (the variables: with the random generators' seeds, which are not weights)
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def loss_fn(trainable):
+            outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=training)
+            return jnp.mean(jnp.square(outputs.astype("float32"))), outputs
+
+        trainable = model.trainable_variables
+        assert [v.path for v in trainable] == [w.path for w in weights]
+        (_, outputs), grads = jax.value_and_grad(loss_fn, has_aux=True)([v.value for v in trainable])
+        return outputs, grads
+    if backend == "torch":
+        import torch
+
+        outputs = model(inputs, training=training)
+        loss = torch.mean(torch.square(outputs.float()))
+        return outputs, torch.autograd.grad(loss, [v.value for v in weights], allow_unused=True)
+    raise ValueError(f"no gradient helper for the Keras backend {backend!r}")
 
 
 def random_images(shape, seed=0):
@@ -45,13 +94,14 @@ def _all_layers(obj):
 
 
 def assert_gradients(model, inputs, training=True):
-    """Forward pass without NaN; every trainable weight gets a finite gradient."""
-    with tf.GradientTape() as tape:
-        outputs = model(inputs, training=training)
-        loss = tf.reduce_mean(tf.square(tf.cast(outputs, "float32")))
-    grads = tape.gradient(loss, model.trainable_weights)
-    assert np.all(np.isfinite(np.asarray(outputs, dtype="float32"))), "NaN or inf in the outputs"
-    missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None]
+    """Forward pass without NaN; every trainable weight gets a finite gradient
+    (on JAX: a finite gradient that is not zero everywhere, JAX's sign of a
+    weight that does not reach the loss)."""
+    outputs, grads = outputs_and_gradients(model, inputs, training)
+    grads = [None if g is None else to_numpy(g).astype("float32") for g in grads]
+    assert np.all(np.isfinite(to_numpy(outputs).astype("float32"))), "NaN or inf in the outputs"
+    unused = keras.backend.backend() == "jax"
+    missing = [w.path for w, g in zip(model.trainable_weights, grads) if g is None or (unused and not g.any())]
     assert not missing, f"{len(missing)} trainable weights without a gradient: {missing[:10]}"
     bad = [w.path for w, g in zip(model.trainable_weights, grads) if not np.all(np.isfinite(g))]
     assert not bad, f"{len(bad)} non-finite gradients: {bad[-10:]}"
@@ -69,8 +119,8 @@ def assert_config_round_trip(layer, inputs):
     assert clone.get_config() == config
     clone.set_weights(layer.get_weights())
     np.testing.assert_allclose(
-        np.asarray(clone(inputs, training=False)),
-        np.asarray(layer(inputs, training=False)),
+        to_numpy(clone(inputs, training=False)),
+        to_numpy(layer(inputs, training=False)),
         atol=1e-6,
     )
     return clone
@@ -90,8 +140,8 @@ def assert_saving_round_trip(model_or_layer, inputs, tmp_path):
         type(layer).__name__ for layer in model.layers
     ]
     np.testing.assert_allclose(
-        np.asarray(loaded(inputs, training=False)),
-        np.asarray(model(inputs, training=False)),
+        to_numpy(loaded(inputs, training=False)),
+        to_numpy(model(inputs, training=False)),
         atol=1e-6,
     )
     return loaded

@@ -103,7 +103,7 @@ def test_dilated_block(block_cls, convs):
         block_cls(16, strides=2, first_dilation_rate=2)
 
 
-def test_features_of_a_classifier_and_of_a_features_only_model_agree(tmp_path):
+def test_features_of_a_classifier_and_of_a_features_only_model_agree(tmp_path, caplog):
     """`pyramid_outputs` of a classifier, a features-only model and a dilated
     features-only model loaded from the classifier's (torchvision-layout)
     checkpoint: the levels the dilation does not touch are equal, the
@@ -116,8 +116,10 @@ def test_features_of_a_classifier_and_of_a_features_only_model_agree(tmp_path):
 
     checkpoint = str(tmp_path / "resnet18_5.safetensors")
     save_file(to_state_dict(classifier, "torchvision"), checkpoint)
-    dense = keras_resnets.ResNet18(include_top=False, features_only=True, input_shape=(64, 64, 3),
-                                   weights=checkpoint)
+    with caplog.at_level("INFO", logger="keras_resnets.weights.layouts"):
+        dense = keras_resnets.ResNet18(include_top=False, features_only=True, input_shape=(64, 64, 3),
+                                       weights=checkpoint)
+    assert "without its classifier (the model has no head): 2 keys unused: fc.bias, fc.weight" in caplog.text
     dilated = keras_resnets.ResNet18(include_top=False, features_only=True, output_stride=16,
                                      levels=("P3", "P4", "P5"), input_shape=(64, 64, 3), weights=checkpoint)
     for level, value in dense(x).items():

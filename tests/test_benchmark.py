@@ -23,8 +23,10 @@ from keras_resnets.benchmark.run import (
     DEFAULT_PEERS,
     SLOW_PEERS,
     TARGETS,
+    cpu_flags,
     default_precisions,
     evaluate_targets,
+    format_report,
     gpu_name,
     run_benchmark,
 )
@@ -103,6 +105,50 @@ def test_targets_are_ratios_of_the_rows():
     assert not any("torchvision" in w or "bf16" in w for w in targets)  # not measured
 
 
+def test_ratios_against_torchvision_take_its_best_configuration():
+    def row(model, precision, train, infer, config=None):
+        return dict(model=model, precision=precision, config=config, train_ips=train,
+                    infer_ips=infer, train_peak_fraction=0.5, infer_peak_fraction=0.5)
+
+    rows = [
+        row("resnet50", "mixed_bfloat16", 30.0, 140.0),
+        row("torchvision resnet50", "mixed_bfloat16", 12.0, 40.0, "eager"),
+        row("torchvision resnet50", "mixed_bfloat16", 40.0, 130.0, "channels_last"),
+        row("torchvision resnet50", "mixed_bfloat16", 35.0, 200.0, "compile"),
+    ]
+    targets = {t["what"]: t for t in evaluate_targets(rows)}
+    # Each metric against the fastest configuration in that metric.
+    t = targets["resnet50 / torchvision resnet50 train [mixed_bfloat16]"]
+    assert t["value"] == pytest.approx(30 / 40) and not t["met"]
+    assert t["against"] == "torchvision resnet50 (channels_last)"
+    t = targets["resnet50 / torchvision resnet50 infer [mixed_bfloat16]"]
+    assert t["value"] == pytest.approx(140 / 200) and t["against"] == "torchvision resnet50 (compile)"
+    t = targets["ResNet-50 bf16 training, fraction of bf16 matmul peak"]
+    assert t["value"] == 0.5 and t["against"] == "peak" and not t["met"]
+    # The report names the configuration of every torchvision row.
+    record = dict(
+        machine=dict(cpu="a CPU", cpu_flags=["avx512_bf16"], cores=2, threads=2,
+                     load_average=[0.0] * 3, load_average_after=[0.0] * 3, tensorflow="x",
+                     keras="y"),
+        settings=dict(image_size=128, batch_size=16, repeats=1, warmup=1),
+        peak_gflops=dict(float32=100.0, mixed_bfloat16=200.0),
+        rows=[dict(r, macs=4e9, infer_b1_ms=1.0, train_peak_rss_mib=1.0,
+                   train_rss_increase_mib=1.0) for r in rows],
+        targets=list(targets.values()), notes=[])
+    report = format_report(record)
+    assert "a CPU (avx512_bf16)" in report
+    for config in ("eager", "channels_last", "compile"):
+        assert re.search(rf"^torchvision resnet50 \({config}\) +mixed_bfloat16 ", report, re.M)
+
+
+def test_cpu_flags_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: X\n"
+                       "flags\t\t: fpu sse avx2 avx512f amx_tile amx_bf16 amx_int8\n")
+    assert cpu_flags(str(cpuinfo)) == ["avx2", "avx512f", "amx_tile", "amx_bf16", "amx_int8"]
+    assert cpu_flags(str(tmp_path / "missing")) == []
+
+
 def test_stock_resnext50_is_resnext50_with_keras_grouped_conv2d():
     model = stock_resnext50((64, 64, 3))
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
@@ -151,6 +197,18 @@ def test_torchvision_peer_in_a_subprocess():
     assert result["precision"] == "float32" and result["device"] == "cpu"
     assert result["train_ips"] > 0 and result["infer_ips"] > 0 and result["infer_b1_ms"] > 0
     assert result["train_peak_rss_mib"] > result["train_rss_increase_mib"] > 0
+    assert result["config"] == "eager"
+
+
+@pytest.mark.skipif(not torch_available(), reason="torch/torchvision are not installed")
+def test_torchvision_peer_configurations():
+    results = measure_torchvision("resnet18", ["float32", "mixed_bfloat16"], image_size=32,
+                                  batch_size=2, warmup=0, repeats=1, threads=1,
+                                  configs=["eager", "channels_last"])
+    assert [(r["config"], r["precision"]) for r in results] == [
+        ("eager", "float32"), ("eager", "mixed_bfloat16"),
+        ("channels_last", "float32"), ("channels_last", "mixed_bfloat16")]
+    assert all(r["train_ips"] > 0 and r["infer_ips"] > 0 for r in results)
 
 
 def test_convolutions_timed_by_shape():

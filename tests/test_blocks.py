@@ -11,6 +11,9 @@ from keras_resnets.layers import (
 
 from helpers import random_images, run_layer_test
 
+# The layers run on every Keras backend.
+pytestmark = pytest.mark.backends
+
 
 def conv_weight_count(block):
     return int(

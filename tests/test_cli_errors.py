@@ -201,6 +201,8 @@ CASES = {
         (["--repeats", "0"], "--repeats", "'0'"),
         (["--warmup", "-1"], "--warmup", "'-1'"),
         (["--matmul-size", "8"], "--matmul-size", "'8'"),
+        (["--torch-configs", "jit"], "--torch-configs", "'jit'"),
+        (["--torch-configs", "none"], "--torch-configs", "[]"),
     ],
     "models": [
         (["--family", "nope"], "--family", "'nope'"),

@@ -19,13 +19,18 @@ from helpers import (
 
 # Deep or very wide: building and tracing them takes tens of seconds.
 HEAVY = {"resnet1202", "preact_resnet1001", "wide_resnet101_2", "resnext101_32x8d", "resnext29_16x64d"}
+# One model also runs on JAX and PyTorch (the `backends` mark), for CI's
+# time (a 50-layer network's gradients take 20-60 s on JAX without jit):
+# tests/test_blocks.py runs every block kind there, and
+# tests/test_backends.py compares the logits of every family across backends.
+BACKEND_MODELS = ("resnet20",)
 
 
 def registry_params():
-    return [
-        pytest.param(name, marks=pytest.mark.slow) if name in HEAVY else name
-        for name in keras_resnets.list_models()
-    ]
+    def marks(name):
+        return [pytest.mark.slow] * (name in HEAVY) + [pytest.mark.backends] * (name in BACKEND_MODELS)
+
+    return [pytest.param(name, marks=marks(name)) for name in keras_resnets.list_models()]
 
 
 def small_model(name, **kwargs):
@@ -58,6 +63,7 @@ def test_serialization(name, tmp_path):
     assert_saving_round_trip(model, x, tmp_path)
 
 
+@pytest.mark.backends
 def test_registry_lists_every_builder():
     names = keras_resnets.list_models()
     assert len(names) == len(set(names))
@@ -67,6 +73,7 @@ def test_registry_lists_every_builder():
     assert {"resnet50", "resnext50_32x4d", "resnet20", "resnet50v2", "wide_resnet50_2"} <= set(names)
 
 
+@pytest.mark.backends
 def test_builder_is_a_registry_lookup():
     model = keras_resnets.ResNeXt50(input_shape=(32, 32, 3), name="mine")
     assert model.name == "mine"
@@ -76,6 +83,7 @@ def test_builder_is_a_registry_lookup():
     assert again.name == "again"
 
 
+@pytest.mark.backends
 def test_families():
     assert keras_resnets.list_models("resnext") == [
         "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
@@ -85,6 +93,7 @@ def test_families():
         keras_resnets.list_models("vgg")
 
 
+@pytest.mark.backends
 def test_duplicate_registration_refused():
     from keras_resnets.models import register
 
@@ -93,6 +102,7 @@ def test_duplicate_registration_refused():
         register(spec)
 
 
+@pytest.mark.backends
 def test_feature_extractor_and_pooling():
     x = random_images((1, 64, 64, 3))
     features = keras_resnets.ResNet18(include_top=False, input_shape=(64, 64, 3))
@@ -104,6 +114,7 @@ def test_feature_extractor_and_pooling():
     assert maxed(x).shape == (1, 512)
 
 
+@pytest.mark.backends
 def test_any_input_size_by_default():
     model = keras_resnets.ResNet20(classes=10)
     assert model.input_shape == (None, None, None, 3)
@@ -111,6 +122,7 @@ def test_any_input_size_by_default():
     assert model(random_images((1, 48, 40, 3))).shape == (1, 10)
 
 
+@pytest.mark.backends
 def test_input_tensor():
     inputs = keras.Input((32, 32, 1))
     model = keras_resnets.ResNet20(input_tensor=inputs, classes=10)
@@ -160,6 +172,7 @@ def test_keras_layout_of_v2_puts_stride_at_stage_end():
     assert torch_layout.get_layer("stage2_block1").strides == 2
 
 
+@pytest.mark.backends
 def test_mixed_precision_head_is_float32():
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = keras_resnets.ResNet20(classes=10)
@@ -188,6 +201,7 @@ def test_saved_model_keeps_its_precision_inside_blocks(policy, tmp_path):
     np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
 
 
+@pytest.mark.backends
 def test_weights_file_round_trip(tmp_path):
     model = keras_resnets.ResNet20(classes=10)
     randomize_batchnorm(model)

@@ -6,6 +6,9 @@ from keras_resnets.layers import IdentityShortcut, ProjectionShortcut, shortcut_
 
 from helpers import random_images, run_layer_test, trainable_count
 
+# The layers run on every Keras backend.
+pytestmark = pytest.mark.backends
+
 
 @pytest.mark.parametrize(
     "option, c_in, c_out, strides, expected",

@@ -5,6 +5,9 @@ from keras_resnets.layers import Stem
 
 from helpers import random_images, run_layer_test, trainable_count
 
+# The layers run on every Keras backend.
+pytestmark = pytest.mark.backends
+
 
 @pytest.mark.parametrize(
     "kind, preactivation, shape, expected",

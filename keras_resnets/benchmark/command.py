@@ -2,6 +2,7 @@
 
 import argparse
 
+from keras_resnets.benchmark.peers import DEFAULT_TORCH_CONFIGS, TORCH_CONFIGS
 from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS, MINIMUMS, PEERS, PRECISIONS, check_list
 from keras_resnets.models.registry import check_model_name
 from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
@@ -10,6 +11,7 @@ EXAMPLES = """examples:
   keras-resnets benchmark                                   # ResNet-50, ResNeXt-50, ResNet-50 v2 vs every peer
   keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
   keras-resnets benchmark --repeats 7 --json benchmark.json
+  keras-resnets benchmark --models resnet50 --peers torch-resnet50 --torch-configs channels_last,compile
   keras-resnets benchmark --models resnet50,resnext50_32x4d --peers none --by-layer   # where the time goes
 
 columns: train img/s (one SGD step per batch, compiled, data in memory), infer img/s (batch)
@@ -17,7 +19,8 @@ and batch-1 ms, each as a fraction of the measured matmul peak of its precision
 (2 x MACs x img/s, x3 for training); train RSS: peak resident memory during the training
 steps, +RSS: that minus the memory before the model was built; CPU busy: process CPU time
 over wall time x threads during the training steps (well below 100%: other processes
-took the cores, the figures are disturbed).
+took the cores, the figures are disturbed). torchvision runs in each of --torch-configs;
+a ratio against it takes its fastest configuration (the "against" column).
 """
 
 
@@ -50,10 +53,18 @@ def add_parser(subparsers):
                    help="timed calls, median (default: 5)")
     p.add_argument("--matmul-size", type=int_at_least(MINIMUMS["matmul_size"]), default=4096,
                    help="peak measurement (default: 4096)")
+    p.add_argument("--torch-configs", type=_names, default=list(DEFAULT_TORCH_CONFIGS),
+                   help="how the torchvision peers run, comma-separated from "
+                   f"{','.join(TORCH_CONFIGS)} (default: {','.join(DEFAULT_TORCH_CONFIGS)}; "
+                   "compile: channels_last + torch.compile, minutes of compilation per model)")
     p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
+    p.add_argument("--backend", type=_names, default=None,
+                   help="comma-separated Keras backends (tensorflow, jax, torch): instead, time --models "
+                   "(default: resnet50,resnext50_32x4d) on each, one process per backend (float32; "
+                   "keras_resnets.benchmark.backends)")
     p.set_defaults(func=_benchmark, validate=validate)
 
 
@@ -68,17 +79,25 @@ def validate(args):
         check_list("--peers", args.peers, PEERS)
     if args.precision is not None:
         check_list("--precision", args.precision, PRECISIONS)
+    check_list("--torch-configs", args.torch_configs, TORCH_CONFIGS)
     if args.json:
         check_new_file("--json", args.json)
+    if args.backend:
+        from keras_resnets.benchmark.backends import BACKENDS
+
+        check_list("--backend", args.backend, BACKENDS)
 
 
 def _benchmark(args):
+    if args.backend:
+        return _by_backend(args)
     from keras_resnets.benchmark.run import format_report, run_benchmark, write_json
 
     record = run_benchmark(
         models=args.models, peers=args.peers, precisions=args.precision,
         image_size=args.image_size, batch_size=args.batch_size, warmup=args.warmup,
         repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
+        torch_configs=args.torch_configs,
         log=lambda line: print(line, flush=True),
     )
     if args.by_layer:
@@ -103,3 +122,18 @@ def _by_layer(record, repeats):
         print()
         print(format_conv_table(name, tables[name]))
     return tables
+
+
+def _by_backend(args):
+    from keras_resnets.benchmark import backends
+
+    # ResNet-50 and ResNeXt-50 unless --models names others.
+    models = backends.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
+    records = backends.compare_backends(args.backend, models, args.image_size, args.batch_size, max(1, args.warmup),
+                               args.repeats, log=lambda line: print(line, flush=True))
+    print()
+    print(backends.format_table(records))
+    if args.json:
+        backends.write_json(records, args.json)
+        print(f"written to {args.json}")
+    return 0 if all("error" not in r for r in records.values()) else 1

@@ -72,6 +72,12 @@ TORCH_PEERS = {
     "torch-resnext50": ("torchvision resnext50_32x4d", "resnext50_32x4d"),
 }
 PEERS = (*KERAS_PEERS, *TORCH_PEERS)
+# How each torchvision peer runs (torch_peer.py): as written (NCHW, eager),
+# channels_last (with bf16 autocast under mixed_bfloat16: PyTorch's usual
+# fast CPU configuration), and channels_last + torch.compile (opt-in: the
+# compilation takes minutes per model and precision on a small CPU).
+TORCH_CONFIGS = ("eager", "channels_last", "compile")
+DEFAULT_TORCH_CONFIGS = ("eager", "channels_last")
 
 
 def torch_available():
@@ -83,15 +89,16 @@ def torch_available():
 
 
 def measure_torchvision(name, precisions, image_size, batch_size, warmup, repeats, threads,
-                        classes=1000, gpu=False):
+                        classes=1000, gpu=False, configs=("eager",)):
     """Runs `torch_peer.py` in a subprocess on `threads` CPU threads, or with
     `gpu` on torch's first CUDA device where torch sees one; returns one
-    result dict per precision (the keys of `measure_keras_model`, and
-    `device`: "cpu" or "gpu", as the Keras rows)."""
+    result dict per configuration (`TORCH_CONFIGS`) and precision (the keys
+    of `measure_keras_model`, `config`, and `device`: "cpu" or "gpu", as the
+    Keras rows)."""
     script = os.path.join(os.path.dirname(__file__), "torch_peer.py")
     args = dict(name=name, precisions=list(precisions), image_size=image_size,
                 batch_size=batch_size, warmup=warmup, repeats=repeats, threads=threads,
-                classes=classes, gpu=gpu)
+                classes=classes, gpu=gpu, configs=list(configs))
     out = subprocess.run([sys.executable, script, json.dumps(args)], capture_output=True,
                          text=True)
     if out.returncode != 0:

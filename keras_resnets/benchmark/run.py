@@ -10,8 +10,10 @@ import platform
 import time
 
 from keras_resnets.benchmark.peers import (
+    DEFAULT_TORCH_CONFIGS,
     KERAS_PEERS,
     PEERS,
+    TORCH_CONFIGS,
     TORCH_PEERS,
     measure_torchvision,
     torch_available,
@@ -33,6 +35,8 @@ TARGETS = [
      "train_ips", 0.60),
     ("ResNet-50 inference, fraction of fp32 matmul peak", ("resnet50", "float32"), ("peak", "float32"),
      "infer_ips", 0.80),
+    ("ResNet-50 bf16 training, fraction of bf16 matmul peak", ("resnet50", "mixed_bfloat16"),
+     ("peak", "mixed_bfloat16"), "train_ips", 0.55),
     ("ResNet-50 bf16 / fp32 training", ("resnet50", "mixed_bfloat16"), ("resnet50", "float32"),
      "train_ips", 1.5),
     ("ResNeXt-50 bf16 / fp32 training", ("resnext50_32x4d", "mixed_bfloat16"),
@@ -40,7 +44,8 @@ TARGETS = [
     ("ResNeXt-50 / Conv2D(groups=32) ResNeXt-50 training", ("resnext50_32x4d", "float32"),
      ("Conv2D(groups=32) ResNeXt-50", "float32"), "train_ips", 20.0),
 ]
-# Never slower than the peers, in every precision measured, training and inference.
+# Never slower than the peers, in every precision measured, training and inference;
+# against torchvision, its best configuration of the run (TORCH_CONFIGS).
 for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
                        ("resnet50v2", "keras.applications ResNet50V2"),
                        ("resnet50", "torchvision resnet50"),
@@ -70,8 +75,23 @@ def _check_int(arg, value, minimum):
         raise ValueError(f"`{arg}` must be an integer >= {minimum}; received {arg}={value!r}.")
 
 
+# The CPU features that decide which kernels oneDNN (TensorFlow) and PyTorch pick.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """Which of `CPU_FLAGS` the CPU has (Linux's flag names), in that order;
+    empty where /proc/cpuinfo cannot be read."""
+    try:
+        with open(path) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [flag for flag in CPU_FLAGS if flag in flags]
+
+
 def machine_info():
-    """CPU, cores, threads, load and library versions, for the record."""
+    """CPU (model and `CPU_FLAGS`), cores, threads, load and library versions, for the record."""
     import keras
     import tensorflow as tf
 
@@ -85,7 +105,7 @@ def machine_info():
     except OSError:
         pass
     return dict(
-        cpu=cpu, cores=len(os.sched_getaffinity(0)), threads=cpu_threads(),
+        cpu=cpu, cpu_flags=cpu_flags(), cores=len(os.sched_getaffinity(0)), threads=cpu_threads(),
         load_average=list(os.getloadavg()), tensorflow=tf.__version__, keras=keras.__version__,
         python=platform.python_version(),
     )
@@ -117,7 +137,7 @@ def _ours(name):
 
 def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
                   image_size=128, batch_size=16, warmup=1, repeats=5, matmul_size=4096,
-                  litert=True, log=print):
+                  litert=True, torch_configs=DEFAULT_TORCH_CONFIGS, log=print):
     """Measures `models` and `peers` side by side; returns the whole record.
 
     Args:
@@ -134,6 +154,9 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             a passing load falls on all of them alike; torchvision runs after
             them in a subprocess.
         matmul_size: side of the matrices of the peak measurement.
+        torch_configs: how the torchvision peers run, names from
+            `TORCH_CONFIGS` ("eager", "channels_last", "compile"); each is a
+            row, and a ratio against torchvision takes its best row.
         litert: time LiteRT batch-1 inference (float32 and int8 files from
             `keras_resnets.export`) of the keras_resnets models' float32 rows.
         log: called with a line of progress.
@@ -158,6 +181,8 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
     if peers:
         check_list("peers", peers, PEERS)
     check_list("precisions", precisions, PRECISIONS)
+    torch_configs = list(torch_configs)
+    check_list("torch_configs", torch_configs, TORCH_CONFIGS)
     for arg, value in [("image_size", image_size), ("batch_size", batch_size), ("warmup", warmup),
                        ("repeats", repeats), ("matmul_size", matmul_size)]:
         _check_int(arg, value, MINIMUMS[arg])
@@ -165,7 +190,8 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
     start = time.time()
     machine = machine_info()
     machine["gpu"] = gpu
-    log(f"machine: {machine['cpu']}, {machine['cores']} cores, load {machine['load_average']}"
+    log(f"machine: {machine['cpu']} ({' '.join(machine['cpu_flags']) or 'no listed flags'}), "
+        f"{machine['cores']} cores, load {machine['load_average']}"
         + (f"; models on {gpu}" if gpu else ""))
     peak = _peaks(matmul_size, repeats, gpu=bool(gpu))
     log(f"matmul peak: {peak['float32']:.0f} GFLOP/s float32, {peak['mixed_bfloat16']:.0f} bfloat16")
@@ -183,7 +209,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
                 case.max_repeats = 1 if peer in SLOW_PEERS else None
                 cases.append(case)
     results = measure_interleaved(cases, warmup, repeats, litert=litert, log=log)
-    rows = [dict(model=c.label, source=c.source, device="gpu" if gpu else "cpu", **r)
+    rows = [dict(model=c.label, source=c.source, config=None, device="gpu" if gpu else "cpu", **r)
             for c, r in zip(cases, results)]
 
     for peer in peers:
@@ -205,7 +231,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             results = measure_torchvision(
                 tv_name, [p for p in precisions if gpu or p != "mixed_float16"],
                 warmup=warmup, repeats=repeats, threads=machine["threads"], gpu=bool(gpu),
-                **common)
+                configs=torch_configs, **common)
         except RuntimeError as e:
             notes.append(f"{peer}: failed: {str(e)[-300:]}")
             log(notes[-1])
@@ -216,7 +242,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             notes.append(f"{peer}: torch sees no GPU; measured on the CPU (not comparable)")
             log(notes[-1])
     for row in rows:
-        log(f"{row['model']} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
+        log(f"{_label(row)} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
             f"infer {row['infer_ips']:.2f} img/s, batch-1 {row['infer_b1_ms']:.1f} ms")
     # The peak again at the end: the best of both is the machine's limit.
     again = _peaks(matmul_size, repeats, gpu=bool(gpu))
@@ -238,7 +264,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
         machine=machine,
         settings=dict(models=models, peers=peers, precisions=precisions, image_size=image_size,
                       batch_size=batch_size, warmup=warmup, repeats=repeats,
-                      matmul_size=matmul_size, classes=1000),
+                      matmul_size=matmul_size, classes=1000, torch_configs=torch_configs),
         peak_gflops=peak, rows=rows, targets=evaluate_targets(rows), notes=notes,
         seconds=time.time() - start,
     )
@@ -260,24 +286,33 @@ def _peaks(matmul_size, repeats, gpu=False):
     return peak
 
 
+def _label(row):
+    """A row's model, with its configuration where it has one (torchvision's)."""
+    return f"{row['model']} ({row['config']})" if row.get("config") else row["model"]
+
+
 def evaluate_targets(rows):
-    """Each target whose two sides were measured: value, target, met."""
-    def find(model, precision):
-        return next((r for r in rows if r["model"] == model and r["precision"] == precision), None)
+    """Each target whose two sides were measured: value, target, met, and
+    `against`: the denominator row's label (a peer measured in several
+    configurations counts with its fastest in the target's metric)."""
+    def find(model, precision, metric="train_ips"):
+        found = [r for r in rows if r["model"] == model and r["precision"] == precision]
+        return max(found, key=lambda r: r[metric]) if found else None
 
     results = []
     for what, (num, num_p), (den, den_p), metric, target in TARGETS:
-        a = find(num, num_p)
+        a = find(num, num_p, metric)
         if a is None:
             continue
         if den == "peak":
-            value = a[metric.replace("_ips", "_peak_fraction")]
+            value, against = a[metric.replace("_ips", "_peak_fraction")], "peak"
         else:
-            b = find(den, den_p)
+            b = find(den, den_p, metric)
             if b is None:
                 continue
-            value = a[metric] / b[metric]
-        results.append(dict(what=what, value=value, target=target, met=value >= target))
+            value, against = a[metric] / b[metric], _label(b)
+        results.append(dict(what=what, value=value, target=target, met=value >= target,
+                            against=against))
     return results
 
 
@@ -285,7 +320,8 @@ def format_report(record):
     """The record as text: absolute figures, then ratios against the targets."""
     m, s = record["machine"], record["settings"]
     lines = [
-        f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads"
+        f"{m['cpu']} ({' '.join(m.get('cpu_flags', [])) or 'no listed flags'}), "
+        f"{m['cores']} cores, {m['threads']} threads"
         + (f", models on {m['gpu']}" if m.get("gpu") else "") + "; load average "
         f"{m['load_average'][0]:.2f} before, {m['load_average_after'][0]:.2f} after; "
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}",
@@ -302,7 +338,7 @@ def format_report(record):
     for r in record["rows"]:
         lite = r.get("litert") or {}
         table.append([
-            r["model"], r["precision"], f"{r['macs'] / 1e9:.3f}", f"{r['train_ips']:.2f}",
+            _label(r), r["precision"], f"{r['macs'] / 1e9:.3f}", f"{r['train_ips']:.2f}",
             f"{100 * r['train_peak_fraction']:.0f}%", f"{r['infer_ips']:.2f}",
             f"{100 * r['infer_peak_fraction']:.0f}%", f"{r['infer_b1_ms']:.1f}",
             f"{100 * r['train_cpu_busy']:.0f}%" if r.get("train_cpu_busy") else "n/a",
@@ -312,8 +348,9 @@ def format_report(record):
         ])
     lines += _columns(header, table)
     if record["targets"]:
-        lines += ["", *_columns(["ratio", "value", "target", "met"], [
-            [t["what"], f"{t['value']:.2f}", f">= {t['target']:g}", "yes" if t["met"] else "NO"]
+        lines += ["", *_columns(["ratio", "against", "value", "target", "met"], [
+            [t["what"], t.get("against", ""), f"{t['value']:.2f}", f">= {t['target']:g}",
+             "yes" if t["met"] else "NO"]
             for t in record["targets"]])]
     lines += [f"note: {n}" for n in record["notes"]]
     return "\n".join(lines)

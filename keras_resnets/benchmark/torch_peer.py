@@ -1,7 +1,14 @@
 """Measures one torchvision model, in its own process (no TensorFlow here).
 
 Run by `peers.measure_torchvision`: `python torch_peer.py '{"name": ...}'`;
-prints one JSON list on its last line, one dict per precision.
+prints one JSON list on its last line, one dict per configuration and
+precision.
+
+The configurations: "eager" (torchvision as written: NCHW tensors, eager
+mode), "channels_last" (NHWC memory, what PyTorch's performance guide
+advises for convolutions on CPUs and GPUs; with bfloat16 autocast, its usual
+fast configuration) and "compile" (channels_last and `torch.compile`'s
+default inductor backend; the compilation is in the warm-up, not timed).
 """
 
 import json
@@ -16,15 +23,22 @@ from timing import PeakRss, median_seconds, release_memory, rss_mib  # this fold
 
 # Keras dtype policy -> torch autocast dtype (None: float32, no autocast).
 AUTOCAST = {"float32": None, "mixed_bfloat16": torch.bfloat16, "mixed_float16": torch.float16}
+CONFIGS = ("eager", "channels_last", "compile")
 
 
 def measure(model_name, precision, image_size, batch_size, warmup, repeats, classes,
-            device="cpu"):
+            device="cpu", config="eager"):
     release_memory()
     base = rss_mib()
     torch.manual_seed(0)
     model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes).to(device)
     x = torch.randn(batch_size, 3, image_size, image_size).to(device)
+    if config != "eager":
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    if config == "compile":
+        model = torch.compile(model)
+        warmup = max(warmup, 1)  # the compilation happens in the first call
     y = torch.randint(0, classes, (batch_size,)).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     dtype = AUTOCAST[precision]
@@ -56,7 +70,7 @@ def measure(model_name, precision, image_size, batch_size, warmup, repeats, clas
     infer_s, _ = median_seconds(lambda: infer(x), warmup, repeats)
     b1_s, _ = median_seconds(lambda: infer(x[:1]), warmup, repeats)
     return dict(
-        precision=precision, train_ips=batch_size / train_s, train_step_times=train_times,
+        precision=precision, config=config, train_ips=batch_size / train_s, train_step_times=train_times,
         infer_ips=batch_size / infer_s, infer_b1_ms=1e3 * b1_s,
         train_peak_rss_mib=gauge.peak, train_rss_increase_mib=gauge.peak - base,
         train_cpu_busy=cpu / wall / torch.get_num_threads(),  # warm-up included
@@ -68,8 +82,9 @@ def main(args):
     device = "cuda" if args.get("gpu") and torch.cuda.is_available() else "cpu"
     results = [
         dict(measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
-                     args["repeats"], args["classes"], device),
+                     args["repeats"], args["classes"], device, config),
              device="gpu" if device == "cuda" else "cpu")
+        for config in args.get("configs", ["eager"])
         for p in args["precisions"]
     ]
     print(json.dumps(results))

@@ -58,7 +58,7 @@ def add_parser(subparsers):
                    "the exported file, which then takes uint8 images")
     p.add_argument("--std", type=positive_number, nargs="+",
                    help="a float model, every format: divides them")
-    p.set_defaults(func=run, validate=validate)
+    p.set_defaults(func=run, validate=validate, requires="tensorflow-backend")
 
 
 def _training_data(model_path):

@@ -39,6 +39,17 @@ def model_input(model):
     return tuple(inputs[0].shape), keras.backend.standardize_dtype(inputs[0].dtype)
 
 
+def check_backend():
+    """Refuses to export where Keras does not run on TensorFlow: the
+    SavedModel, LiteRT and ONNX files are written from TensorFlow graphs of
+    the model (`BackendError`, naming the backend and what to do)."""
+    from keras_resnets.utils.backend import require_tensorflow_backend
+
+    require_tensorflow_backend(
+        "Export (keras_resnets.export: SavedModel, LiteRT and ONNX files are converted from TensorFlow graphs)"
+    )
+
+
 def float32_model(model):
     """`model` itself, or for a mixed-precision model (`mixed_bfloat16`,
     `mixed_float16`) a copy with the same weights computing in float32.

@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_resnets.export.common import (
     as_input_dtype,
+    check_backend,
     check_destination,
     check_image_shape,
     float32_model,
@@ -114,6 +115,7 @@ def tflite(
     >>> tflite(model, "/tmp/resnet20_int8.tflite", quantize="int8", representative_data=images)
     '/tmp/resnet20_int8.tflite'
     """
+    check_backend()
     import tensorflow as tf
 
     check_choice("quantize", quantize, QUANTIZATIONS)

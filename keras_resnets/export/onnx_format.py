@@ -3,6 +3,7 @@
 import os
 
 from keras_resnets.export.common import (
+    check_backend,
     check_destination,
     float32_model,
     model_input,
@@ -45,6 +46,7 @@ def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
     >>> onnx(keras_resnets.ResNet20(input_shape=(32, 32, 3)), "/tmp/resnet20.onnx")  # doctest: +SKIP
     '/tmp/resnet20.onnx'
     """
+    check_backend()
     import tensorflow as tf
 
     path = os.fspath(path)

@@ -13,6 +13,7 @@ import numpy as np
 
 from keras_resnets.export.common import (
     as_input_dtype,
+    check_backend,
     check_image_shape,
     float32_model,
     image_batches,
@@ -232,6 +233,7 @@ def verify(
     >>> result.max_abs_diff < 1e-4, result.top1_agreement  # doctest: +SKIP
     (True, 1.0)
     """
+    check_backend()
     path = os.fspath(path)
     runs = check_positive_int("runs", runs)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -439,6 +441,7 @@ def benchmark(model, tflite_paths, image=None, num_threads=None, runs=100, warmu
     >>> rows = benchmark(model, {"LiteRT float32": "/tmp/resnet20.tflite"})  # doctest: +SKIP
     >>> print(format_benchmark(rows))  # doctest: +SKIP
     """
+    check_backend()
     import tensorflow as tf
 
     runs = check_positive_int("runs", runs)

@@ -4,6 +4,7 @@ import keras
 
 from keras_resnets.export.common import (
     atomic_directory,
+    check_backend,
     check_destination,
     check_normalization,
     float32_model,
@@ -52,6 +53,7 @@ def serving_function(model, mean=None, std=None):
     Returns:
         A function of a `uint8` tensor, returning a dict of one tensor.
     """
+    check_backend()
     import tensorflow as tf
 
     _, dtype = model_input(model)
@@ -115,6 +117,7 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False):
     >>> served(images=tf.zeros((2, 32, 32, 3), tf.uint8))["probabilities"].shape
     TensorShape([2, 10])
     """
+    check_backend()
     import tensorflow as tf
 
     model = float32_model(model)

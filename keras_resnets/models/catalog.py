@@ -63,11 +63,12 @@ def reference_classes(spec):
     return 10 if spec.default_size == 32 else 1000
 
 
-def measure(name):
+def measure(name, method="auto"):
     """Builds `name` as the reference has it and counts its parameters and MACs.
 
     Args:
         name: str, a registered model name.
+        method: how to count the MACs (`keras_resnets.count_macs`'s `method`).
 
     Returns:
         `(trainable parameters, MACs of one image at the reference size)`.
@@ -80,7 +81,7 @@ def measure(name):
     spec = get_spec(name)
     model = get_model(spec.name, classes=reference_classes(spec))
     params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    return params, count_macs(model)
+    return params, count_macs(model, method=method)
 
 
 def pretrained_weights(name):

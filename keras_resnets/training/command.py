@@ -15,7 +15,7 @@ from keras_resnets.models.specs import check_image_size
 from keras_resnets.training.precision import PRECISIONS
 from keras_resnets.training.recipes import RECIPES
 from keras_resnets.training.run_folder import check_run_folder, default_run_name
-from keras_resnets.training.settings import DEFAULT_OUTPUT, STRATEGIES
+from keras_resnets.training.settings import DEFAULT_OUTPUT, STRATEGIES, check_strategy_backend
 from keras_resnets.training.starting_point import starting_point
 from keras_resnets.utils.validation import (
     check_data,
@@ -68,7 +68,8 @@ def add_parser(subparsers):
                    help="let a new run replace an earlier one in OUTPUT/RUN-NAME, which is otherwise refused")
     p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="auto (default): tpu with --tpu, multiworker when TF_CONFIG names several tasks, "
-                   "mirrored with several GPUs, else none; --batch-size is then the global batch")
+                   "mirrored with several GPUs, else none; --batch-size is then the global batch. "
+                   "tf.distribute: on the JAX and PyTorch backends only auto (one device) and none")
     p.add_argument("--tpu", help="TPU address or name for --strategy tpu (grpc://HOST:8470, a Cloud TPU name, local)")
     p.add_argument("--local-batchnorm", dest="sync_batchnorm", action="store_false",
                    help="distributed: batch norm statistics per replica instead of over the global batch")
@@ -84,7 +85,7 @@ def add_parser(subparsers):
     p.add_argument("--skip-bad-images", action="store_true",
                    help="image folders: skip unreadable files instead of stopping")
     add_verbose(p)
-    p.set_defaults(func=run, validate=validate)
+    p.set_defaults(func=run, validate=validate, requires="tensorflow")
 
 
 def add_verbose(parser):
@@ -103,14 +104,16 @@ def validate(args):
     """Checks every argument before any work: the model and data names, the
     image size, the weights (a file that exists and is whole, a source with
     a file for the model, an earlier run's model that agrees with --model;
-    `starting_point`), and that the run folder can be written and holds no
-    run this one would lose (`run_folder.check_run_folder`)."""
+    `starting_point`), a tf.distribute `--strategy` only on the TensorFlow
+    backend, and that the run folder can be written and holds no run this
+    one would lose (`run_folder.check_run_folder`)."""
     if args.model is not None:
         check_model_name("--model", args.model)
     start = starting_point(args.weights, args.model, name="--weights", model_name="--model")
     check_data("--data", args.data)
     if args.image_size is not None:
         check_image_size("--image-size", args.image_size, check_model_name("--model", start.model))
+    check_strategy_backend(args.strategy, args.tpu, name="--strategy")
     # A worker of a cluster (TF_CONFIG) may not see the chief's folder: the
     # chief checks it in `train`, before it loads anything.
     if "TF_CONFIG" not in os.environ:

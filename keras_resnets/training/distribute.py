@@ -63,6 +63,11 @@ Rules:
   per collective per step, 85 KiB per step for ResNet-20 with synchronized
   batch norm (measured on two logical CPUs; 0 with the keys kept), which
   grows without bound over a long run.
+- On JAX and PyTorch, "auto" and "none" train on one device with
+  `model.fit` (`OneDevice` stands in for the strategy); the other
+  strategies are TensorFlow's and are refused with an error that names the
+  backend. (Keras's own `keras.distribution.DataParallel` spreads a JAX
+  model over several devices; `train` does not set it up.)
 """
 
 import contextlib
@@ -76,9 +81,11 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from keras_resnets.training.settings import STRATEGIES
+from keras_resnets.training.settings import STRATEGIES, check_strategy_backend
+from keras_resnets.utils.backend import configured_backend, require_tensorflow
+
+tf = require_tensorflow("keras_resnets.training (tf.data pipelines and tf.distribute strategies)")
 
 DEFAULT_COLLECTIVE_TIMEOUT = 300.0
 """Seconds a multi-worker run may go without a finished step (waiting for its
@@ -111,7 +118,8 @@ def resolve_strategy(strategy="auto", tpu=None):
 
     "auto" is "tpu" when `tpu` is given, "multiworker" when `TF_CONFIG`
     names more than one task, "mirrored" when several GPUs are visible, else
-    "none" (one device, `model.fit`).
+    "none" (one device, `model.fit`). On JAX and PyTorch "auto" is "none",
+    and the tf.distribute strategies (and `tpu`) are refused.
     """
     if strategy not in STRATEGIES:
         raise ValueError(
@@ -120,6 +128,9 @@ def resolve_strategy(strategy="auto", tpu=None):
         )
     if tpu is not None and strategy not in ("auto", "tpu"):
         raise ValueError(f"`tpu` needs strategy='tpu' (or 'auto'); received strategy={strategy!r}, tpu={tpu!r}.")
+    check_strategy_backend(strategy, tpu)
+    if configured_backend() != "tensorflow":
+        return "none"
     if strategy != "auto":
         return strategy
     if tpu is not None:
@@ -151,7 +162,7 @@ def make_strategy(strategy="auto", tpu=None):
     """
     name = resolve_strategy(strategy, tpu)
     if name == "none":
-        return tf.distribute.get_strategy()
+        return tf.distribute.get_strategy() if configured_backend() == "tensorflow" else OneDevice()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
@@ -176,6 +187,17 @@ def make_strategy(strategy="auto", tpu=None):
     except (ValueError, tf.errors.OpError, RuntimeError) as e:
         raise ValueError(f"no TPU reachable at tpu={tpu!r}: {e}") from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+class OneDevice:
+    """What `train` reads of a strategy, for one device on JAX or PyTorch,
+    where `tf.distribute` does not place Keras's variables."""
+
+    num_replicas_in_sync = 1
+    cluster_resolver = None
+
+    def scope(self):
+        return contextlib.nullcontext()
 
 
 def is_chief(strategy):

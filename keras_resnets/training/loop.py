@@ -43,17 +43,26 @@ def write_json(path, obj):
 
 
 def versions():
+    """The versions of what ran: keras_resnets, Keras, its backend (and
+    TensorFlow, which runs the data pipelines on every backend)."""
+    import importlib.metadata
+
     import tensorflow as tf
 
     import keras_resnets
 
-    return {
+    backend = keras.backend.backend()
+    found = {
         "keras_resnets": keras_resnets.__version__,
         "keras": keras.__version__,
+        "backend": backend,
         "tensorflow": tf.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
+    if backend != "tensorflow":
+        found[backend] = importlib.metadata.version(backend)
+    return found
 
 
 def train(
@@ -149,7 +158,7 @@ def train(
 
     The run is a sequence of steps, each a function: `plan_run` (arguments
     checked, defaults filled in), the strategy, `check_run_folder` (no
-    earlier run is lost; nothing written yet), `configure_tensorflow` (seed,
+    earlier run is lost; nothing written yet), `configure_backend` (seed,
     determinism, precision), `load_training_data`, `build_training_model`,
     `prepare_run_folder` (the first write), `fit_model` (with
     `make_callbacks`), `evaluate_model` and `save_results`.
@@ -170,7 +179,7 @@ def train(
         resumed = check_run_folder(output, run_name, resume, overwrite)
     else:
         resumed = resume and can_resume(pathlib.Path(output) / run_name)
-    policy = configure_tensorflow(plan, precision)
+    policy = configure_backend(plan, precision)
     bundle = load_training_data(plan, image_size or plan.start.image_size, skip_bad_images)
     net, normalization = build_training_model(plan, bundle, dist, model_kwargs)
     folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
@@ -267,14 +276,21 @@ def prepare_run_folder(run_dir, resumed, chief=True):
     return RunFolder(run_dir, resumed, worker_tmp)
 
 
-def configure_tensorflow(plan, precision):
-    """Seeds every generator, turns on deterministic ops if the plan asks,
-    and sets the dtype policy for `precision`; returns the policy's name."""
+def configure_backend(plan, precision):
+    """Seeds every generator, turns on deterministic ops if the plan asks
+    (TensorFlow's op determinism, PyTorch's deterministic algorithms; JAX's
+    CPU ops are deterministic already), and sets the dtype policy for
+    `precision`; returns the policy's name."""
     keras.utils.set_random_seed(plan.seed)
     if plan.deterministic:
         import tensorflow as tf
 
+        # The data pipeline's ops too, on every backend.
         tf.config.experimental.enable_op_determinism()
+        if keras.backend.backend() == "torch":
+            import torch
+
+            torch.use_deterministic_algorithms(True)
     return set_precision(precision)
 
 

@@ -34,11 +34,27 @@ def resolve_precision(precision):
         )
     if precision != "auto":
         return precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
+    if gpu_available():
         return "mixed_float16"
     return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+
+
+def gpu_available():
+    """Whether Keras's backend (TensorFlow, JAX or PyTorch) sees a GPU."""
+    from keras_resnets.utils.backend import configured_backend
+
+    backend = configured_backend()
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def set_precision(precision):

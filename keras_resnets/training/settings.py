@@ -17,6 +17,21 @@ cores (the paper's CIFAR recipe, shortened)."""
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
 """`strategy` values of `train` (see `keras_resnets.training.distribute`)."""
 
+
+def check_strategy_backend(strategy, tpu=None, name="strategy"):
+    """Refuses a tf.distribute strategy (or a `tpu`) where Keras runs on JAX
+    or PyTorch: a `BackendError` naming the argument (`name`), the backend
+    and what to do. "auto" and "none" pass (one device there)."""
+    from keras_resnets.utils.backend import configured_backend, require_tensorflow_backend
+
+    if configured_backend() == "tensorflow" or (strategy in ("auto", "none") and tpu is None):
+        return
+    require_tensorflow_backend(
+        f"{name}={('tpu' if strategy == 'auto' else strategy)!r} (tf.distribute)",
+        instead=f"On this backend train on one device ({name}=none); on JAX, Keras's own "
+        "keras.distribution.DataParallel spreads a model over several devices.",
+    )
+
 VERBOSITIES = ("auto", 0, 1, 2)
 """Keras `fit` verbosity: 0 silent, 1 the live progress bar, 2 one line per
 epoch; "auto" is 1 when standard output is a terminal, else 2."""

@@ -87,7 +87,7 @@ def add_parser(subparsers):
     p.add_argument("--overwrite", action="store_true", help="replace a different search in --directory")
     p.add_argument("--seed", type=random_seed, default=0)
     add_verbose(p)
-    p.set_defaults(func=_tune, validate=validate)
+    p.set_defaults(func=_tune, validate=validate, requires="tensorflow-backend")
 
 
 def validate(args):

@@ -7,8 +7,13 @@ import os
 import time
 import warnings
 
-import keras
-import keras_tuner
+from keras_resnets.utils.backend import require_tensorflow_backend
+
+# (as in keras_resnets.tuning.space: before KerasTuner loads)
+require_tensorflow_backend("keras_resnets.tuning (the KerasTuner search, `keras-resnets tune`)")
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
 import numpy as np
 
 from keras_resnets.data import load_data

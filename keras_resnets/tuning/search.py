@@ -30,8 +30,13 @@ import os
 import shutil
 import time
 
-import keras
-import keras_tuner
+from keras_resnets.utils.backend import require_tensorflow_backend
+
+# (as in keras_resnets.tuning.space: before KerasTuner loads)
+require_tensorflow_backend("keras_resnets.tuning (the KerasTuner search, `keras-resnets tune`)")
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
 from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each failed trial's traceback
 
 from keras_resnets.training import callbacks as cb

@@ -32,7 +32,14 @@ import numbers
 import re
 import time
 
-import keras_tuner
+from keras_resnets.utils.backend import require_tensorflow_backend
+
+# Its trials train on tf.data pipelines under TensorFlow's precision and
+# memory handling, and its latency budget times LiteRT files: refused with
+# a clear error on the other backends, before KerasTuner loads.
+require_tensorflow_backend("keras_resnets.tuning (the KerasTuner search, `keras-resnets tune`)")
+
+import keras_tuner  # noqa: E402
 import numpy as np
 
 from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS

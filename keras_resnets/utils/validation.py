@@ -126,8 +126,9 @@ def check_existing_file(name, path, kinds):
         _refuse(name, path, allowed, f"named as {file_kinds.KINDS[named][0]}" if named else "an unknown file ending")
     holds = file_kinds.kind_by_content(path)
     if holds != named:
-        what = f"its bytes are {file_kinds.KINDS[holds][0]}" if holds else "its bytes are not"
-        _refuse(name, path, allowed, f"{what}, not {file_kinds.KINDS[named][0]}: corrupt or another format")
+        theirs = f"those of {file_kinds.KINDS[holds][0]}" if holds else "of no known kind"
+        _refuse(name, path, allowed,
+                f"its bytes are {theirs}, not of {file_kinds.KINDS[named][0]}: corrupt or another format")
     problem = file_kinds.damage(path, named)
     if problem:
         _refuse(name, path, allowed, f"truncated or corrupt: {problem}")

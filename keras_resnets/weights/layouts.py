@@ -24,6 +24,7 @@ and nothing is assigned.
 """
 
 import dataclasses
+import logging
 import re
 
 import numpy as np
@@ -407,7 +408,9 @@ def assign_weights(model, state, layout, classifier=True):
     """Copies the checkpoint `state` (`{key: array or tensor}`) onto `model`.
 
     Strict and all-or-nothing (see the module docstring). A model built with
-    `include_top=False` skips the checkpoint's classifier; every other key is
+    `include_top=False` (a trunk, a features-only model) skips the
+    checkpoint's classifier, whose keys are reported as unused (an INFO
+    record of the `keras_resnets.weights.layouts` logger); every other key is
     still checked.
 
     Args:
@@ -484,6 +487,12 @@ def assign_weights(model, state, layout, classifier=True):
 
     for key, variable in mapping.items():
         variable.assign(values[key].astype(variable.dtype, copy=False))
+    skipped = sorted(str(key) for key in state.keys() if key in head and not has_head)
+    if skipped:
+        logging.getLogger(__name__).info(
+            "Loaded the %s checkpoint onto %r without its classifier (the model has no head): "
+            "%d keys unused: %s", layout.title, model.name, len(skipped), ", ".join(skipped),
+        )
     return model
 
 
