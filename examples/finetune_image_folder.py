@@ -10,9 +10,9 @@ The same as `keras-resnets train --model resnet50 --weights imagenet --data
 `train/`, `validation/`, `test/`). `keras_resnets.train` loads the weights
 into every layer but the classifier, which is new and sized for the folder's
 classes, puts the normalization the weights expect inside the model (the
-saved model takes raw uint8 images), and follows the `finetune` recipe: batch
-norm frozen, the new head trained alone first, then the whole network at a
-tenth of the learning rate. Then the run's model classifies a few of the
+saved model takes raw uint8 images), and follows the `finetune` recipe: the new
+head fitted alone on the frozen network's features (a linear probe), then
+the whole network trained with batch norm frozen. Then the run's model classifies a few of the
 images (`keras_resnets.predict`).
 """
 

@@ -34,7 +34,7 @@ HAND = {
     "cifar": ([0.1, 0.01], False, {"kernel", "gamma", "beta", "bias"}),
     "imagenet": ([0.1, 0.01], False, {"kernel", "gamma", "beta", "bias"}),
     # cosine over 2 steps: lr, then lr * (1 + cos(pi / 2)) / 2
-    "finetune": ([0.01, 0.01 * (1 + math.cos(math.pi / 2)) / 2], True, {"kernel"}),
+    "finetune": ([0.002, 0.002 * (1 + math.cos(math.pi / 2)) / 2], True, {"kernel"}),
 }
 
 
@@ -60,7 +60,8 @@ def test_two_steps_of_each_recipe_are_pytorchs_sgd(name):
         np.testing.assert_allclose(v.numpy(), expected, rtol=0, atol=1e-8, err_msg=leaf)
         other = torch_sgd(start[leaf], [g[leaf] for g in grads], lrs, 0.9, nesterov,
                           0.0 if leaf in decayed else 1e-4)
-        assert np.abs(other - expected).max() > 1e-6
+        # (the decay's part: at least a tenth of one step's, lr x 1e-4, far above the 1e-8)
+        assert np.abs(other - expected).max() > 0.1 * lrs[0] * 1e-4
 
 
 def test_l2_is_coupled_not_keras_decoupled_decay():

@@ -108,8 +108,9 @@ def test_finetune_freezes_batchnorm(tmp_path):
     assert bns and all(not bn.trainable for bn in bns)
     # Frozen BN keeps its initial statistics: mean 0, variance 1.
     assert all(np.all(np.asarray(bn.moving_mean) == 0.0) for bn in bns)
+    # The head was fitted first (a linear probe, no epoch), then both epochs trained everything.
     assert (tmp_path / "resnet20-digits" / "head.weights.h5").is_file()
-    assert len(read_log(tmp_path / "resnet20-digits")) == 2  # 1 head epoch, then 1 full
+    assert len(read_log(tmp_path / "resnet20-digits")) == 2
 
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):

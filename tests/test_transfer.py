@@ -210,3 +210,38 @@ def test_continue_an_earlier_run(tmp_path):
     code = cli_main(["train", "--model", "resnet32", "--weights", str(saved), "--data", str(digits / "other"),
                      "--output", str(tmp_path / "runs")])
     assert code == 2
+
+
+def test_linear_probe_fits_the_head_on_frozen_features():
+    """The finetune recipe's first phase: the head alone, a logistic
+    regression on the frozen network's features of the unaugmented images."""
+    from sklearn.linear_model import LogisticRegression
+
+    from keras_resnets.training.transfer import fit_linear_probe, with_preprocessing
+
+    keras.utils.set_random_seed(0)
+    bundle = load_data("digits", image_size=16, batch_size=64)
+    net = with_preprocessing("resnet20", bundle)
+    head = net.get_layer("predictions")
+    trunk = keras.Model(net.inputs, head.input)
+    frozen = [np.array(w) for w in trunk.weights]
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in bundle.train_unaugmented])
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    assert len(images) == bundle.train_size
+    features = np.asarray(trunk(images, training=False))
+    chance = np.mean(np.argmax(net.predict(images, verbose=0), -1) == labels)
+
+    accuracy = fit_linear_probe(net, bundle.train_unaugmented, seed=0)
+
+    # The trunk is untouched, and the network is now the probe: the softmax of
+    # the features through the fitted kernel and bias, as accurate as it says.
+    assert all(np.array_equal(a, np.array(w)) for a, w in zip(frozen, trunk.weights))
+    logits = features @ np.asarray(head.kernel) + np.asarray(head.bias)
+    probabilities = net.predict(images, verbose=0)
+    np.testing.assert_allclose(probabilities, keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
+                               atol=1e-5)
+    assert np.mean(np.argmax(probabilities, -1) == labels) == pytest.approx(accuracy, abs=1e-6)
+    # Random features, but a linear classifier on them does far better than
+    # the random head, and about as well as scikit-learn's logistic regression.
+    reference = LogisticRegression(max_iter=2000).fit(features, labels).score(features, labels)
+    assert chance < 0.3 and accuracy > 0.9 * reference, (chance, accuracy, reference)

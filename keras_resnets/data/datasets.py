@@ -56,6 +56,9 @@ class DataBundle:
             `(images, labels)`: `uint8` `[batch, h, w, 3]` and `int32` `[batch]`.
         validation: the same, neither shuffled nor augmented.
         test: the same, neither shuffled nor augmented.
+        train_unaugmented: the training images as validation's are (neither
+            shuffled nor augmented): the `finetune` recipe's linear probe
+            reads them. Lazy, as every pipeline: nothing is read until used.
         num_classes: the number of classes.
         class_names: the class names, `class_names[label]`.
         image_shape: `(h, w, 3)`, the shape of one image.
@@ -90,6 +93,7 @@ class DataBundle:
     skipped: list = dataclasses.field(default_factory=list)
     splits: dict = dataclasses.field(default_factory=dict)
     augment: str = None
+    train_unaugmented: object = None
 
 
 @dataclasses.dataclass
@@ -246,8 +250,8 @@ def load_data(
     train_side = augment_lib.resize_side(size) if augment == "imagenet" else size
     train_image_bytes = train_side * train_side * 3 * (4 / 3 if augment == "imagenet" else 1)
     pipelines = {}
-    for role in ("train", "validation", "test"):
-        split = getattr(source, role)
+    for role in ("train", "validation", "test", "train_unaugmented"):
+        split = getattr(source, role.split("_")[0])
         training = role == "train"
         image_bytes = train_image_bytes if training else size * size * 3
         pipelines[role] = _pipeline(
@@ -276,6 +280,7 @@ def load_data(
         skipped=list(source.skipped),
         splits={r: getattr(source, r).source for r in ("train", "validation", "test")},
         augment=augment,
+        train_unaugmented=pipelines["train_unaugmented"],
     )
 
 

@@ -54,7 +54,7 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=int_at_least(1), help="default: the recipe's")
     p.add_argument("--lr", type=positive_number, help="default: the recipe's, scaled with the batch size")
     p.add_argument("--recipe", choices=sorted(RECIPES),
-                   help="default: finetune with --weights (head first, then everything, batch norm frozen), "
+                   help="default: finetune with --weights (a linear probe fits the new head, then everything trains, batch norm frozen), "
                    "else cifar")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--image-size", type=int_at_least(1), help="default: the data's own size")

@@ -27,6 +27,7 @@ from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, resol
 from keras_resnets.training.starting_point import StartingPoint, starting_point
 from keras_resnets.training.transfer import (
     continued_model,
+    fit_linear_probe,
     image_transform,
     pretrained_model,
     with_preprocessing,
@@ -313,8 +314,10 @@ def build_training_model(plan, bundle, dist, model_kwargs):
     mode ("torch", "caffe", "tf") or "earlier model" (its own)."""
     start = plan.start
     with dist.scope():
+        new_head = True
         if start.kind == "keras_model":
-            net, _ = continued_model(start.weights, bundle, **model_kwargs)
+            net, kept = continued_model(start.weights, bundle, **model_kwargs)
+            new_head = not kept
             normalization = "earlier model"
         elif start.kind in ("source", "checkpoint"):
             net, normalization = pretrained_model(plan.model, start.weights, bundle, **model_kwargs)
@@ -324,6 +327,7 @@ def build_training_model(plan, bundle, dist, model_kwargs):
             if start.kind == "keras_weights":
                 load_keras_weights(net, start.weights)
     net.set_labels(bundle.class_names, image_transform(bundle))
+    net.new_head = new_head  # (not saved) whether the finetune recipe fits it first
     if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
     return net, normalization
@@ -348,8 +352,10 @@ def make_callbacks(folder, append, nan_guard, timer):
 
 
 def fit_model(net, plan, bundle, dist, folder):
-    """Trains `net` by the recipe: in one phase, or (the finetune recipe)
-    the new head first, then the whole network at a tenth of the rate.
+    """Trains `net` by the recipe. The finetune recipe fits a new head first
+    on the frozen network's features (`fit_linear_probe`; not when an
+    earlier run's head is kept), then trains the whole network with batch
+    norm frozen.
 
     Returns `(loss, timer)`: the compiled loss and the `EpochTimer`.
 
@@ -370,25 +376,18 @@ def fit_model(net, plan, bundle, dist, folder):
 
     if rec.freeze_batchnorm:
         _freeze_batchnorm(net)
-    if rec.head_epochs_fraction > 0:
-        head_weights = folder.path / "head.weights.h5"
-        head_epochs = max(1, round(plan.epochs * rec.head_epochs_fraction))
-        if not (folder.resumed and head_weights.exists()):
-            head = net.get_layer("predictions")
-            for layer in net.layers:
-                layer.trainable = layer is head
-            phase(head_epochs, plan.lr, append=folder.resumed)
-            for layer in net.layers:
-                layer.trainable = True
-            if rec.freeze_batchnorm:
-                _freeze_batchnorm(net)
+    head_weights = folder.path / "head.weights.h5"
+    if rec.linear_probe and getattr(net, "new_head", True):
+        if folder.resumed and head_weights.exists():
+            net.load_weights(head_weights)  # and the backup, where there is one, the epochs since
+        else:
+            accuracy = fit_linear_probe(net, bundle.train_unaugmented, plan.seed)
+            if plan.verbose:
+                print(f"linear probe: the new head fitted on the frozen features "
+                      f"(training accuracy {accuracy:.4f})", flush=True)
             with cb.atomic_path(head_weights) as tmp:
                 net.save_weights(tmp)
-        else:
-            net.load_weights(head_weights)
-        phase(max(1, plan.epochs - head_epochs), plan.lr / 10, append=True)
-    else:
-        phase(plan.epochs, plan.lr, append=folder.resumed)
+    phase(plan.epochs, plan.lr, append=folder.resumed)
 
     if nan_guard.failure is not None:
         f = nan_guard.failure

@@ -104,3 +104,60 @@ def _resized(model, image_shape):
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+PROBE_STEPS = 500
+"""The linear probe's optimizer steps (batches of up to `PROBE_BATCH` features)."""
+PROBE_BATCH = 256
+PROBE_L2 = 1e-3
+
+
+def fit_linear_probe(net, images, seed=0):
+    """Fits `net`'s classifier (the layer "predictions") alone on the
+    features of the frozen network below it: the first phase of the
+    `finetune` recipe (linear probing, then fine-tuning; Kumar et al. 2022).
+
+    The features of `images` (a `tf.data.Dataset` of `(images, labels)`,
+    unaugmented) are computed once, in inference mode; a logistic regression
+    on them, standardized (a Dense layer of the classifier's size, softmax
+    cross-entropy, an L2 penalty of `PROBE_L2` on the kernel as
+    scikit-learn's default logistic regression has one, so that separable
+    classes do not drive the logits to infinity; Adam at 0.01 decayed to 0
+    over `PROBE_STEPS` steps), gives
+    the classifier's kernel and bias, the standardization folded in. Runs the same on every worker of a cluster
+    (same data, same seed): no collective.
+
+    Returns the probe's accuracy on those images (the fit, not a test).
+    """
+    import numpy as np
+
+    head = net.get_layer("predictions")
+    trunk = keras.Model(net.inputs, head.input)
+    features, labels = [], []
+    for batch, batch_labels in images:
+        features.append(np.asarray(trunk(batch, training=False), dtype="float32"))
+        labels.append(np.asarray(batch_labels))
+    features, labels = np.concatenate(features), np.concatenate(labels)
+    # Standardized features: the same optimum, reached in far fewer steps. A
+    # feature that hardly varies (a ReLU that never fires) is only centred:
+    # divided by its spread it would blow up the folded kernel.
+    mean, std = features.mean(0), features.std(0)
+    std = np.where(std > 1e-3 * max(float(std.max()), 1e-12), std, 1.0)
+    features = (features - mean) / std
+    batch = min(PROBE_BATCH, len(features))
+    epochs = max(1, -(-PROBE_STEPS * batch // len(features)))
+    steps = epochs * -(-len(features) // batch)
+    keras.utils.set_random_seed(seed)
+    probe = keras.Sequential([keras.Input(features.shape[1:]), keras.layers.Dense(
+        head.units, kernel_regularizer=keras.regularizers.L2(PROBE_L2), dtype="float32")])
+    probe.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, steps)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    probe.fit(features, labels, batch_size=batch, epochs=epochs, shuffle=True, verbose=0)
+    kernel, bias = probe.layers[-1].get_weights()
+    kernel, bias = kernel / std[:, None], bias - (mean / std) @ kernel
+    head.kernel.assign(kernel.astype(head.kernel.dtype))
+    head.bias.assign(bias.astype(head.bias.dtype))
+    return float(probe.evaluate(features, labels, batch_size=batch, verbose=0)[1])
