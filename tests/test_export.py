@@ -171,8 +171,23 @@ def test_float_files_agree_with_keras(trained, exported):
                for q in ("float32", "float16", "dynamic")}
     assert results["float32"].max_abs_diff <= 1e-4
     assert results["float32"].top1_agreement == 1.0
+    # float16 and dynamic-range int8 weights may change the top-1 class only
+    # where Keras itself hesitates: a file's probabilities within rounding of
+    # Keras's, and every image whose class changed one that Keras gives its
+    # top two classes within 0.15 of each other (a 2-epoch model has a few:
+    # in dynamic int8 they were at most 0.07 apart when this was written).
+    from keras_resnets.export.runtime import _run_interpreter
+
+    images = np.concatenate([x for x, _ in bundle.test.as_numpy_iterator()])
+    expected = model.predict(images, verbose=0)
+    top2 = np.sort(expected, axis=-1)[:, -2:]
     for q in ("float16", "dynamic"):
-        assert results[q].top1_agreement >= 0.99
+        assert results[q].top1_agreement >= 0.95
+        interpreter = export.load_interpreter(paths[q])
+        got = np.concatenate([_run_interpreter(interpreter, images[i:i + 1]) for i in range(len(images))])
+        assert np.abs(got - expected).max() < {"float16": 0.01, "dynamic": 0.1}[q], q
+        changed = np.argmax(got, -1) != np.argmax(expected, -1)
+        assert np.all(top2[changed, 1] - top2[changed, 0] < 0.15), (q, top2[changed])
     size = results["float32"].size_bytes
     assert 0.4 * size < results["float16"].size_bytes < 0.6 * size
     assert results["dynamic"].size_bytes < 0.35 * size
