@@ -44,6 +44,10 @@ from keras_resnets.weights.layouts import to_state_dict
 
 from helpers import random_images, randomize_batchnorm, to_numpy
 
+# One worker under pytest-xdist: the exchange fixture (a subprocess per
+# backend, about 100 s) is then computed once, not once per worker.
+pytestmark = pytest.mark.xdist_group("backends")
+
 OTHER_BACKENDS = ("jax", "torch")
 TOLERANCE = {"inference": 1e-5, "training": 2e-4}
 WORKER = os.path.join(os.path.dirname(__file__), "backend_worker.py")
