@@ -49,8 +49,9 @@ def test_backends_marked_tests_pass_on_jax_without_tensorflow(tmp_path):
     report = tmp_path / "jax.xml"
     env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
     env.pop("PYTEST_XDIST_WORKER", None)
+    # (without xdist: pytest.ini's addopts, whose --dist is xdist's, replaced)
     command = [sys.executable, "-c", BLOCKED_PYTEST, "-m", "backends", "-q", "-p", "no:cacheprovider",
-               "-p", "no:xdist", f"--junitxml={report}", "tests"]
+               "-p", "no:xdist", "-o", "addopts=-ra", f"--junitxml={report}", "tests"]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"the JAX run failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
     cases = _cases(report)
