@@ -182,10 +182,10 @@ def train(
         resumed = resume and can_resume(pathlib.Path(output) / run_name)
     policy = configure_backend(plan, precision)
     bundle = load_training_data(plan, image_size or plan.start.image_size, skip_bad_images)
-    net, normalization = build_training_model(plan, bundle, dist, model_kwargs)
+    net, normalization, new_head = build_training_model(plan, bundle, dist, model_kwargs)
     folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
     try:
-        loss, timer = fit_model(net, plan, bundle, dist, folder)
+        loss, timer = fit_model(net, plan, bundle, dist, folder, new_head)
         scores = evaluate_model(net, plan, bundle, dist, loss)
         summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started, normalization)
     finally:
@@ -309,9 +309,10 @@ def build_training_model(plan, bundle, dist, model_kwargs):
     uint8 images; it knows the data's class names and how its images are
     resized (`ResNetModel.set_labels`).
 
-    Returns `(model, normalization)`: how the model normalizes its images,
-    "data" (the training images' mean and std), the pretrained weights'
-    mode ("torch", "caffe", "tf") or "earlier model" (its own)."""
+    Returns `(model, normalization, new_head)`: how the model normalizes
+    its images, "data" (the training images' mean and std), the pretrained
+    weights' mode ("torch", "caffe", "tf") or "earlier model" (its own); and
+    whether its classifier is new (False: an earlier run's head, kept)."""
     start = plan.start
     with dist.scope():
         new_head = True
@@ -327,10 +328,9 @@ def build_training_model(plan, bundle, dist, model_kwargs):
             if start.kind == "keras_weights":
                 load_keras_weights(net, start.weights)
     net.set_labels(bundle.class_names, image_transform(bundle))
-    net.new_head = new_head  # (not saved) whether the finetune recipe fits it first
     if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)
-    return net, normalization
+    return net, normalization, new_head
 
 
 def make_callbacks(folder, append, nan_guard, timer):
@@ -351,10 +351,10 @@ def make_callbacks(folder, append, nan_guard, timer):
     ]
 
 
-def fit_model(net, plan, bundle, dist, folder):
+def fit_model(net, plan, bundle, dist, folder, new_head=True):
     """Trains `net` by the recipe. The finetune recipe fits a new head first
-    on the frozen network's features (`fit_linear_probe`; not when an
-    earlier run's head is kept), then trains the whole network with batch
+    on the frozen network's features (`fit_linear_probe`; not when
+    `new_head` is False: an earlier run's head, kept), then trains the whole network with batch
     norm frozen.
 
     Returns `(loss, timer)`: the compiled loss and the `EpochTimer`.
@@ -377,7 +377,7 @@ def fit_model(net, plan, bundle, dist, folder):
     if rec.freeze_batchnorm:
         _freeze_batchnorm(net)
     head_weights = folder.path / "head.weights.h5"
-    if rec.linear_probe and getattr(net, "new_head", True):
+    if rec.linear_probe and new_head:
         if folder.resumed and head_weights.exists():
             net.load_weights(head_weights)  # and the backup, where there is one, the epochs since
         else:
