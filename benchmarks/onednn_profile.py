@@ -33,7 +33,8 @@ import time
 MARK = "=== onednn_profile "
 
 
-def _tensorflow_steps(model_name, precision, image_size, batch_size, warmup, steps, inter_op=0):
+def _tensorflow_steps(model_name, precision, image_size, batch_size, warmup, steps, inter_op=0,
+                      mode="train"):
     import tensorflow as tf
 
     if inter_op:
@@ -42,16 +43,18 @@ def _tensorflow_steps(model_name, precision, image_size, batch_size, warmup, ste
     from keras_resnets.benchmark.run import _ours
 
     case = KerasCase(model_name, _ours(model_name), precision, image_size, batch_size).prepare(warmup)
+    if mode == "infer":
+        return lambda: case.model.predict_on_batch(case.x)
     return lambda: case.model.train_on_batch(case.x, case.y)
 
 
-def _torch_steps(model_name, precision, image_size, batch_size, warmup, steps, inter_op=0):
+def _torch_steps(model_name, precision, image_size, batch_size, warmup, steps, inter_op=0, mode="train"):
     import torch
     import torchvision
 
     torch.manual_seed(0)
     model = getattr(torchvision.models, model_name)(weights=None, num_classes=1000)
-    model = model.to(memory_format=torch.channels_last).train()
+    model = model.to(memory_format=torch.channels_last).train(mode == "train")
     x = torch.randn(batch_size, 3, image_size, image_size).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 1000, (batch_size,))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -65,6 +68,12 @@ def _torch_steps(model_name, precision, image_size, batch_size, warmup, steps, i
         optimizer.step()
         return loss.item()
 
+    def infer():  # as `keras-resnets benchmark` times torch's inference
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+            return model(x)
+
+    if mode == "infer":
+        step = infer
     for _ in range(warmup):
         step()
     return step
@@ -115,12 +124,14 @@ def parse(lines):
     return dict(totals)
 
 
-def profile(framework, model, precision, image_size, batch_size, warmup, steps, threads, inter_op=0):
+def profile(framework, model, precision, image_size, batch_size, warmup, steps, threads, inter_op=0,
+            mode="train"):
     """Runs one (framework, model) in a subprocess; returns its kernels and step times."""
     env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="3")
     args = dict(framework=framework, threads=threads,
                 model=dict(model_name=model, precision=precision, image_size=image_size,
-                           batch_size=batch_size, warmup=warmup, steps=steps, inter_op=inter_op))
+                           batch_size=batch_size, warmup=warmup, steps=steps, inter_op=inter_op,
+                           mode=mode))
     out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(args)], env=env,
                          capture_output=True, text=True)
     lines = out.stdout.splitlines()
@@ -181,6 +192,9 @@ def main(argv=None):
                         help="TensorFlow's inter-op threads (default: its own, one per core, "
                         "where two kernels may run at once and each one's time includes the "
                         "other's; 1 runs one at a time, so that the kernels add up to the step)")
+    parser.add_argument("--mode", default="train", choices=["train", "infer"],
+                        help="a training step (default) or an inference batch (Keras "
+                        "`predict_on_batch`; torch `inference_mode`), as the benchmark times them")
     parser.add_argument("--json", help="also write the kernels to this file")
     args = parser.parse_args(argv)
     if args.worker:
@@ -200,7 +214,7 @@ def main(argv=None):
     wanted = ("avx512_bf16", "amx_bf16", "amx_int8")
     print(f"CPU: {cpu} ({' '.join(f for f in wanted if f in flags) or 'no bf16 hardware'}), "
           f"{args.threads} threads, load {os.getloadavg()[0]:.1f}; {args.image_size} px, batch "
-          f"{args.batch_size}, {args.precision}, {args.steps} logged steps after {args.warmup + 1} warm-up\n")
+          f"{args.batch_size}, {args.precision}, {args.mode}, {args.steps} logged steps after {args.warmup + 1} warm-up\n")
     record = {}
     for model in args.models.split(","):
         for framework in frameworks:
@@ -208,7 +222,7 @@ def main(argv=None):
             try:
                 kernels, times = profile(framework, model, args.precision, args.image_size,
                                          args.batch_size, args.warmup, args.steps, args.threads,
-                                         args.tf_inter_op)
+                                         args.tf_inter_op, args.mode)
             except RuntimeError as e:
                 print(f"## {name}: not measured: {str(e).splitlines()[-1]}\n")
                 continue

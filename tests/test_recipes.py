@@ -172,3 +172,35 @@ def test_optimizer_round_trips_through_a_keras_file(tmp_path):
         L2SGD(0.1, weight_decay=0.1)
     with pytest.raises(ValueError, match=r"`l2` must be a number >= 0; received l2=-1"):
         L2SGD(0.1, l2=-1)
+
+
+def _fresh_model(recipe, weights=None):
+    """The model `train` builds for ResNet-20 on the digits (random weights, or `weights`)."""
+    from keras_resnets.training import loop
+
+    plan = loop.plan_run("resnet20", "digits", 1, None, None, recipe, 0, "none", None, weights=weights)
+    keras.utils.set_random_seed(0)
+    bundle = loop.load_training_data(plan, None, False)
+    net, _, _ = loop.build_training_model(plan, bundle, distribute.make_strategy("none", None), {})
+    images, _ = next(iter(bundle.train_unaugmented))
+    return net, np.asarray(images)
+
+
+def test_training_from_random_weights_starts_with_a_zero_classifier(tmp_path):
+    # cifar and imagenet (Fixup's rule 1): uniform first predictions, a first
+    # loss of ln(classes); the trunk keeps its random weights.
+    for name in ("cifar", "imagenet"):
+        assert recipes.get_recipe(name).zero_init_head
+    net, images = _fresh_model("cifar")
+    head = net.get_layer("predictions")
+    assert all(not np.asarray(w).any() for w in head.weights)
+    probs = np.asarray(net(images[:8], training=True))
+    np.testing.assert_allclose(probs, np.full_like(probs, 0.1), atol=1e-6)
+    assert np.asarray(net.get_layer("stem").weights[0]).std() > 0.05
+
+    # A `.weights.h5` file of the same model is loaded whole: its classifier stays as saved.
+    head.kernel.assign(np.random.default_rng(0).normal(size=head.kernel.shape).astype("float32"))
+    saved = np.asarray(head.kernel)
+    net.save_weights(tmp_path / "start.weights.h5")
+    net, _ = _fresh_model("cifar", weights=str(tmp_path / "start.weights.h5"))
+    np.testing.assert_array_equal(np.asarray(net.get_layer("predictions").kernel), saved)
