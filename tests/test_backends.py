@@ -44,8 +44,11 @@ from keras_resnets.weights.layouts import to_state_dict
 
 from helpers import random_images, randomize_batchnorm, to_numpy
 
-# One worker under pytest-xdist: the exchange fixture (a subprocess per
-# backend, about 100 s) is then computed once, not once per worker.
+# One worker under pytest-xdist, and the exchange fixture (a subprocess per
+# backend, about 100 s) session-scoped: computed once, not once per worker,
+# and not again when the worker runs other modules' tests between this
+# module's (a module-scoped fixture is torn down then: two setups of 160 s
+# each in a clean run).
 pytestmark = pytest.mark.xdist_group("backends")
 
 OTHER_BACKENDS = ("jax", "torch")
@@ -118,7 +121,7 @@ def _installed(backend):
     return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "True"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exchange(tmp_path_factory):
     """Everything each backend computed: `{backend: {"case|saved by|mode|level": array}}`
     (TensorFlow's own outputs under "case|tensorflow|..."), and the folder."""

@@ -145,7 +145,14 @@ def _result(run_dir):
         return _weights(run_dir / "model.keras"), json.load(f)
 
 
-@pytest.fixture(scope="module")
+# The tests of `runs` share one worker under pytest-xdist, and the fixture
+# is session-scoped: its nine processes (about 300 s) run once, where a
+# module-scoped fixture ran twice in a clean run (once per worker, or again
+# after the worker ran other modules' tests in between).
+RUNS_GROUP = pytest.mark.xdist_group("distribute_runs")
+
+
+@pytest.fixture(scope="session")
 def runs(tmp_path_factory):
     """One epoch (5 steps) six ways. In float64: one device (`model.fit`),
     two logical CPUs (MirroredStrategy), two worker processes
@@ -181,6 +188,7 @@ def runs(tmp_path_factory):
     return results
 
 
+@RUNS_GROUP
 def test_two_workers_equal_two_devices_and_one_process(runs):
     weights, summary = runs["workers"]
     assert summary["strategy"] == "multiworker" and summary["replicas"] == 2 and summary["sync_batchnorm"]
@@ -198,6 +206,7 @@ def test_two_workers_equal_two_devices_and_one_process(runs):
     assert not list((output / "tmp").iterdir())
 
 
+@RUNS_GROUP
 def test_mirrored_equals_one_process(runs):
     weights, summary = runs["mirrored"]
     assert summary["strategy"] == "mirrored" and summary["replicas"] == 2 and summary["sync_batchnorm"]
@@ -205,12 +214,14 @@ def test_mirrored_equals_one_process(runs):
     assert _max_diff(weights, runs["one"][0]) < 1e-9
 
 
+@RUNS_GROUP
 def test_mirrored_float32_within_rounding_of_one_process(runs):
     weights, summary = runs["mirrored32"]
     assert summary["precision"] == "float32" and runs["one32"][1]["precision"] == "float32"
     assert _max_diff(weights, runs["one32"][0]) < 0.06
 
 
+@RUNS_GROUP
 def test_mirrored_mixed_bfloat16(runs):
     weights, summary = runs["mirrored_bf16"]
     assert summary["strategy"] == "mirrored" and summary["precision"] == "mixed_bfloat16"
@@ -225,6 +236,7 @@ def test_mirrored_mixed_bfloat16(runs):
     assert _max_diff(weights, runs["one32"][0]) < 0.12
 
 
+@RUNS_GROUP
 def test_workers_mixed_bfloat16(runs):
     """Two workers in mixed_bfloat16: float32 variables, and the step of two
     bfloat16 devices in one process (the same split of the batch, the same
