@@ -145,10 +145,11 @@ def _result(run_dir):
         return _weights(run_dir / "model.keras"), json.load(f)
 
 
-# The tests of `runs` share one worker under pytest-xdist, and the fixture
-# is session-scoped: its nine processes (about 300 s) run once, where a
-# module-scoped fixture ran twice in a clean run (once per worker, or again
-# after the worker ran other modules' tests in between).
+# The fixture `runs` is session-scoped: its nine processes run once per
+# pytest-xdist worker that runs its tests, not again after the worker ran
+# other modules' tests in between. The xdist_group mark meant to keep its
+# tests on one worker does not take effect with pytest 9.2 and pytest-xdist
+# 3.8 (see tests/test_backends.py): it was still set up twice in a clean run.
 RUNS_GROUP = pytest.mark.xdist_group("distribute_runs")
 
 
