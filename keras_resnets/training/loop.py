@@ -21,7 +21,6 @@ from keras_resnets.training.recipes import (
     make_optimizer,
     scaled_lr,
     steps_per_epoch,
-    zero_classifier,
 )
 from keras_resnets.training.run_folder import can_resume, check_run_folder, default_run_name, earlier_run
 from keras_resnets.training.settings import DEFAULT_OUTPUT, DIGITS_EPOCHS, resolve_verbose
@@ -324,12 +323,11 @@ def build_training_model(plan, bundle, dist, model_kwargs):
         elif start.kind in ("source", "checkpoint"):
             net, normalization = pretrained_model(plan.model, start.weights, bundle, **model_kwargs)
         else:
-            net = with_preprocessing(plan.model, bundle, **model_kwargs)
+            # (a `.weights.h5` file loaded below replaces the zeros)
+            net = with_preprocessing(plan.model, bundle, zero_head=plan.recipe.zero_init_head, **model_kwargs)
             normalization = "data"
             if start.kind == "keras_weights":
                 load_keras_weights(net, start.weights)
-            elif plan.recipe.zero_init_head:
-                zero_classifier(net)
     net.set_labels(bundle.class_names, image_transform(bundle))
     if plan.strategy != "none":
         distribute.set_synchronized_batchnorm(net, plan.sync_batchnorm)

@@ -17,6 +17,7 @@ import keras
 from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
 from keras_resnets.models.model import ResNetModel
+from keras_resnets.training.recipes import zero_classifier
 from keras_resnets.weights.pretrained import load_weights
 
 ARCHITECTURE_ARGS = ("shortcut", "stem", "layout")
@@ -28,16 +29,21 @@ def image_transform(bundle):
     return "center_crop" if bundle.augment == "imagenet" else "resize"
 
 
-def with_preprocessing(name, bundle, **model_kwargs):
-    """The model `name` taking raw uint8 images: normalization is inside it."""
+def with_preprocessing(name, bundle, zero_head=False, **model_kwargs):
+    """The model `name` taking raw uint8 images: normalization is inside it.
+    `zero_head`: its classifier starts at zero (the recipes'
+    `zero_init_head`, see `keras_resnets.training.recipes.zero_classifier`)."""
     inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
     variance = [max(s * s, 1e-6) for s in bundle.std]
     x = keras.layers.Normalization(
         mean=bundle.mean, variance=variance, dtype="float32", name="normalize"
     )(inputs)
-    return build_model(
+    net = build_model(
         name, input_tensor=x, classes=bundle.num_classes, **model_kwargs
     )
+    if zero_head:
+        zero_classifier(net)
+    return net
 
 
 def pretrained_model(name, weights, bundle, **model_kwargs):

@@ -20,7 +20,7 @@ from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training.loop import one_hot_labels, with_preprocessing
 from keras_resnets.training.precision import resolve_precision, set_precision
-from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch, zero_classifier
+from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch
 from keras_resnets.tuning.space import (
     BudgetExceeded,
     SearchSpace,
@@ -243,13 +243,10 @@ class ResNetHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         arch, training = self._choose(hp)
         set_precision(training["precision"])
-        model = with_preprocessing(
-            arch.pop("name"), self._bundle(training["batch_size"]),
+        return with_preprocessing(
+            arch.pop("name"), self._bundle(training["batch_size"]), zero_head=self.recipe.zero_init_head,
             drop_path_rate=training["drop_path_rate"], dropout_rate=training["dropout_rate"], **arch,
         )
-        if self.recipe.zero_init_head:
-            zero_classifier(model)
-        return model
 
     def architecture(self, hp):
         """The `build_model` arguments the values of `hp` select."""
