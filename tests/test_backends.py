@@ -45,13 +45,8 @@ from keras_resnets.weights.layouts import to_state_dict
 from helpers import random_images, randomize_batchnorm, to_numpy
 
 # The exchange fixture (a subprocess per backend, about 100 s) is
-# session-scoped: computed once per pytest-xdist worker that runs these
-# tests, not again when a worker runs other modules' tests in between. The
-# xdist_group mark meant to keep them on one worker does not take effect
-# with pytest 9.2 and pytest-xdist 3.8 (measured: the items still spread
-# over both workers, and the fixture was set up twice, 67 s each);
-# `--dist loadfile` would keep a module on one worker.
-pytestmark = pytest.mark.xdist_group("backends")
+# session-scoped; pytest.ini's `--dist loadfile` keeps this module on one
+# pytest-xdist worker, so it is computed once per suite run.
 
 OTHER_BACKENDS = ("jax", "torch")
 TOLERANCE = {"inference": 1e-5, "training": 2e-4}

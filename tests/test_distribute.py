@@ -145,12 +145,9 @@ def _result(run_dir):
         return _weights(run_dir / "model.keras"), json.load(f)
 
 
-# The fixture `runs` is session-scoped: its nine processes run once per
-# pytest-xdist worker that runs its tests, not again after the worker ran
-# other modules' tests in between. The xdist_group mark meant to keep its
-# tests on one worker does not take effect with pytest 9.2 and pytest-xdist
-# 3.8 (see tests/test_backends.py): it was still set up twice in a clean run.
-RUNS_GROUP = pytest.mark.xdist_group("distribute_runs")
+# The fixture `runs` is session-scoped, and pytest.ini's `--dist loadfile`
+# keeps this module on one pytest-xdist worker: its nine processes run once
+# per suite run.
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +186,6 @@ def runs(tmp_path_factory):
     return results
 
 
-@RUNS_GROUP
 def test_two_workers_equal_two_devices_and_one_process(runs):
     weights, summary = runs["workers"]
     assert summary["strategy"] == "multiworker" and summary["replicas"] == 2 and summary["sync_batchnorm"]
@@ -207,7 +203,6 @@ def test_two_workers_equal_two_devices_and_one_process(runs):
     assert not list((output / "tmp").iterdir())
 
 
-@RUNS_GROUP
 def test_mirrored_equals_one_process(runs):
     weights, summary = runs["mirrored"]
     assert summary["strategy"] == "mirrored" and summary["replicas"] == 2 and summary["sync_batchnorm"]
@@ -215,14 +210,12 @@ def test_mirrored_equals_one_process(runs):
     assert _max_diff(weights, runs["one"][0]) < 1e-9
 
 
-@RUNS_GROUP
 def test_mirrored_float32_within_rounding_of_one_process(runs):
     weights, summary = runs["mirrored32"]
     assert summary["precision"] == "float32" and runs["one32"][1]["precision"] == "float32"
     assert _max_diff(weights, runs["one32"][0]) < 0.06
 
 
-@RUNS_GROUP
 def test_mirrored_mixed_bfloat16(runs):
     weights, summary = runs["mirrored_bf16"]
     assert summary["strategy"] == "mirrored" and summary["precision"] == "mixed_bfloat16"
@@ -237,7 +230,6 @@ def test_mirrored_mixed_bfloat16(runs):
     assert _max_diff(weights, runs["one32"][0]) < 0.12
 
 
-@RUNS_GROUP
 def test_workers_mixed_bfloat16(runs):
     """Two workers in mixed_bfloat16: float32 variables, and the step of two
     bfloat16 devices in one process (the same split of the batch, the same

@@ -22,11 +22,9 @@ from keras_resnets.layers import GroupedConv2D
 from keras_resnets.utils import file_kinds
 from helpers import random_images, randomize_batchnorm
 
-# The trained model and its exported files are session-scoped fixtures:
-# computed once per pytest-xdist worker, not again after the worker ran
-# other modules' tests in between. (The xdist_group mark does not take
-# effect with pytest 9.2 and pytest-xdist 3.8; see tests/test_backends.py.)
-pytestmark = pytest.mark.xdist_group("export")
+# The trained model and its exported files are session-scoped fixtures;
+# pytest.ini's `--dist loadfile` keeps this module on one pytest-xdist
+# worker, so each is computed once per suite run.
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 SIZE = 16  # the trained test model's image size
