@@ -8,13 +8,22 @@ from keras_resnets.layers import Conv2D
 from helpers import random_images, run_layer_test
 
 CASES = [
-    # (kwargs, input shape, takes the matrix-product gradient)
-    (dict(filters=24, kernel_size=1), (2, 5, 6, 16), True),
-    (dict(filters=24, kernel_size=1, strides=2), (2, 5, 7, 16), True),
-    (dict(filters=8, kernel_size=1, strides=2, padding="same"), (2, 6, 6, 8), True),
-    (dict(filters=8, kernel_size=1, use_bias=False, activation="relu"), (2, 3, 5, 8), True),
-    (dict(filters=16, kernel_size=3, padding="same"), (2, 4, 4, 32), False),
-    (dict(filters=16, kernel_size=3, strides=2), (2, 9, 9, 16), False),
+    # (kwargs, input shape, takes the matrix-product 1x1 path, takes the
+    # per-tap kernel gradient in training)
+    (dict(filters=24, kernel_size=1), (2, 5, 6, 16), True, False),
+    (dict(filters=24, kernel_size=1, strides=2), (2, 5, 7, 16), True, False),
+    (dict(filters=8, kernel_size=1, strides=2, padding="same"), (2, 6, 6, 8), True, False),
+    (dict(filters=8, kernel_size=1, use_bias=False, activation="relu"), (2, 3, 5, 8), True, False),
+    (dict(filters=16, kernel_size=3, padding="same"), (2, 4, 4, 64), False, True),
+    (dict(filters=16, kernel_size=3, strides=2), (2, 9, 9, 64), False, True),
+    # an odd padded size at stride 3 (the phase planes are padded to 12 x 12)
+    (dict(filters=8, kernel_size=5, strides=3, activation="relu"), (2, 11, 10, 64), False, True),
+    # in float32, at stride 1, more output pixels than TAP_GRADIENT_MAX_PIXELS
+    (dict(filters=8, kernel_size=3, padding="same"), (2, 9, 9, 64), False, False),
+    # fewer input channels than TAP_GRADIENT_MIN_CHANNELS (a stem, a CIFAR net)
+    (dict(filters=8, kernel_size=3, strides=2), (2, 9, 9, 32), False, False),
+    # "same" at stride 2 pads unevenly: TensorFlow's op
+    (dict(filters=8, kernel_size=3, strides=2, padding="same"), (2, 6, 6, 64), False, False),
 ]
 
 
@@ -31,7 +40,7 @@ def gradients(layer, x, upstream, training=None):
 @pytest.mark.parametrize("eager", [True, False], ids=["eager", "graph"])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype, training):
-    kwargs, shape, fast = case
+    kwargs, shape, fast, taps = case
     ours = Conv2D(**kwargs, dtype=dtype)
     theirs = keras.layers.Conv2D(**kwargs, dtype=dtype)
     ours.build(shape)
@@ -39,6 +48,7 @@ def test_outputs_and_gradients_equal_keras_conv2d(case, eager, dtype, training):
     theirs.set_weights(ours.get_weights())
     x = tf.constant(random_images(shape), dtype)
     assert ours._uses_matmul(x) == fast
+    assert ours._uses_taps(x) == taps
     upstream = tf.constant(random_images(ours.compute_output_shape(shape), seed=1))
     fn = gradients if eager else tf.function(gradients)
     atol = 1e-4 if dtype == "float32" else 1e-10
@@ -51,7 +61,7 @@ def test_kernel_gradient_is_a_matrix_product(case):
     """Where it applies, the kernel gradient is MatMul, not Conv2DBackpropFilter;
     the forward pass is one Conv2D op in inference (where batch norm fuses
     into it), a MatMul in training."""
-    kwargs, shape, _ = case
+    kwargs, shape, _, _ = case
     layer = Conv2D(**kwargs)
     layer.build(shape)
     x = tf.constant(random_images(shape))
@@ -66,16 +76,39 @@ def test_kernel_gradient_is_a_matrix_product(case):
         assert (types.count("Conv2D"), types.count("MatMul")) == (conv, matmul), training
 
 
+@pytest.mark.parametrize("case", CASES[4:], ids=lambda c: f"{c[0]}-{c[1]}")
+def test_kernel_gradient_per_tap(case):
+    """A k x k kernel's gradient in a training step: products per tap (no
+    Conv2DBackpropFilter) where `_uses_taps`, TensorFlow's op elsewhere and
+    in inference; the forward pass is one Conv2D op either way."""
+    kwargs, shape, _, taps = case
+    layer = Conv2D(**kwargs)
+    layer.build(shape)
+    x = tf.constant(random_images(shape))
+    upstream = tf.constant(random_images(layer.compute_output_shape(shape), seed=1))
+    for training in (None, True):
+        graph = tf.function(gradients).get_concrete_function(layer, x, upstream, training).graph
+        types = [op.type for op in graph.get_operations()]
+        per_tap = bool(training) and taps
+        assert ("Conv2DBackpropFilter" in types) == (not per_tap), training
+        assert types.count("MatMul") == (np.prod(layer.kernel_size) if per_tap else 0), training
+        assert types.count("Conv2D") == 1
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=1), dict(kernel_size=3, padding="same")],
+                         ids=["1x1", "3x3"])
 @pytest.mark.parametrize("training", [None, True], ids=["inference", "training"])
-def test_mixed_bfloat16_gradients(training):
+def test_mixed_bfloat16_gradients(training, kwargs):
     keras.config.set_dtype_policy("mixed_bfloat16")
-    layer = Conv2D(32, 1)
-    x = tf.constant(random_images((2, 4, 4, 256)))
+    layer = Conv2D(32, **kwargs)
+    # 9 x 9 pixels: more than a float32 3x3 layer takes per tap at stride 1
+    x = tf.constant(random_images((2, 9, 9, 64)))
     layer.build(x.shape)
-    reference = keras.layers.Conv2D(32, 1, dtype="float32")
+    assert layer._uses_matmul(x) or layer._uses_taps(x)
+    reference = keras.layers.Conv2D(32, **kwargs, dtype="float32")
     reference.build(x.shape)
     reference.set_weights(layer.get_weights())
-    upstream = tf.constant(random_images((2, 4, 4, 32), seed=1))
+    upstream = tf.constant(random_images((2, 9, 9, 32), seed=1))
     y, dx, dk = gradients(layer, x, upstream, training)
     assert y.dtype == "bfloat16" and layer.kernel.dtype == "float32"
     assert dk.dtype == "float32"
