@@ -18,7 +18,7 @@ CASES = [
     (dict(filters=16, kernel_size=3, strides=2), (2, 9, 9, 64), False, True),
     # an odd padded size at stride 3 (the phase planes are padded to 12 x 12)
     (dict(filters=8, kernel_size=5, strides=3, activation="relu"), (2, 11, 10, 64), False, True),
-    # in float32, at stride 1, more output pixels than TAP_GRADIENT_MAX_PIXELS
+    # at stride 1, more output pixels than TAP_GRADIENT_MAX_PIXELS
     (dict(filters=8, kernel_size=3, padding="same"), (2, 9, 9, 64), False, False),
     # fewer input channels than TAP_GRADIENT_MIN_CHANNELS (a stem, a CIFAR net)
     (dict(filters=8, kernel_size=3, strides=2), (2, 9, 9, 32), False, False),
@@ -101,14 +101,13 @@ def test_kernel_gradient_per_tap(case):
 def test_mixed_bfloat16_gradients(training, kwargs):
     keras.config.set_dtype_policy("mixed_bfloat16")
     layer = Conv2D(32, **kwargs)
-    # 9 x 9 pixels: more than a float32 3x3 layer takes per tap at stride 1
-    x = tf.constant(random_images((2, 9, 9, 64)))
+    x = tf.constant(random_images((2, 8, 8, 64)))
     layer.build(x.shape)
     assert layer._uses_matmul(x) or layer._uses_taps(x)
     reference = keras.layers.Conv2D(32, **kwargs, dtype="float32")
     reference.build(x.shape)
     reference.set_weights(layer.get_weights())
-    upstream = tf.constant(random_images((2, 9, 9, 32), seed=1))
+    upstream = tf.constant(random_images((2, 8, 8, 32), seed=1))
     y, dx, dk = gradients(layer, x, upstream, training)
     assert y.dtype == "bfloat16" and layer.kernel.dtype == "float32"
     assert dk.dtype == "float32"

@@ -110,15 +110,15 @@ def _tap_gradient_conv2d(inputs, kernel, strides, padding):
 
 
 # Where a training step on the CPU takes a k x k kernel's gradient as
-# products per tap: at least this many input channels, and at stride 1 in
-# float32 at most this many output pixels (height x width, per image).
-# Measured on a 2-core AVX512-BF16 CPU over ResNet-50's 3x3 layers at 128 px,
-# batch 16 (ms, TensorFlow's op -> products): in bfloat16 every shape gains
-# (stride 1: 5.7 -> 5.5 at 32 px, 7.0 -> 6.1 at 16 px, 9.1 -> 5.1 at 8 px,
-# 17.9 -> 5.3 at 4 px; strided: 8.2 -> 6.6, 11.2 -> 6.4, 21.1 -> 5.9), in
-# float32 the strided ones and the small stride-1 ones (8.9 -> 8.5 at 8 px,
-# 13.9 -> 10.0 at 4 px; strided 11.3 -> 11.2, 13.5 -> 10.7, 22.4 -> 10.1),
-# not the larger stride-1 ones (9.4 -> 13.5 at 32 px, 9.0 -> 10.3 at 16 px).
+# products per tap: at least this many input channels, and at stride 1 at
+# most this many output pixels (height x width, per image). Measured on a
+# 2-core AVX512-BF16 CPU over ResNet-50's 3x3 layers at 128 px, batch 16 (ms,
+# TensorFlow's op -> products, each alone): strided, bfloat16 8.2 -> 6.6,
+# 11.2 -> 6.4, 21.1 -> 5.9, float32 11.3 -> 11.2, 13.5 -> 10.7, 22.4 -> 10.1;
+# stride 1 at 8 and 4 px, bfloat16 9.1 -> 5.1 and 17.9 -> 5.3, float32
+# 8.9 -> 8.5 and 13.9 -> 10.0. Larger stride-1 layers gain a little alone in
+# bfloat16 (7.0 -> 6.1 at 16 px) but not within a ResNet-18 step, and lose in
+# float32 (9.4 -> 13.5 at 32 px).
 TAP_GRADIENT_MIN_CHANNELS = 64
 TAP_GRADIENT_MAX_PIXELS = 64
 
@@ -144,16 +144,17 @@ class Conv2D(keras.layers.Conv2D):
     107 -> 84 ms in bfloat16; a whole training step 5-7% faster.
 
     In a training step on the CPU, the kernel gradient of a k x k
-    convolution over at least `TAP_GRADIENT_MIN_CHANNELS` channels is one
-    product per tap (`_uses_taps` says where): TensorFlow's
-    `Conv2DBackpropFilter` is slow on small, wide inputs and on strided
-    ones, in bfloat16 most of all. ResNet-50's 3x3 kernel gradients at
-    128 px, batch 16: 160 -> 90 ms per step in bfloat16, 175 -> 166 ms in
-    float32; the training step 4-6% faster in `mixed_bfloat16`, within noise
-    in float32. (An earlier version, over every 3x3 layer, gained nothing in
-    a step: it sliced strided inputs with strides, which is slow, 152 ms
-    against the op's 160 in the bfloat16 comparison above, and float32's
-    larger stride-1 layers lose: 9.4 -> 13.5 ms at 32 px.)
+    convolution over at least `TAP_GRADIENT_MIN_CHANNELS` channels, strided
+    or with a small output, is one product per tap (`_uses_taps` says
+    where): TensorFlow's `Conv2DBackpropFilter` is slow there, in bfloat16
+    most of all. ResNet-50's 3x3 kernel gradients at 128 px, batch 16, each
+    timed alone: 160 -> 93 ms per step in bfloat16, 175 -> 150 ms in
+    float32. Within a step TensorFlow overlaps two kernels on this CPU and
+    the gain shrinks: training steps in pairs, ResNet-50 +2% in bfloat16
+    and in float32, ResNet-18 +5% in bfloat16 (medians of 30-60 pairs).
+    (An earlier version, over every 3x3 layer, gained nothing: it sliced
+    strided inputs with strides, which is slow, and float32's larger
+    stride-1 layers lose.)
 
     In training (`training=True`, as `fit` calls it) the forward pass of a
     1x1 convolution is a matrix product too: nothing fuses into it there,
@@ -190,9 +191,8 @@ class Conv2D(keras.layers.Conv2D):
         products per tap: on TensorFlow's CPU, channels last, one group, no
         dilation, a square odd kernel over at least
         `TAP_GRADIENT_MIN_CHANNELS` input channels, image size known; a
-        strided ("valid") convolution at any size, a stride-1 one in 16-bit
-        floats at any size, in float32 with an output of at most
-        `TAP_GRADIENT_MAX_PIXELS` pixels per image."""
+        strided ("valid") convolution at any size, a stride-1 one with an
+        output of at most `TAP_GRADIENT_MAX_PIXELS` pixels per image."""
         k, s = self.kernel_size, self.strides
         if not (
             keras.backend.backend() == "tensorflow"
@@ -208,7 +208,7 @@ class Conv2D(keras.layers.Conv2D):
             and _on_cpu()
         ):
             return False
-        if s[0] > 1 or self.compute_dtype in ("bfloat16", "float16"):
+        if s[0] > 1:
             return True
         _, h, w, _ = self.compute_output_shape(inputs.shape)
         return h * w <= TAP_GRADIENT_MAX_PIXELS
