@@ -126,7 +126,10 @@ BLOCKS = {
     "resnext_preact_keras": (
         BottleneckBlock(16, groups=4, preactivation=True, use_bias=False, output_bias=True,
                         stride_in_1x1=True, strides=2, drop_path_rate=0.1),
-        (2, 8, 8, 32), (2, 4, 4, 64),
+        # batch 8: with drop path at 0.1, a batch of 2 dropped the residual
+        # branch of both samples (no gradient reaches it) once in 100 calls,
+        # which failed the gradient check on JAX; 8 samples: 1e-8
+        (8, 8, 8, 32), (8, 4, 4, 64),
     ),
 }
 
