@@ -175,16 +175,20 @@ class Conv2D(keras.layers.Conv2D):
     (2, 4, 4, 8)
     """
 
-    def _uses_matmul(self, inputs):
+    def _tensorflow_dense(self, inputs):
+        """The conditions both faster paths share: TensorFlow, channels
+        last, one group, no dilation, equal strides, a 4D input."""
         return (
             keras.backend.backend() == "tensorflow"
             and self.data_format == "channels_last"
-            and self.kernel_size == (1, 1)
             and self.groups == 1
             and self.dilation_rate == (1, 1)
             and self.strides[0] == self.strides[1]
             and len(inputs.shape) == 4
         )
+
+    def _uses_matmul(self, inputs):
+        return self.kernel_size == (1, 1) and self._tensorflow_dense(inputs)
 
     def _uses_taps(self, inputs):
         """Whether a training step takes this k x k kernel's gradient as
@@ -195,14 +199,9 @@ class Conv2D(keras.layers.Conv2D):
         output of at most `TAP_GRADIENT_MAX_PIXELS` pixels per image."""
         k, s = self.kernel_size, self.strides
         if not (
-            keras.backend.backend() == "tensorflow"
-            and self.data_format == "channels_last"
+            self._tensorflow_dense(inputs)
             and k[0] == k[1] > 1 and k[0] % 2 == 1
-            and s[0] == s[1]
-            and self.groups == 1
-            and self.dilation_rate == (1, 1)
             and (self.padding == "valid" or s[0] == 1)
-            and len(inputs.shape) == 4
             and None not in inputs.shape[1:]
             and inputs.shape[-1] >= TAP_GRADIENT_MIN_CHANNELS
             and _on_cpu()
