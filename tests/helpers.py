@@ -6,9 +6,19 @@ It runs on every Keras backend (no TensorFlow import): the tests marked
 
 import copy
 import importlib.util
+import os
 
 import keras
 import numpy as np
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def subprocess_env(**extra):
+    """The environment of a test's child Python process that imports this
+    repository's package (not the installed one): quiet TensorFlow, no GPU."""
+    return dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
 
 
 # The parity tests against torchvision and timm need torch, too large for CI.

@@ -41,9 +41,9 @@ import pytest
 import keras_resnets  # noqa: F401  (registers the layers that load_model reads)
 from keras_resnets.training import distribute
 
-from helpers import reap
+from helpers import REPO, reap
+from helpers import subprocess_env as _env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Five global batches of 256 digits at 8 px; a fixed, moderate lr so that the
 # float rounding differences are not amplified.
 LR = 0.02
@@ -60,10 +60,6 @@ def _free_ports(n):
     finally:
         for s in sockets:
             s.close()
-
-
-def _env(**extra):
-    return dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", **extra)
 
 
 def _start_workers(args, output, console_dir, common=ARGS):

@@ -74,19 +74,31 @@ class L2SGD(keras.optimizers.SGD):
         self.l2_exclude = tuple(l2_exclude)
 
     def decays(self, variable):
-        """Whether `variable` gets the L2 term: by its name's last part
-        (`update_step` sees TensorFlow's variable, named "model/bn/gamma:0")."""
+        """Whether `variable`, a model variable, gets the L2 term: by the
+        last part of its name ("gamma", "kernel", ...)."""
         leaf = variable.name.split("/")[-1].split(":")[0]
         return self.l2 > 0 and leaf not in self.l2_exclude
+
+    def build(self, var_list):
+        # Decided here, once per model variable, and looked up by the
+        # variable's index in `update_step`: under a distribution strategy
+        # `update_step` sees each replica's copy, whose name is not the
+        # variable's ("bn/gamma/replica_1:0"), and a decision by that name
+        # left the copies of an excluded variable apart.
+        if self.built:
+            return
+        super().build(var_list)
+        self._decayed = [self.decays(variable) for variable in var_list]
 
     def update_step(self, gradient, variable, learning_rate):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
-        if self.decays(variable):
+        index = self._get_variable_index(variable)
+        if self._decayed[index]:
             gradient = ops.add(gradient, ops.multiply(ops.cast(self.l2, variable.dtype), variable))
         if self.momentum != 0:
             momentum = ops.cast(self.momentum, variable.dtype)
-            buf = self.momentums[self._get_variable_index(variable)]
+            buf = self.momentums[index]
             self.assign(buf, ops.add(ops.multiply(buf, momentum), gradient))
             gradient = ops.add(gradient, ops.multiply(buf, momentum)) if self.nesterov else buf
         self.assign_sub(variable, ops.multiply(gradient, learning_rate))
