@@ -120,7 +120,8 @@ def test_features_of_a_classifier_and_of_a_features_only_model_agree(tmp_path, c
         dense = keras_resnets.ResNet18(include_top=False, features_only=True, input_shape=(64, 64, 3),
                                        weights=checkpoint)
     assert "without its classifier (the model has no head): 2 keys unused: fc.bias, fc.weight" in caplog.text
-    dilated = keras_resnets.ResNet18(include_top=False, features_only=True, output_stride=16,
+    # features_only alone: no head (include_top defaults to False with it)
+    dilated = keras_resnets.ResNet18(features_only=True, output_stride=16,
                                      levels=("P3", "P4", "P5"), input_shape=(64, 64, 3), weights=checkpoint)
     for level, value in dense(x).items():
         np.testing.assert_allclose(value, trunk[level], rtol=1e-5, atol=1e-5)
@@ -171,7 +172,8 @@ def test_classifier_pyramid_survives_saving(tmp_path):
     (dict(output_stride=4), r"`output_stride` must be one of \[32, 16, 8\] for resnet50 with the 'imagenet' stem.*received output_stride=4"),
     (dict(output_stride=True), r"received output_stride=True"),
     (dict(output_stride=16, stem="cifar"), r"must be one of \[8, 4, 2\] for resnet50 with the 'cifar' stem"),
-    (dict(features_only=True), r"features_only=True builds .* pass include_top=False and pooling=None; received include_top=True"),
+    (dict(features_only=True, include_top=True), r"features_only=True builds .* leave include_top out \(or pass False\) and pooling=None; received include_top=True"),
+    (dict(features_only=True, pooling="max"), r"received include_top=False, pooling='max'"),
     (dict(include_top=False, features_only=True, pooling="avg"), r"received include_top=False, pooling='avg'"),
     (dict(include_top=False, levels=("P3",)), r"`levels` needs features_only=True; received levels=\('P3',\)"),
     (dict(include_top=False, features_only=True, levels=("P6",)), r"`levels` must be distinct levels of this model, some of \('P1', 'P2', 'P3', 'P4', 'P5'\); received levels=\('P6',\)"),

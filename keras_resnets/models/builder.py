@@ -84,8 +84,8 @@ def _check_features(features_only, include_top, pooling, levels):
         raise ValueError(f"`features_only` must be True or False; received features_only={features_only!r}.")
     if features_only and (include_top or pooling is not None):
         raise ValueError(
-            "features_only=True builds the trunk's feature maps without a head: pass include_top=False "
-            f"and pooling=None; received include_top={include_top!r}, pooling={pooling!r}."
+            "features_only=True builds the trunk's feature maps without a head: leave include_top out "
+            f"(or pass False) and pooling=None; received include_top={include_top!r}, pooling={pooling!r}."
         )
     if levels is not None and not features_only:
         raise ValueError(f"`levels` needs features_only=True; received levels={levels!r}.")
@@ -198,7 +198,7 @@ def _apply_source_build(source, chosen):
 
 def build_model(
     name,
-    include_top=True,
+    include_top=None,
     weights=None,
     input_tensor=None,
     input_shape=None,
@@ -224,7 +224,8 @@ def build_model(
     Args:
         name: str, a registered name (`keras_resnets.list_models()`).
         include_top: bool, end with global average pooling and a `classes`-way
-            dense classifier. Defaults to `True`.
+            dense classifier. Defaults to `True`, or `False` with
+            `features_only=True` (a trunk of feature maps has no head).
         weights: `None` (random initialization); "imagenet" (torchvision's
             IMAGENET1K_V1 for the v1, ResNeXt and wide models, keras.applications'
             for the v2 models); a named source such as
@@ -273,8 +274,8 @@ def build_model(
             convolutions instead of striding (`block_schedule`), as
             torchvision's `replace_stride_with_dilation` and timm's
             `output_stride`: the same weights, denser features (DeepLab).
-        features_only: bool, with `include_top=False`: the model's output
-            is a dict of feature maps, `{"P2": ..., "P5": ...}` (see
+        features_only: bool, without a head (`include_top` left out or
+            False, `pooling=None`): the model's output is a dict of feature maps, `{"P2": ..., "P5": ...}` (see
             `ResNetModel.pyramid_outputs`), instead of the last one.
         levels: with `features_only`, the levels to output, e.g.
             `("P3", "P4", "P5")`; defaults to all.
@@ -283,6 +284,8 @@ def build_model(
         A `ResNetModel` (a functional `keras.Model` with `pyramid_outputs`).
     """
     spec = get_spec(name)
+    if include_top is None:
+        include_top = features_only is not True
     if not isinstance(include_top, bool):
         raise ValueError(f"`include_top` must be True or False; received include_top={include_top!r}.")
     if include_top:
