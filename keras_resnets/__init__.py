@@ -8,7 +8,8 @@ to the reference implementations.
 loads its module when first used (`keras_resnets.utils.lazy`), so the
 command line answers `--help` at once. Once Keras is imported (before or
 after this package), the package's layers and models are registered with
-it, so that `keras.saving.load_model` reads their `.keras` files.
+it, so that `keras.saving.load_model` reads their `.keras` files;
+`keras_resnets.load_model` reads them in any process.
 
 >>> import keras_resnets
 >>> model = keras_resnets.ResNeXt50(weights=None, classes=10)  # doctest: +SKIP
@@ -23,7 +24,7 @@ from keras_resnets.utils.lazy import when_imported as _when_imported
 
 __all__ = [
     "__version__", "layers", "build_model", "get_model", "get_spec",
-    "list_models", "count_macs", "train", "predict", *_BUILDER_NAMES,
+    "list_models", "count_macs", "load_model", "train", "predict", *_BUILDER_NAMES,
     "preprocess_input", "decode_predictions",
 ]
 
@@ -33,6 +34,7 @@ __getattr__, __dir__ = _attach(
         "build_model": "keras_resnets.models.builder",
         "get_model": "keras_resnets.models.builder",
         "count_macs": "keras_resnets.utils.macs",
+        "load_model": "keras_resnets.models.saving",
         "train": "keras_resnets.training.loop",
         "predict": "keras_resnets.prediction.classify",
         "preprocess_input": "keras_resnets.weights.preprocessing",
@@ -46,10 +48,9 @@ __getattr__, __dir__ = _attach(
 
 
 def _register_with_keras():
-    # Importing the modules runs their `register_keras_serializable`.
-    import keras_resnets.layers  # noqa: F401
-    import keras_resnets.models.model  # noqa: F401
-    import keras_resnets.training.optimizers  # noqa: F401  (a compiled model's optimizer)
+    from keras_resnets.models.saving import register
+
+    register()
 
 
 _when_imported("keras", _register_with_keras)

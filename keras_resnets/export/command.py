@@ -121,7 +121,6 @@ def validate(args):
 
 def run(args):
     """The `export` handler (its arguments checked by `validate`)."""
-    import keras
     import numpy as np
 
     from keras_resnets.data import load_data
@@ -130,9 +129,10 @@ def run(args):
     from keras_resnets.export.onnx_format import onnx
     from keras_resnets.export.runtime import format_table, verify
     from keras_resnets.export.serving import saved_model
+    from keras_resnets.models.saving import load_model
 
     targets = _targets(args)
-    model = keras.saving.load_model(args.model)
+    model = load_model(args.model)
     shape, dtype = model_input(model)
     if dtype == "uint8" and (args.mean or args.std):
         given = " ".join(f"--{name} {' '.join(f'{v:g}' for v in values)}"

@@ -10,13 +10,14 @@ from keras_resnets.models.specs import SPECS, ModelSpec, min_input_size
 from keras_resnets.utils.lazy import attach
 
 __all__ = ["BUILDER_NAMES", "LAYOUTS", "ModelSpec", "ResNetModel", "SPECS", "build_model", "get_model",
-           "get_spec", "list_models", "min_input_size", "register"]
+           "get_spec", "list_models", "load_model", "min_input_size", "register"]
 
 __getattr__, __dir__ = attach(
     __name__,
     {
         **dict.fromkeys(("LAYOUTS", "build_model", "get_model"), "keras_resnets.models.builder"),
         "ResNetModel": "keras_resnets.models.model",
+        "load_model": "keras_resnets.models.saving",
     },
-    submodules=("applications", "builder", "catalog", "model"),
+    submodules=("applications", "builder", "catalog", "model", "saving"),
 )

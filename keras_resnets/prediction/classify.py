@@ -25,6 +25,7 @@ from keras_resnets.data import augment as augment_lib
 from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
 from keras_resnets.models.registry import get_spec
+from keras_resnets.models.saving import load_model
 from keras_resnets.utils.file_kinds import image_files
 from keras_resnets.weights.pretrained import load_weights
 from keras_resnets.weights.preprocessing import imagenet_classes
@@ -113,7 +114,7 @@ def load_classifier(model, weights=None, image_size=None):
     path = None
     if not isinstance(model, keras.Model):
         path = os.fspath(model)
-        model = keras.saving.load_model(path, compile=False)
+        model = load_model(path, compile=False)
     class_names = getattr(model, "class_names", None) or (_neighbour_summary(path) if path else None)
     names, ids = _names(int(model.outputs[0].shape[-1]), class_names)
     side = _fixed_side(model)

@@ -17,6 +17,7 @@ import keras
 from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
 from keras_resnets.models.model import ResNetModel
+from keras_resnets.models.saving import load_model
 from keras_resnets.training.recipes import zero_classifier
 from keras_resnets.weights.pretrained import load_weights
 
@@ -80,7 +81,7 @@ def continued_model(path, bundle, **model_kwargs):
             f"weights={path!r} is the model of an earlier run, whose architecture is fixed; received "
             f"builder arguments {sorted(model_kwargs)}. Allowed: none with a .keras model."
         )
-    earlier = keras.saving.load_model(path, compile=False)
+    earlier = load_model(path, compile=False)
     earlier = _resized(earlier, bundle.image_shape)
     names = getattr(earlier, "class_names", None)
     head = earlier.get_layer("predictions")

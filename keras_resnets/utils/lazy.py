@@ -56,12 +56,19 @@ def when_imported(name, callback):
     """Calls `callback()` once the top-level module `name` is imported: now
     if it is already, else just after its import completes.
 
-    A finder placed first on `sys.meta_path` waits for `name`, removes
-    itself, and wraps the module's loader so that `callback` runs after the
-    module's code. `import keras_resnets` uses it to register its layers
-    with Keras as soon as Keras is imported, without importing Keras itself:
-    `keras.saving.load_model` then reads keras_resnets models whatever the
-    order of the imports.
+    A finder placed first on `sys.meta_path` wraps the loader of `name`'s
+    spec so that `callback` runs after the module's code, and leaves
+    `sys.meta_path` only then. A look-up that imports nothing
+    (`importlib.util.find_spec(name)`, which TensorFlow's `__init__` makes
+    for "keras" before importing it) does not use it up: a finder that left
+    at the first `find_spec` missed the real import that followed, and
+    `keras-resnets export` could not read the models that `train` wrote.
+
+    `import keras_resnets` uses it to register its layers with Keras as soon
+    as Keras is imported, without importing Keras itself, so that a user's
+    `keras.saving.load_model` reads keras_resnets models whatever the order
+    of the imports. The package's own readers of model files do not depend
+    on it (`keras_resnets.models.saving.load_model`).
     """
     if name in sys.modules:
         callback()
@@ -76,11 +83,26 @@ class _AfterImport(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        spec = self._spec_after_this(fullname, path, target)
         if spec is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _CallbackLoader(spec.loader, self.callback)
+            spec.loader = _CallbackLoader(spec.loader, self._done)
         return spec
+
+    def _spec_after_this(self, fullname, path, target):
+        """The spec that the finders after this one give (the real one)."""
+        finders = sys.meta_path
+        later = finders[finders.index(self) + 1:] if self in finders else finders
+        for finder in later:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find is not None else None
+            if spec is not None:
+                return spec
+        return None
+
+    def _done(self):
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        self.callback()
 
 
 class _CallbackLoader(importlib.abc.Loader):
