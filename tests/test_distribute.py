@@ -482,3 +482,42 @@ def test_distributed_steps_keep_their_memory():
     assert result["traces"] == 1
     rss = result["rss"]
     assert rss[-1] - rss[1] < 5, rss
+
+
+BROADCAST = """
+import json, os, sys
+import numpy as np
+import tensorflow as tf
+from keras_resnets.training import distribute
+
+strategy = distribute.make_strategy("multiworker")
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+# Each worker's own values (as two workers' probes may differ on GPUs).
+mine = [np.full((3, 2), index + 0.1, "float32"), np.arange(4, dtype="float64") * (index + 1) + 1e-9]
+got = distribute.broadcast_from_first_replica(strategy, mine)
+print(json.dumps({"index": index, "got": [g.tolist() for g in got], "dtypes": [str(g.dtype) for g in got]}))
+"""
+
+
+def test_two_workers_get_the_first_replicas_values(tmp_path):
+    """`broadcast_from_first_replica` (the finetune recipe's head after the
+    linear probe): two worker processes, each with values of its own, both
+    end with worker 0's, bit for bit and in their dtypes."""
+    hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+        procs.append(subprocess.Popen([sys.executable, "-c", BROADCAST], cwd=REPO, text=True,
+                                      env=_env(TF_CONFIG=json.dumps(tf_config)),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    try:
+        outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        reap(*procs)
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(err[-3000:] for _, err in outputs)
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    first = [np.full((3, 2), 0.1, "float32"), np.arange(4, dtype="float64") + 1e-9]
+    for result in results:
+        assert result["dtypes"] == ["float32", "float64"]
+        for got, want in zip(result["got"], first):
+            np.testing.assert_array_equal(np.asarray(got, want.dtype), want)

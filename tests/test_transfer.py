@@ -245,3 +245,37 @@ def test_linear_probe_fits_the_head_on_frozen_features():
     # the random head, and about as well as scikit-learn's logistic regression.
     reference = LogisticRegression(max_iter=2000).fit(features, labels).score(features, labels)
     assert chance < 0.3 and accuracy > 0.9 * reference, (chance, accuracy, reference)
+
+
+def test_linear_probe_holds_a_stratified_sample_of_bounded_size():
+    """The probe keeps at most `max_images` images' features, an equal share
+    of each class, runs the trunk on those alone, and stops reading once
+    every class has its share (an ImageNet folder's features would be 10 GB)."""
+    import tensorflow as tf
+
+    from keras_resnets.training.transfer import PROBE_MAX_IMAGES, probe_features
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 4000).astype("int32")  # 4 classes, about 1,000 images each
+    images = np.arange(4000, dtype="float32")[:, None]  # an image is its index
+    seen = []
+
+    def trunk(batch, training):
+        assert training is False
+        seen.append(np.asarray(batch)[:, 0].astype(int))
+        return np.concatenate([np.asarray(batch), np.asarray(batch) * 2], axis=1)
+
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(64)
+    features, kept = probe_features(trunk, data, num_classes=4, max_images=40)
+
+    assert np.bincount(kept, minlength=4).tolist() == [10, 10, 10, 10]
+    index = features[:, 0].astype(int)
+    np.testing.assert_array_equal(features[:, 1], 2 * features[:, 0])
+    np.testing.assert_array_equal(labels[index], kept)  # each feature row with its own label
+    for c in range(4):  # the first 10 of each class, in the data's order
+        np.testing.assert_array_equal(np.sort(index[kept == c]), np.flatnonzero(labels == c)[:10])
+    seen = np.concatenate(seen)
+    np.testing.assert_array_equal(np.sort(seen), np.sort(index))  # only the kept images went through
+    assert seen.max() < 64 * 2  # reading stopped after the batch that filled the last class
+    # The default share: all of the digits (10 classes, 1,257 training images); 20 an ImageNet class.
+    assert -(-PROBE_MAX_IMAGES // 10) >= 1257 and -(-PROBE_MAX_IMAGES // 1000) == 20

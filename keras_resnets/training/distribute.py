@@ -211,6 +211,32 @@ def is_chief(strategy):
     return task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
+def broadcast_from_first_replica(strategy, arrays):
+    """`arrays` (NumPy) as the cluster's first replica (replica 0, on the
+    chief) holds them, returned on every worker: each replica contributes
+    its own values if it is the first and zeros otherwise, and an all-reduce
+    sums them, which is exact (adding zeros changes no bit). On one replica,
+    or without `tf.distribute` (`OneDevice`), `arrays` themselves."""
+    import numpy as np
+    import tensorflow as tf
+
+    if isinstance(strategy, OneDevice) or strategy.num_replicas_in_sync == 1:
+        return list(arrays)
+
+    @tf.function
+    def broadcast(*values):
+        def replica(*values):
+            context = tf.distribute.get_replica_context()
+            first = tf.equal(context.replica_id_in_sync_group, 0)
+            # One all-reduce an array: a list is packed into one tensor, of one dtype.
+            return [context.all_reduce("sum", tf.where(first, v, tf.zeros_like(v))) for v in values]
+
+        return strategy.run(replica, args=values)
+
+    summed = broadcast(*(tf.constant(a) for a in arrays))
+    return [np.asarray(strategy.experimental_local_results(value)[0]) for value in summed]
+
+
 def _global_moments(layer, inputs, mask=None):
     """A `BatchNormalization`'s mean and variance over the global batch, in
     two passes like `tf.nn.moments` on one device: the mean, then the mean

@@ -382,7 +382,8 @@ def fit_model(net, plan, bundle, dist, folder, new_head=True):
         if folder.resumed and head_weights.exists():
             net.load_weights(head_weights)  # and the backup, where there is one, the epochs since
         else:
-            accuracy = fit_linear_probe(net, bundle.train_unaugmented, plan.seed)
+            accuracy = fit_linear_probe(net, bundle.train_unaugmented, plan.seed,
+                                        strategy=None if plan.strategy == "none" else dist)
             if plan.verbose:
                 print(f"linear probe: the new head fitted on the frozen features "
                       f"(training accuracy {accuracy:.4f})", flush=True)

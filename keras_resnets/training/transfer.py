@@ -117,22 +117,62 @@ PROBE_STEPS = 500
 """The linear probe's optimizer steps (batches of up to `PROBE_BATCH` features)."""
 PROBE_BATCH = 256
 PROBE_L2 = 1e-3
+PROBE_MAX_IMAGES = 20_000
+"""The most training images whose features the linear probe holds: a
+stratified sample, `ceil(PROBE_MAX_IMAGES / classes)` images of each class
+at most (all of the digits; 20 an ImageNet class). ResNet-50's 2,048
+float32 features make it 160 MiB at most, whatever the folder's size."""
 
 
-def fit_linear_probe(net, images, seed=0):
+def probe_features(trunk, images, num_classes, max_images=PROBE_MAX_IMAGES):
+    """`(features, labels)` of a stratified sample of `images` (a
+    `tf.data.Dataset` of `(images, labels)` batches): the first
+    `ceil(max_images / num_classes)` images of each class in the data's
+    order (a fixed shuffle for folders), each through `trunk` in inference
+    mode. Only the images kept go through the trunk, and the reading stops
+    once every class has its share: memory and time are bounded by
+    `max_images`, not by the size of the data."""
+    import numpy as np
+
+    per_class = -(-max_images // num_classes)
+    counts = np.zeros(num_classes, dtype="int64")
+    features, labels = [], []
+    for batch, batch_labels in images:
+        batch_labels = np.asarray(batch_labels)
+        keep = np.zeros(len(batch_labels), dtype=bool)
+        for i, label in enumerate(batch_labels):
+            if counts[label] < per_class:
+                counts[label] += 1
+                keep[i] = True
+        if keep.any():
+            kept = batch if keep.all() else np.asarray(batch)[keep]
+            features.append(np.asarray(trunk(kept, training=False), dtype="float32"))
+            labels.append(batch_labels[keep])
+        if (counts >= per_class).all():
+            break
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def fit_linear_probe(net, images, seed=0, strategy=None, max_images=PROBE_MAX_IMAGES):
     """Fits `net`'s classifier (the layer "predictions") alone on the
     features of the frozen network below it: the first phase of the
     `finetune` recipe (linear probing, then fine-tuning; Kumar et al. 2022).
 
-    The features of `images` (a `tf.data.Dataset` of `(images, labels)`,
-    unaugmented) are computed once, in inference mode; a logistic regression
-    on them, standardized (a Dense layer of the classifier's size, softmax
-    cross-entropy, an L2 penalty of `PROBE_L2` on the kernel as
+    The features of a stratified sample of `images` (a `tf.data.Dataset` of
+    `(images, labels)`, unaugmented; at most `max_images` of them, see
+    `probe_features`) are computed once, in inference mode; a logistic
+    regression on them, standardized (a Dense layer of the classifier's
+    size, softmax cross-entropy, an L2 penalty of `PROBE_L2` on the kernel as
     scikit-learn's default logistic regression has one, so that separable
     classes do not drive the logits to infinity; Adam at 0.01 decayed to 0
-    over `PROBE_STEPS` steps), gives
-    the classifier's kernel and bias, the standardization folded in. Runs the same on every worker of a cluster
-    (same data, same seed): no collective.
+    over `PROBE_STEPS` steps), gives the classifier's kernel and bias, the
+    standardization folded in.
+
+    Under a distribution `strategy` every worker fits the probe on the same
+    images with the same seed, and the head of the cluster's first replica
+    is then broadcast (`distribute.broadcast_from_first_replica`): the
+    workers start fine-tuning from the same head even where their kernels
+    are not bit-for-bit alike (GPUs).
 
     Returns the probe's accuracy on those images (the fit, not a test).
     """
@@ -140,11 +180,7 @@ def fit_linear_probe(net, images, seed=0):
 
     head = net.get_layer("predictions")
     trunk = keras.Model(net.inputs, head.input)
-    features, labels = [], []
-    for batch, batch_labels in images:
-        features.append(np.asarray(trunk(batch, training=False), dtype="float32"))
-        labels.append(np.asarray(batch_labels))
-    features, labels = np.concatenate(features), np.concatenate(labels)
+    features, labels = probe_features(trunk, images, head.units, max_images)
     # Standardized features: the same optimum, reached in far fewer steps. A
     # feature that hardly varies (a ReLU that never fires) is only centred:
     # divided by its spread it would blow up the folded kernel.
@@ -165,6 +201,10 @@ def fit_linear_probe(net, images, seed=0):
     probe.fit(features, labels, batch_size=batch, epochs=epochs, shuffle=True, verbose=0)
     kernel, bias = probe.layers[-1].get_weights()
     kernel, bias = kernel / std[:, None], bias - (mean / std) @ kernel
+    if strategy is not None:
+        from keras_resnets.training.distribute import broadcast_from_first_replica
+
+        kernel, bias = broadcast_from_first_replica(strategy, [kernel, bias])
     head.kernel.assign(kernel.astype(head.kernel.dtype))
     head.bias.assign(bias.astype(head.bias.dtype))
     return float(probe.evaluate(features, labels, batch_size=batch, verbose=0)[1])
