@@ -119,6 +119,19 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
     assert not (tmp_path / "resnet20-digits" / "model.keras").exists()
 
 
+def test_train_leaves_the_callers_dtype_policy(tmp_path):
+    """A run trains in its precision and leaves Keras's global policy as it
+    found it, after a failure too: the next model the caller builds is not
+    in mixed precision (it was, before `dtype_policy_restored`)."""
+    with pytest.raises(FloatingPointError):
+        keras_resnets.train(epochs=1, lr=1e30, output=str(tmp_path), precision="mixed_bfloat16", **QUICK)
+    assert keras.config.dtype_policy().name == "float32"
+    model, summary = keras_resnets.train(epochs=1, output=str(tmp_path / "ok"), precision="mixed_bfloat16",
+                                         **QUICK)
+    assert summary["precision"] == "mixed_bfloat16" and model.get_layer("stem").dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def test_tfds_data(tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     with tfds.testing.mock_data(num_examples=64):

@@ -170,6 +170,16 @@ def test_failed_trial_is_recorded_with_its_reason(tmp_path):
     assert row["reason"].startswith("the loss became nan at epoch 1, step")
 
 
+def test_a_search_that_raises_leaves_the_callers_dtype_policy(tmp_path):
+    """The trials train in mixed precision and all fail; `tune` raises, and
+    the global policy is the caller's again."""
+    with pytest.raises(ValueError, match="No trial of the search"):
+        tune(directory=str(tmp_path), tuner="random", max_trials=1, epochs=1,
+             hyperparameters=fixed(learning_rate=1e30, weight_decay=1e-4, label_smoothing=0.0),
+             **{**TINY, "precisions": ["mixed_bfloat16"]})
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def _cli(*args, output):
     env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="3")
     with open(output, "w") as out:

@@ -14,7 +14,7 @@ import numpy as np
 from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training import distribute
-from keras_resnets.training.precision import set_precision
+from keras_resnets.training.precision import dtype_policy_restored, set_precision
 from keras_resnets.training.recipes import (
     Recipe,
     get_recipe,
@@ -180,16 +180,17 @@ def train(
         resumed = check_run_folder(output, run_name, resume, overwrite)
     else:
         resumed = resume and can_resume(pathlib.Path(output) / run_name)
-    policy = configure_backend(plan, precision)
-    bundle = load_training_data(plan, image_size or plan.start.image_size, skip_bad_images)
-    net, normalization, new_head = build_training_model(plan, bundle, dist, model_kwargs)
-    folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
-    try:
-        loss, timer = fit_model(net, plan, bundle, dist, folder, new_head)
-        scores = evaluate_model(net, plan, bundle, dist, loss)
-        summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started, normalization)
-    finally:
-        folder.release()
+    with dtype_policy_restored():  # the caller's policy again after the run
+        policy = configure_backend(plan, precision)
+        bundle = load_training_data(plan, image_size or plan.start.image_size, skip_bad_images)
+        net, normalization, new_head = build_training_model(plan, bundle, dist, model_kwargs)
+        folder = prepare_run_folder(pathlib.Path(output) / run_name, resumed, chief)
+        try:
+            loss, timer = fit_model(net, plan, bundle, dist, folder, new_head)
+            scores = evaluate_model(net, plan, bundle, dist, loss)
+            summary = save_results(net, plan, bundle, dist, folder, timer, scores, policy, started, normalization)
+        finally:
+            folder.release()
     return net, summary
 
 

@@ -1,5 +1,7 @@
 """Choosing the mixed-precision policy."""
 
+import contextlib
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "float64")
 """The allowed `precision` values. "float64" is for exactness checks, not for
 speed: a distributed run in float64 gives a one-device run's weights within
@@ -72,3 +74,18 @@ def set_precision(precision):
     policy = resolve_precision(precision)
     keras.config.set_dtype_policy(policy)
     return policy
+
+
+@contextlib.contextmanager
+def dtype_policy_restored():
+    """A block that may change Keras's global dtype policy (a run sets the
+    one it trains in): after it, even when it raised, the policy is the one
+    before, so that a caller's next model is not built in mixed precision.
+    Yields that policy."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    try:
+        yield policy
+    finally:
+        keras.config.set_dtype_policy(policy)

@@ -19,7 +19,7 @@ import numpy as np
 from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training.loop import one_hot_labels, with_preprocessing
-from keras_resnets.training.precision import resolve_precision, set_precision
+from keras_resnets.training.precision import dtype_policy_restored, resolve_precision, set_precision
 from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch
 from keras_resnets.tuning.space import (
     BudgetExceeded,
@@ -270,9 +270,8 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         key = json.dumps({**arch, "image_size": self.image_size}, sort_keys=True)
         cost = self._costs.get(key)
         if cost is None or ("max_latency_ms" in self.budgets and cost.get("latency_ms") is None):
-            policy = keras.config.dtype_policy()
-            set_precision("float32")
-            try:
+            with dtype_policy_restored():
+                set_precision("float32")
                 if model is None or "max_latency_ms" in self.budgets:
                     model = with_preprocessing(arch["name"], self._bundle(self.batch_sizes[0]),
                                                **{k: v for k, v in arch.items() if k != "name"})
@@ -281,8 +280,6 @@ class ResNetHyperModel(keras_tuner.HyperModel):
                     "macs": count_macs(model),
                     "latency_ms": tflite_latency_ms(model) if "max_latency_ms" in self.budgets else None,
                 }
-            finally:
-                keras.config.set_dtype_policy(policy)
             self._costs[key] = cost
             if self.cost_cache:
                 with cb.atomic_path(self.cost_cache) as tmp, open(tmp, "w") as f:

@@ -41,6 +41,7 @@ from keras_tuner.src import config as keras_tuner_config  # DEBUG: print each fa
 
 from keras_resnets.training import callbacks as cb
 from keras_resnets.training.loop import one_hot_labels, versions, write_json
+from keras_resnets.training.precision import dtype_policy_restored
 from keras_resnets.training.settings import resolve_verbose
 from keras_resnets.tuning.hypermodel import ResNetHyperModel, describe
 from keras_resnets.tuning.settings import (
@@ -463,60 +464,59 @@ def tune(
         options.update(max_epochs=max_epochs, hyperband_iterations=hyperband_iterations)
     else:
         options.update(max_trials=max_trials)
-    policy, debug = keras.config.dtype_policy(), keras_tuner_config.DEBUG
-    # Failed trials are reported by their reason, without KerasTuner's traceback.
-    keras_tuner_config.DEBUG = False
-    search = type(f"Monitored{TUNERS[tuner].__name__}", (_Monitor, TUNERS[tuner]), {})(hypermodel, **options)
-    if tuner == "hyperband" and max_trials is not None:
-        search.oracle.max_trials = max_trials
-    search.deadline = search_deadline
-    search.search_started = started
-    stopped_by = "end of the search"
-    try:
-        if search_deadline is None or time.time() < search_deadline:
-            callbacks = [] if search_deadline is None else [StopAtDeadline(search_deadline)]
-            search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=verbose)
-        else:
+    debug = keras_tuner_config.DEBUG
+    with dtype_policy_restored():  # the trials set the policy they train in
+        # Failed trials are reported by their reason, without KerasTuner's traceback.
+        keras_tuner_config.DEBUG = False
+        search = type(f"Monitored{TUNERS[tuner].__name__}", (_Monitor, TUNERS[tuner]), {})(hypermodel, **options)
+        if tuner == "hyperband" and max_trials is not None:
+            search.oracle.max_trials = max_trials
+        search.deadline = search_deadline
+        search.search_started = started
+        stopped_by = "end of the search"
+        try:
+            if search_deadline is None or time.time() < search_deadline:
+                callbacks = [] if search_deadline is None else [StopAtDeadline(search_deadline)]
+                search.search(epochs=hypermodel.epochs, callbacks=callbacks, verbose=verbose)
+            else:
+                stopped_by = "time budget"
+        except _TimeUp:
             stopped_by = "time budget"
-    except _TimeUp:
-        stopped_by = "time budget"
-    finally:
-        keras_tuner_config.DEBUG = debug
-    if stopped_by == "end of the search" and search_deadline is not None and time.time() >= search_deadline:
-        stopped_by = "time budget"
+        finally:
+            keras_tuner_config.DEBUG = debug
+        if stopped_by == "end of the search" and search_deadline is not None and time.time() >= search_deadline:
+            stopped_by = "time budget"
 
-    rows = [trial_row(search, t) for _, t in sorted(search.oracle.trials.items())]
-    print(format_table(rows), flush=True)
-    write_csv(rows, os.path.join(directory, "results.csv"))
-    plot_accuracy_vs_macs(rows, os.path.join(directory, "accuracy_vs_macs.png"),
-                          hypermodel.budgets.get("max_macs"))
-    done = [r for r in rows if r["status"] == "completed"]
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "rejected", "failed")}
-    if not done:
-        keras.config.set_dtype_policy(policy)
-        raise ValueError(
-            f"No trial of the search in {directory!r} completed ({counts['rejected']} rejected, "
-            f"{counts['failed']} failed; see results.csv). Allowed: a larger time_budget or "
-            "max_trials, or a wider space."
-        )
-    best_trial = search.oracle.get_best_trials(1)[0]
-    best = next(r for r in done if r["trial"] == best_trial.trial_id)
-    # The best trial's checkpoint (its best epoch), or its continuation.
-    model = search.load_model(best_trial)
-    if final_epochs is None:
-        # The epochs that fit in the time left, at most FINAL_SHARE of the
-        # budget (a search that ends early leaves more).
-        left = None if deadline is None else min(deadline - time.time(), 60 * time_budget * FINAL_SHARE)
-        final_epochs = 0 if left is None else _epochs_that_fit(best_trial, left)
-    final = None
-    if final_epochs:
-        model, final = _final_training(search, best_trial, model, final_epochs, deadline, verbose)
-    cb.atomic_save(model, os.path.join(directory, "best.keras"))
-    bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
-    model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
-    test = one_hot_labels(bundle.test, bundle.num_classes)
-    test_loss, test_accuracy = model.evaluate(test, verbose=0)
-    keras.config.set_dtype_policy(policy)
+        rows = [trial_row(search, t) for _, t in sorted(search.oracle.trials.items())]
+        print(format_table(rows), flush=True)
+        write_csv(rows, os.path.join(directory, "results.csv"))
+        plot_accuracy_vs_macs(rows, os.path.join(directory, "accuracy_vs_macs.png"),
+                              hypermodel.budgets.get("max_macs"))
+        done = [r for r in rows if r["status"] == "completed"]
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "rejected", "failed")}
+        if not done:
+            raise ValueError(
+                f"No trial of the search in {directory!r} completed ({counts['rejected']} rejected, "
+                f"{counts['failed']} failed; see results.csv). Allowed: a larger time_budget or "
+                "max_trials, or a wider space."
+            )
+        best_trial = search.oracle.get_best_trials(1)[0]
+        best = next(r for r in done if r["trial"] == best_trial.trial_id)
+        # The best trial's checkpoint (its best epoch), or its continuation.
+        model = search.load_model(best_trial)
+        if final_epochs is None:
+            # The epochs that fit in the time left, at most FINAL_SHARE of the
+            # budget (a search that ends early leaves more).
+            left = None if deadline is None else min(deadline - time.time(), 60 * time_budget * FINAL_SHARE)
+            final_epochs = 0 if left is None else _epochs_that_fit(best_trial, left)
+        final = None
+        if final_epochs:
+            model, final = _final_training(search, best_trial, model, final_epochs, deadline, verbose)
+        cb.atomic_save(model, os.path.join(directory, "best.keras"))
+        bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
+        model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+        test = one_hot_labels(bundle.test, bundle.num_classes)
+        test_loss, test_accuracy = model.evaluate(test, verbose=0)
     summary = {
         "directory": directory,
         "data": bundle.name,
