@@ -73,18 +73,6 @@ def build_parser():
     return parser
 
 
-def raised_by_keras_resnets(error):
-    """Whether `error` was raised by keras_resnets' own code (one of its
-    argument or data checks), not inside Keras, TensorFlow or another
-    library that it called."""
-    tb = error.__traceback__
-    if tb is None:
-        return False
-    while tb.tb_next is not None:
-        tb = tb.tb_next
-    return tb.tb_frame.f_globals.get("__name__", "").split(".")[0] == "keras_resnets"
-
-
 def _refuse(command, error):
     message = " ".join(str(error).split("\n"))
     print(f"keras-resnets {command}: error: {message}", file=sys.stderr)
@@ -95,12 +83,15 @@ def main(argv=None):
     """Runs `keras-resnets ARGV`; returns the exit status (argparse exits
     with 2 itself on a bad number or choice, and with 0 after --help).
 
-    Usage errors: what the subcommand's `validate` raises (it only reads the
-    file system), a `UsageError`, a non-finite loss (`FloatingPointError`)
-    and a ValueError raised by keras_resnets' own checks while it runs (an
-    unreadable image in a data folder, an unknown tfds name, ...). Any other
-    exception, and a ValueError raised inside Keras or TensorFlow, keeps its
-    traceback: it is a bug, not a bad argument.
+    Usage errors, one line and status 2: a `UsageError`, which every
+    argument and data check of the package raises (in a subcommand's
+    `validate`, which only reads the file system, or while it runs: an
+    unreadable image in a data folder, an unknown tfds name, ...), a
+    non-finite loss (`FloatingPointError`), and TensorFlow missing. Any other
+    exception keeps its traceback: it is a bug, not a bad argument. That
+    includes a plain ValueError raised in keras_resnets' own code (a tuple
+    unpacked from the wrong number of values, `int("x")`), which a rule by
+    the raising module took for a bad argument.
     """
     from keras_resnets.utils.backend import (
         TensorFlowNeededError,
@@ -124,17 +115,13 @@ def main(argv=None):
             require_tensorflow(f"keras-resnets {args.command}", load=False)
         if getattr(args, "validate", None) is not None:
             args.validate(args)
-    except (ValueError, TensorFlowNeededError) as e:  # (the checks read files and names only)
+    except (UsageError, TensorFlowNeededError) as e:  # (the checks read files and names only)
         return _refuse(args.command, e)
     try:
         if requires is not None or (configured_backend() == "tensorflow" and getattr(args, "uses_keras", True)):
             import_tensorflow(level)
         return args.func(args)
     except (UsageError, FloatingPointError, TensorFlowNeededError) as e:
-        return _refuse(args.command, e)
-    except ValueError as e:
-        if not raised_by_keras_resnets(e):
-            raise
         return _refuse(args.command, e)
 
 

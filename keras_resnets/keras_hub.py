@@ -22,6 +22,7 @@ Example:
 import math
 
 from keras_resnets.models.model import ResNetModel
+from keras_resnets.utils.validation import UsageError
 
 
 def as_image_encoder(model):
@@ -43,7 +44,7 @@ def as_image_encoder(model):
         A `ResNetModel` whose `pyramid_outputs` follow keras-hub's names.
     """
     if not isinstance(model, ResNetModel) or not model.pyramid_outputs:
-        raise ValueError(
+        raise UsageError(
             "`model` must be a keras_resnets model with `pyramid_outputs` (built by keras_resnets, e.g. "
             f"keras_resnets.ResNet50(include_top=False)); received {type(model).__name__} {model.name!r}."
         )

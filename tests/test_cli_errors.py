@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_resnets.cli import build_parser, main, raised_by_keras_resnets
+from keras_resnets.cli import build_parser, main
 from keras_resnets.training.run_folder import check_run_folder
 from keras_resnets.utils import file_kinds
 from keras_resnets.utils.validation import UsageError, check_positive_int
@@ -377,14 +377,28 @@ def test_verbose_auto_is_the_bar_on_a_terminal_and_a_line_per_epoch_elsewhere():
     assert piped.stdout.strip() == "2"
 
 
-def test_only_the_package_own_value_errors_are_usage_errors():
-    """A ValueError from keras_resnets' checks is a bad input (one line); one
-    raised inside another library is a bug (a traceback)."""
-    with pytest.raises(ValueError) as ours:
+def test_only_usage_errors_are_one_line(monkeypatch, capsys):
+    """A check's `UsageError` is a bad input: one line, status 2. A plain
+    ValueError is a bug and keeps its traceback, also when it is raised in
+    keras_resnets' own code (here a tuple unpacked from too few values, in a
+    function of keras_resnets.info): a rule by the raising module made it a
+    one-line usage error, and the traceback was lost."""
+    from keras_resnets import info
+
+    namespace = {"__name__": "keras_resnets.info"}
+    exec("def _models(args):\n    first, second = args.command.split('-')\n", namespace)
+    monkeypatch.setattr(info, "_models", namespace["_models"])
+    with pytest.raises(ValueError, match="not enough values to unpack") as bug:
+        main(["models"])
+    assert bug.value.__traceback__.tb_next is not None and not isinstance(bug.value, UsageError)
+
+    def refused(args):
         check_positive_int("epochs", 0)
-    with pytest.raises(ValueError) as theirs:
-        json.loads("{")
-    assert raised_by_keras_resnets(ours.value) and not raised_by_keras_resnets(theirs.value)
+
+    monkeypatch.setattr(info, "_models", refused)
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err == (
+        "keras-resnets models: error: `epochs` must be a positive integer; received epochs=0.\n")
 
 
 def test_file_kinds_find_truncated_files(tmp_path):

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from keras_resnets.utils.validation import UsageError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 DEFAULT_MODELS = ("resnet50", "resnext50_32x4d")
 
@@ -78,7 +80,7 @@ def compare_backends(backends=BACKENDS, models=DEFAULT_MODELS, image_size=128, b
     failed, e.g. is not installed)."""
     bad = [b for b in backends if b not in BACKENDS]
     if bad or not backends:
-        raise ValueError(f"`--backend` must be a non-empty list of {', '.join(BACKENDS)}; "
+        raise UsageError(f"`--backend` must be a non-empty list of {', '.join(BACKENDS)}; "
                          f"received --backend={','.join(backends)}.")
     records = {}
     for backend in backends:

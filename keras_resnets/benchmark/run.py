@@ -18,6 +18,7 @@ from keras_resnets.benchmark.peers import (
     measure_torchvision,
     torch_available,
 )
+from keras_resnets.utils.validation import UsageError
 
 # Each default peer has a ratio against one of these (TARGETS): resnet50v2
 # is there for keras.applications' ResNet50V2.
@@ -64,7 +65,7 @@ def check_list(arg, values, allowed):
     """`values`, a non-empty list of names from `allowed`; a ValueError naming `arg` otherwise."""
     bad = [v for v in values if v not in allowed]
     if bad or not values:
-        raise ValueError(
+        raise UsageError(
             f"`{arg}` must be a non-empty list of {', '.join(allowed)}; received {arg}={list(values)}."
         )
     return values
@@ -72,7 +73,7 @@ def check_list(arg, values, allowed):
 
 def _check_int(arg, value, minimum):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{arg}` must be an integer >= {minimum}; received {arg}={value!r}.")
+        raise UsageError(f"`{arg}` must be an integer >= {minimum}; received {arg}={value!r}.")
 
 
 # The CPU features that decide which kernels oneDNN (TensorFlow) and PyTorch pick.
@@ -176,7 +177,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
     peers = list(peers)
     precisions = list(default_precisions(gpu) if precisions is None else precisions)
     if isinstance(models, str) or not list(models):
-        raise ValueError(f"`models` must be a non-empty list of model names; received models={models!r}.")
+        raise UsageError(f"`models` must be a non-empty list of model names; received models={models!r}.")
     models = [get_spec(name).name for name in models]  # a clear error for an unknown name
     if peers:
         check_list("peers", peers, PEERS)

@@ -28,6 +28,8 @@ import numbers
 
 import tensorflow as tf
 
+from keras_resnets.utils.validation import UsageError
+
 AUGMENTATIONS = (None, "cifar", "imagenet")
 """The values `load_data(augment=...)` accepts."""
 
@@ -38,14 +40,14 @@ IMAGENET_CROP_FRACTION = 0.875
 def _seed(seed):
     """A stateless-op seed: shape [2], int64."""
     if isinstance(seed, bool):
-        raise ValueError(
+        raise UsageError(
             f"`seed` must be an integer or a shape-[2] integer tensor; received seed={seed!r}."
         )
     if isinstance(seed, numbers.Integral):
         return tf.constant([int(seed), 0], dtype=tf.int64)
     seed = tf.convert_to_tensor(seed)
     if not seed.dtype.is_integer or not seed.shape.is_compatible_with([2]):
-        raise ValueError(
+        raise UsageError(
             "`seed` must be an integer or a shape-[2] integer tensor; "
             f"received seed={seed!r}."
         )
@@ -59,9 +61,9 @@ def _to_uint8(image):
 def _check_image(image, name="image"):
     image = tf.convert_to_tensor(image)
     if image.dtype != tf.uint8:
-        raise ValueError(f"`{name}` must be uint8; received dtype {image.dtype.name}.")
+        raise UsageError(f"`{name}` must be uint8; received dtype {image.dtype.name}.")
     if image.shape.rank not in (3, 4):
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be [height, width, channels] or [batch, height, width, "
             f"channels]; received shape {image.shape}."
         )
@@ -136,7 +138,7 @@ def resize_shorter_side(image, side):
     """
     image = _check_image(image)
     if image.shape.rank != 3:
-        raise ValueError(f"`image` must be one image [h, w, c]; received shape {image.shape}.")
+        raise UsageError(f"`image` must be one image [h, w, c]; received shape {image.shape}.")
     shape = tf.shape(image)
     new_h, new_w = _shorter_side_shape(shape[0], shape[1], side)
     resized = _to_uint8(
@@ -261,7 +263,7 @@ def imagenet_eval_transform(image, size, crop_fraction=IMAGENET_CROP_FRACTION):
     """
     image = _check_image(image)
     if not 0.0 < crop_fraction <= 1.0:
-        raise ValueError(
+        raise UsageError(
             f"`crop_fraction` must be in (0, 1]; received crop_fraction={crop_fraction!r}."
         )
     side = resize_side(size, crop_fraction)

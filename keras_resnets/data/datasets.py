@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnets.data import augment as augment_lib
-from keras_resnets.utils.validation import check_choice, check_data, check_positive_int, data_error
+from keras_resnets.utils.validation import UsageError, check_choice, check_data, check_positive_int, data_error
 
 logger = logging.getLogger(__name__)
 
@@ -195,14 +195,14 @@ def load_data(
     batch_size = check_positive_int("batch_size", batch_size)
     check_choice("augment", augment, augment_lib.AUGMENTATIONS + ("auto",))
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"`seed` must be an integer; received seed={seed!r}.")
+        raise UsageError(f"`seed` must be an integer; received seed={seed!r}.")
     seed = int(seed)
     if (
         isinstance(validation_split, bool)
         or not isinstance(validation_split, numbers.Real)
         or not 0.0 < validation_split < 1.0
     ):
-        raise ValueError(
+        raise UsageError(
             "`validation_split` must be a number in (0, 1); "
             f"received validation_split={validation_split!r}."
         )
@@ -212,13 +212,13 @@ def load_data(
         or not isinstance(test_split, numbers.Real)
         or not 0.0 < test_split < 1.0 - validation_split
     ):
-        raise ValueError(
+        raise UsageError(
             f"`test_split` must be a number in (0, 1 - validation_split) = (0, {1 - validation_split:g}); "
             f"received test_split={test_split!r}."
         )
     test_split = float(test_split)
     if not isinstance(skip_bad_images, bool):
-        raise ValueError(
+        raise UsageError(
             "`skip_bad_images` must be True or False; "
             f"received skip_bad_images={skip_bad_images!r}."
         )
@@ -233,7 +233,7 @@ def load_data(
 
     size = image_size or source.natural_size
     if size is None:
-        raise ValueError(
+        raise UsageError(
             f"The images of data={data!r} vary in size: pass `image_size` "
             "(e.g. image_size=224) to resize them."
         )
@@ -427,7 +427,7 @@ def _stratified_split(labels, fractions, what):
             try:
                 return train_test_split(idx, test_size=test_size, random_state=0)
             except ValueError as error:
-                raise ValueError(
+                raise UsageError(
                     f"{what} has too few images ({len(idx)}) to split into "
                     f"train / validation / test: {error}"
                 ) from None
@@ -489,7 +489,7 @@ def _tfds_split_names(available, validation_split):
     """
     available = set(available) or {"train", "test"}
     if "train" not in available:
-        raise ValueError(f"the data set has no 'train' split (it has {sorted(available)})")
+        raise UsageError(f"the data set has no 'train' split (it has {sorted(available)})")
     if "test" not in available:
         return {"train": "train", "validation": "validation" if "validation" in available else None,
                 "test": None}
@@ -520,24 +520,24 @@ def _tfds_source(data, validation_split, test_split, data_dir, seed, image_size,
         builder = tfds.builder(tfds_name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError as error:
         first = str(error).strip().splitlines()[0].rstrip(".")
-        raise ValueError(_data_error(data, f"tfds: {first}")) from None
+        raise UsageError(_data_error(data, f"tfds: {first}")) from None
     builder.download_and_prepare()
     info = builder.info
 
     keys = info.supervised_keys
     if not keys or len(keys) != 2 or not isinstance(keys[0], str):
-        raise ValueError(_data_error(data, "not an (image, label) classification data set"))
+        raise UsageError(_data_error(data, "not an (image, label) classification data set"))
     image_key, label_key = keys
     label_feature = info.features[label_key]
     if not isinstance(label_feature, tfds.features.ClassLabel):
-        raise ValueError(_data_error(data, f"its label {label_key!r} is not a class label"))
+        raise UsageError(_data_error(data, f"its label {label_key!r} is not a class label"))
     image_shape = tuple(info.features[image_key].shape)
     if len(image_shape) != 3:
-        raise ValueError(_data_error(data, f"its images have shape {image_shape}, not (h, w, c)"))
+        raise UsageError(_data_error(data, f"its images have shape {image_shape}, not (h, w, c)"))
     h, w = image_shape[:2]
     natural_size = h if (h is not None and h == w) else None
     if natural_size is None and image_size is None:
-        raise ValueError(
+        raise UsageError(
             f"The images of data={data!r} are "
             + ("of varying size" if h is None or w is None else f"{h}x{w}, not square")
             + ": pass `image_size` (e.g. image_size=224) to resize them."
@@ -546,7 +546,7 @@ def _tfds_source(data, validation_split, test_split, data_dir, seed, image_size,
     try:
         names = _tfds_split_names(info.splits.keys(), validation_split)
     except ValueError as error:
-        raise ValueError(_data_error(data, str(error))) from None
+        raise UsageError(_data_error(data, str(error))) from None
 
     side = augment_lib.resize_side(image_size or natural_size) if augment == "imagenet" else None
     image_bytes = (side or image_size or natural_size) ** 2 * 3
@@ -556,7 +556,7 @@ def _tfds_source(data, validation_split, test_split, data_dir, seed, image_size,
         ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=shuffle_files,
                                 read_config=read_config)
         if ds.element_spec[0].dtype != tf.uint8:
-            raise ValueError(
+            raise UsageError(
                 _data_error(data, f"its images are {ds.element_spec[0].dtype.name}, not uint8")
             )
         return ds
@@ -704,7 +704,7 @@ def _folder_source(data, validation_split, test_split, skip_bad_images):
         for role, dirname in split_dirs.items():
             extra = set(_class_folders(os.path.join(folder, dirname))) - set(class_names)
             if extra:
-                raise ValueError(
+                raise UsageError(
                     _data_error(
                         folder,
                         f"{os.path.join(folder, dirname)} has class folders that "
@@ -715,7 +715,7 @@ def _folder_source(data, validation_split, test_split, skip_bad_images):
         class_names = _class_folders(folder)
         split_dirs[None] = ""
     if not class_names:
-        raise ValueError(_data_error(folder, "it has no class sub-folders"))
+        raise UsageError(_data_error(folder, "it has no class sub-folders"))
 
     # Every file of every class folder, and the ones that fail to decode.
     files = {}  # split dir role -> (paths, labels)
@@ -740,7 +740,7 @@ def _folder_source(data, validation_split, test_split, skip_bad_images):
         lines = [f"  {p}: {_why_bad(p)}" for p in listed]
         if len(bad) > len(listed):
             lines.append(f"  ... and {len(bad) - len(listed)} more.")
-        raise ValueError(
+        raise UsageError(
             f"{len(bad)} file(s) in the image folder data={folder!r} cannot be read as "
             "images (pass skip_bad_images=True to leave them out):\n" + "\n".join(lines)
         )
@@ -765,7 +765,7 @@ def _folder_source(data, validation_split, test_split, skip_bad_images):
     if None in files:
         paths, labels = files[None]
         if not paths:
-            raise ValueError(_data_error(folder, "it has no readable images"))
+            raise UsageError(_data_error(folder, "it has no readable images"))
         tr, va, te = _stratified_split(labels, _FIXED_SPLIT, f"The folder {folder!r}")
         splits = {
             "train": make(*pick(paths, labels, tr), "70% (stratified, fixed)"),
@@ -775,7 +775,7 @@ def _folder_source(data, validation_split, test_split, skip_bad_images):
     else:
         paths, labels = files["train"]
         if not paths:
-            raise ValueError(_data_error(folder, f"{split_dirs['train']}/ has no readable images"))
+            raise UsageError(_data_error(folder, f"{split_dirs['train']}/ has no readable images"))
         train_dir = os.path.join(folder, split_dirs["train"])
         # What the folder lacks comes from train/, stratified: the test split
         # is held out from everything that training and validation see.

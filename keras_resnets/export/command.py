@@ -137,7 +137,7 @@ def run(args):
     if dtype == "uint8" and (args.mean or args.std):
         given = " ".join(f"--{name} {' '.join(f'{v:g}' for v in values)}"
                          for name, values in (("mean", args.mean), ("std", args.std)) if values)
-        raise ValueError(
+        raise UsageError(
             f"--mean and --std are for a model taking float images; {args.model} takes uint8 "
             f"images and normalizes them inside itself. Received {given}."
         )

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_resnets.training.callbacks import partial_path
+from keras_resnets.utils.validation import UsageError
 
 _REDUCED_FLOATS = ("bfloat16", "float16")
 _REDUCED_POLICIES = ("mixed_bfloat16", "mixed_float16", "bfloat16", "float16")
@@ -26,13 +27,13 @@ def model_input(model):
         )
     inputs = getattr(model, "inputs", None) if model.built else None
     if not inputs:
-        raise ValueError(
+        raise UsageError(
             f"`model` ({model.name!r}) is not built: it has no input shape to export. "
             "Build it first, e.g. `model.build((None, 32, 32, 3))` or give it a "
             "`keras.Input`, or call it once on a batch of images."
         )
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
-        raise ValueError(
+        raise UsageError(
             f"`model` ({model.name!r}) must take one image input [batch, height, width, "
             f"channels]; received inputs {[tuple(x.shape) for x in inputs]}."
         )
@@ -81,12 +82,12 @@ def channel_values(name, value, channels):
     except (TypeError, ValueError):
         values = None
     if values is None or values.ndim != 1 or len(values) not in (1, channels):
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be a number or {channels} numbers (one per channel); "
             f"received {name}={value!r}."
         )
     if name == "std" and not np.all(values > 0):
-        raise ValueError(f"`std` must be positive; received std={value!r}.")
+        raise UsageError(f"`std` must be positive; received std={value!r}.")
     return values
 
 
@@ -98,7 +99,7 @@ def check_normalization(model, mean, std):
     mean = channel_values("mean", mean, shape[-1])
     std = channel_values("std", std, shape[-1])
     if dtype == "uint8" and (mean is not None or std is not None):
-        raise ValueError(
+        raise UsageError(
             f"`model` ({model.name!r}) takes uint8 images and normalizes them inside "
             f"itself; `mean` and `std` are for float models. Received mean={mean}, std={std}."
         )
@@ -221,7 +222,7 @@ def _is_array_like(data):
 def _checked_batch(images, name):
     images = np.asarray(images)
     if images.ndim != 4 or images.dtype.kind not in "iuf":
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must hold images [n, height, width, channels] of numbers; "
             f"received a batch of shape {images.shape} and dtype {images.dtype}."
         )
@@ -234,7 +235,7 @@ def check_image_shape(images, input_shape, name="data"):
     got = tuple(images.shape[1:])
     if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
         wanted = "x".join("any" if e is None else str(e) for e in expected)
-        raise ValueError(
+        raise UsageError(
             f"`{name}` holds images of shape {got}; the model takes images of shape "
             f"{wanted} (height x width x channels)."
         )
@@ -245,7 +246,7 @@ def as_input_dtype(images, dtype, name="data"):
     """The images in the model's input type; uint8 models need 0..255 values."""
     if dtype == "uint8" and images.dtype != np.uint8:
         if images.size and (images.min() < 0 or images.max() > 255):
-            raise ValueError(
+            raise UsageError(
                 f"`{name}`: the model takes uint8 images (0..255); received "
                 f"{images.dtype} values from {images.min()} to {images.max()}."
             )

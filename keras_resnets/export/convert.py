@@ -17,7 +17,7 @@ from keras_resnets.export.common import (
     normalized_model,
 )
 from keras_resnets.training.callbacks import atomic_path
-from keras_resnets.utils.validation import check_choice, check_positive_int
+from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 """`None` (float32), `"float16"` weights, `"dynamic"` range (int8 weights,
@@ -50,7 +50,7 @@ def representative_images(data, model, limit=DEFAULT_CALIBRATION_IMAGES):
         if count >= limit:
             break
     if count == 0:
-        raise ValueError("`representative_data` holds no images; int8 calibration needs some.")
+        raise UsageError("`representative_data` holds no images; int8 calibration needs some.")
     return np.concatenate(taken)
 
 
@@ -122,23 +122,23 @@ def tflite(
     check_choice("input_type", input_type, INT8_INPUT_TYPES)
     path = os.fspath(path)
     if not path.endswith(".tflite"):
-        raise ValueError(f"`path` must end with '.tflite'; received path={path!r}.")
+        raise UsageError(f"`path` must end with '.tflite'; received path={path!r}.")
     model = normalized_model(float32_model(model), mean, std)
     shape, dtype = model_input(model)
     if quantize == "int8":
         if representative_data is None:
-            raise ValueError(
+            raise UsageError(
                 "quantize='int8' needs `representative_data`: images from the training "
                 "data to calibrate the activation ranges (e.g. load_data(...).train)."
             )
         if dtype == "uint8" and input_type != "uint8":
-            raise ValueError(
+            raise UsageError(
                 f"`model` ({model.name!r}) takes uint8 images; its int8 file keeps them: "
                 f"input_type must be 'uint8', received input_type={input_type!r}."
             )
         images = representative_images(representative_data, model, calibration_images)
     elif representative_data is not None:
-        raise ValueError(
+        raise UsageError(
             f"`representative_data` calibrates int8 only; received it with quantize={quantize!r}."
         )
     path = check_destination(path, overwrite, "TFLite")
@@ -191,7 +191,7 @@ def _convert(model, options):
         missing = sorted(set(re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", str(e))))
         if not missing:
             raise
-        raise ValueError(
+        raise UsageError(
             f"`model` ({model.name!r}) uses TensorFlow operators that the builtin TFLite "
             f"runtime lacks: {', '.join(missing)}. Flex (SELECT_TF_OPS) operators are not "
             "exported: the file must run on the plain mobile runtime."

@@ -10,6 +10,7 @@ from keras_resnets.export.common import (
     normalized_model,
 )
 from keras_resnets.training.callbacks import atomic_path
+from keras_resnets.utils.validation import UsageError
 
 
 def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
@@ -51,7 +52,7 @@ def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
 
     path = os.fspath(path)
     if not path.endswith(".onnx"):
-        raise ValueError(f"`path` must end with '.onnx'; received path={path!r}.")
+        raise UsageError(f"`path` must end with '.onnx'; received path={path!r}.")
     model = normalized_model(float32_model(model), mean, std)
     shape, dtype = model_input(model)
     try:

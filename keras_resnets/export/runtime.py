@@ -21,7 +21,7 @@ from keras_resnets.export.common import (
     normalized_model,
 )
 from keras_resnets.export.serving import SIGNATURE, output_name, serving_function
-from keras_resnets.utils.validation import check_non_negative_int, check_positive_int
+from keras_resnets.utils.validation import UsageError, check_non_negative_int, check_positive_int
 
 
 @dataclasses.dataclass
@@ -92,7 +92,7 @@ def load_interpreter(path, num_threads=None, delegates=True):
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-        raise ValueError(
+        raise UsageError(
             f"{path!r} ({os.path.getsize(path)} bytes) is not a valid TFLite model: the "
             f"LiteRT interpreter refused it ({str(e).strip()}). Is it truncated or corrupt?"
         ) from None
@@ -271,7 +271,7 @@ def verify(
             count += len(x)
             first = x[:1] if first is None else first
     if count == 0:
-        raise ValueError("`data` holds no images to verify with.")
+        raise UsageError("`data` holds no images to verify with.")
     median, p90 = _latency_ms(lambda: run_one(first), runs, warmup)
     return Verification(
         path=path,
@@ -297,7 +297,7 @@ def _tflite_runner(path, model, num_threads):
     detail = interpreter.get_input_details()[0]
     input_type = np.dtype(detail["dtype"]).name
     if dtype != "uint8" and input_type == "uint8" and not detail["quantization"][0]:
-        raise ValueError(
+        raise UsageError(
             f"{path!r} takes raw uint8 images and `model` ({model.name!r}) floats: the file "
             "holds a normalization; pass `verify` the `mean` and `std` it was exported with."
         )
@@ -333,7 +333,7 @@ def _onnx_runner(path, model, num_threads):
     try:
         session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own classes (InvalidProtobuf, Fail, ...)
-        raise ValueError(
+        raise UsageError(
             f"{path!r} ({os.path.getsize(path)} bytes) is not a valid ONNX model: onnxruntime "
             f"refused it ({str(e).strip()}). Is it truncated or corrupt?"
         ) from None
@@ -354,7 +354,7 @@ def _saved_model_runner(path, model, mean, std):
     try:
         served = tf.saved_model.load(path).signatures[SIGNATURE]
     except (OSError, ValueError, KeyError) as e:
-        raise ValueError(
+        raise UsageError(
             f"{path!r} is not a SavedModel with a {SIGNATURE!r} signature ({e})."
         ) from None
     key = output_name(model)

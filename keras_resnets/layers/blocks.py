@@ -37,6 +37,7 @@ from keras_resnets.layers.shortcuts import (
     shortcut_kind,
 )
 from keras_resnets.utils.validation import (
+    UsageError,
     check_choice,
     check_positive_int,
     check_rate,
@@ -307,7 +308,7 @@ class BottleneckBlock(ResidualBlock):
 
     def branch_convs(self):
         if self.width < self.groups:
-            raise ValueError(
+            raise UsageError(
                 f"`width_per_group`={self.width_per_group} gives no channel per "
                 f"group at filters={self.filters}; allowed: width_per_group >= "
                 f"{-(-64 // self.filters)}."

@@ -6,6 +6,7 @@ from keras import ops
 from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.grouped_conv import GroupedConv2D
 from keras_resnets.layers.normalization import BatchNormalization
+from keras_resnets.utils.validation import UsageError
 
 HE_NORMAL_FAN_OUT = "he_normal_fan_out"
 
@@ -55,7 +56,7 @@ def conv_layers(
     loaded under another global policy keeps it).
     """
     if strides > 1 and dilation_rate > 1:
-        raise ValueError(
+        raise UsageError(
             f"A convolution is strided or dilated, not both; received strides={strides}, "
             f"dilation_rate={dilation_rate}."
         )

@@ -3,7 +3,7 @@
 import keras
 
 from keras_resnets.layers.conv import Conv2D
-from keras_resnets.utils.validation import check_positive_int
+from keras_resnets.utils.validation import UsageError, check_positive_int
 
 
 def _native_grouped_conv2d():
@@ -68,7 +68,7 @@ class GroupedConv2D(Conv2D):
         check_positive_int("filters", filters)
         check_positive_int("groups", groups)
         if filters % groups:
-            raise ValueError(
+            raise UsageError(
                 f"`groups` must divide `filters`; received groups={groups}, "
                 f"filters={filters}. Allowed: a divisor of {filters}."
             )
@@ -77,7 +77,7 @@ class GroupedConv2D(Conv2D):
     def build(self, input_shape):
         channels = input_shape[-1 if self.data_format == "channels_last" else 1]
         if channels is not None and channels % self.groups:
-            raise ValueError(
+            raise UsageError(
                 f"`groups` must divide the input channels; received "
                 f"groups={self.groups} for an input with {channels} channels "
                 f"(input_shape={tuple(input_shape)})."

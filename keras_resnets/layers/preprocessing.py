@@ -10,6 +10,8 @@ SavedModel and TFLite exports need no preprocessing outside.
 
 import keras
 
+from keras_resnets.utils.validation import UsageError
+
 MODES = ("torch", "caffe", "tf")
 
 
@@ -40,7 +42,7 @@ class ImagePreprocessing(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {', '.join(map(repr, MODES))}; received mode={mode!r}.")
+            raise UsageError(f"`mode` must be one of {', '.join(map(repr, MODES))}; received mode={mode!r}.")
         self.mode = mode
 
     def call(self, images):

@@ -25,7 +25,7 @@ from keras_resnets.layers.common import (
 )
 from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.normalization import BatchNormalization
-from keras_resnets.utils.validation import check_choice, check_positive_int
+from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
 SHORTCUT_OPTIONS = ("A", "B", "C", "D")
 
@@ -73,7 +73,7 @@ class IdentityShortcut(keras.layers.Layer):
     def build(self, input_shape):
         channels = input_shape[-1]
         if self.filters is not None and channels is not None and self.filters < channels:
-            raise ValueError(
+            raise UsageError(
                 f"IdentityShortcut cannot reduce channels: received filters="
                 f"{self.filters} for an input with {channels} channels. Allowed: "
                 f"filters >= {channels}, or a ProjectionShortcut."

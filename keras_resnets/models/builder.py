@@ -14,6 +14,7 @@ from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.registry import get_spec
 from keras_resnets.models.specs import STEM_STRIDES, min_input_size, output_strides
 from keras_resnets.utils.validation import (
+    UsageError,
     check_choice,
     check_positive_int,
     check_rate,
@@ -47,7 +48,7 @@ def _check_output_stride(output_stride, spec, stem):
     if output_stride is None:
         return allowed[0]
     if isinstance(output_stride, bool) or output_stride not in allowed:
-        raise ValueError(
+        raise UsageError(
             f"`output_stride` must be one of {allowed} for {spec.name} with the {stem!r} stem (its "
             f"total stride, or that divided by 2 or 4: the last stages dilated instead of strided); "
             f"received output_stride={output_stride!r}."
@@ -81,14 +82,14 @@ def block_schedule(strides, stem_stride, output_stride):
 
 def _check_features(features_only, include_top, pooling, levels):
     if not isinstance(features_only, bool):
-        raise ValueError(f"`features_only` must be True or False; received features_only={features_only!r}.")
+        raise UsageError(f"`features_only` must be True or False; received features_only={features_only!r}.")
     if features_only and (include_top or pooling is not None):
-        raise ValueError(
+        raise UsageError(
             "features_only=True builds the trunk's feature maps without a head: leave include_top out "
             f"(or pass False) and pooling=None; received include_top={include_top!r}, pooling={pooling!r}."
         )
     if levels is not None and not features_only:
-        raise ValueError(f"`levels` needs features_only=True; received levels={levels!r}.")
+        raise UsageError(f"`levels` needs features_only=True; received levels={levels!r}.")
 
 
 def _check_input_shape(input_shape, min_size, weights, pretrained=False):
@@ -101,24 +102,24 @@ def _check_input_shape(input_shape, min_size, weights, pretrained=False):
     if len(shape) != 3 or any(
         d is not None and (not isinstance(d, numbers.Integral) or d < 1) for d in shape
     ):
-        raise ValueError(
+        raise UsageError(
             "`input_shape` must be (height, width, channels) with positive "
             f"integers or None; received input_shape={input_shape!r}."
         )
     h, w, c = shape
     for side in (h, w):
         if side is not None and side < min_size:
-            raise ValueError(
+            raise UsageError(
                 f"`input_shape` is too small for the network's downsampling "
                 f"(total stride {min_size}); received input_shape={shape}. "
                 f"Allowed: height and width >= {min_size}."
             )
     if c is None:
-        raise ValueError(
+        raise UsageError(
             f"`input_shape` needs a known channel count; received input_shape={shape}."
         )
     if pretrained and c != 3:
-        raise ValueError(
+        raise UsageError(
             f"weights={weights!r} take 3-channel RGB images; received "
             f"input_shape={shape} with {c} channels. Allowed: 3 channels, or "
             "weights=None."
@@ -136,7 +137,7 @@ def _resolve_weights(weights, model, include_top, classes):
     if isinstance(weights, WeightSource):
         source = weights
         if source.model != model:
-            raise ValueError(
+            raise UsageError(
                 f"weights={source.name!r} are for {source.model!r}, not {model!r}."
             )
     elif is_source_name(weights):
@@ -144,14 +145,14 @@ def _resolve_weights(weights, model, include_top, classes):
     elif isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
         return read_weights_file(weights)
     else:
-        raise ValueError(
+        raise UsageError(
             "`weights` must be None, 'imagenet', a named source such as "
             "'torchvision:IMAGENET1K_V2' (keras_resnets.weights.list_sources()), "
             "a WeightSource, or the path of an existing weights file; received "
             f"weights={weights!r}."
         )
     if include_top and classes != source.classes:
-        raise ValueError(
+        raise UsageError(
             f"weights={weights if isinstance(weights, str) else source.name!r} with "
             f"include_top=True has {source.classes} classes; received classes={classes}. "
             f"Allowed: classes={source.classes}, or include_top=False with your own head."
@@ -188,7 +189,7 @@ def _apply_source_build(source, chosen):
     """The build arguments a source needs, checked against the user's."""
     for arg, needed in source.build.items():
         if chosen[arg] is not None and chosen[arg] != needed:
-            raise ValueError(
+            raise UsageError(
                 f"weights={source.name!r} need {arg}={needed!r}; received "
                 f"{arg}={chosen[arg]!r}. Leave `{arg}` out or set it to {needed!r}."
             )
@@ -287,7 +288,7 @@ def build_model(
     if include_top is None:
         include_top = features_only is not True
     if not isinstance(include_top, bool):
-        raise ValueError(f"`include_top` must be True or False; received include_top={include_top!r}.")
+        raise UsageError(f"`include_top` must be True or False; received include_top={include_top!r}.")
     if include_top:
         classes = check_positive_int("classes", classes)
     source, chosen = weights_build_arguments(spec.name, weights, shortcut, stem, layout, include_top, classes)
@@ -299,7 +300,7 @@ def build_model(
     drop_path_rate = check_rate("drop_path_rate", drop_path_rate)
     dropout_rate = check_rate("dropout_rate", dropout_rate)
     if pooling not in (None, "avg", "max"):
-        raise ValueError(
+        raise UsageError(
             f"`pooling` must be None, 'avg' or 'max'; received pooling={pooling!r}."
         )
     if (
@@ -307,12 +308,12 @@ def build_model(
         or not isinstance(width_multiplier, numbers.Real)
         or width_multiplier <= 0
     ):
-        raise ValueError(
+        raise UsageError(
             "`width_multiplier` must be a positive number; received "
             f"width_multiplier={width_multiplier!r}."
         )
     if spec.block == "basic" and (groups not in (None, 1) or width_per_group not in (None, 64)):
-        raise ValueError(
+        raise UsageError(
             f"{spec.name} has basic blocks, which take no `groups` or "
             f"`width_per_group`; received groups={groups!r}, "
             f"width_per_group={width_per_group!r}. Allowed: a bottleneck model."
@@ -456,7 +457,7 @@ def _check_levels(levels, pyramid):
         return allowed
     chosen = (levels,) if isinstance(levels, str) else tuple(levels)
     if not chosen or any(level not in allowed for level in chosen) or len(set(chosen)) < len(chosen):
-        raise ValueError(
+        raise UsageError(
             f"`levels` must be distinct levels of this model, some of {allowed}; received levels={levels!r}."
         )
     return chosen

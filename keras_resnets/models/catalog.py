@@ -18,6 +18,7 @@ import io
 import json
 
 from keras_resnets.models.registry import BUILDER_NAMES, get_spec, list_models
+from keras_resnets.utils.validation import UsageError
 
 # Trainable parameters (torchvision's count) and multiply-accumulates of one
 # image at the reference size (224 px, or 32 px for the CIFAR nets), with
@@ -158,7 +159,7 @@ def render(rows, format="table"):
     """`catalog()` rows as text: "table" (aligned columns), "json", "csv"
     (exact integers) or "markdown" (the README's model table)."""
     if format not in FORMATS:
-        raise ValueError(f"`format` must be one of {', '.join(FORMATS)}; received format={format!r}.")
+        raise UsageError(f"`format` must be one of {', '.join(FORMATS)}; received format={format!r}.")
     if format == "json":
         return json.dumps(rows, indent=2)
     if format == "csv":

@@ -3,6 +3,8 @@ multi-scale features."""
 
 import keras
 
+from keras_resnets.utils.validation import UsageError
+
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
 class ResNetModel(keras.Model):
@@ -55,7 +57,7 @@ class ResNetModel(keras.Model):
         if class_names is not None:
             class_names = tuple(str(name) for name in class_names)  # (a tuple: Keras tracks lists)
         if image_transform not in (None, "resize", "center_crop"):
-            raise ValueError("`image_transform` must be None, 'resize' or 'center_crop'; received "
+            raise UsageError("`image_transform` must be None, 'resize' or 'center_crop'; received "
                              f"image_transform={image_transform!r}.")
         self.class_names, self.image_transform = class_names, image_transform
         return self

@@ -13,7 +13,7 @@ def register(spec):
     """Adds `spec` (a `ModelSpec`) under its name and aliases."""
     for key in (spec.name, *spec.aliases):
         if key in _REGISTRY or key in _ALIASES:
-            raise ValueError(
+            raise UsageError(
                 f"A model named {key!r} is already registered; names must be unique."
             )
     _REGISTRY[spec.name] = spec
@@ -34,7 +34,7 @@ def list_models(family=None):
     """
     families = sorted({s.family for s in _REGISTRY.values()})
     if family is not None and family not in families:
-        raise ValueError(
+        raise UsageError(
             f"Unknown `family`: received family={family!r}. Allowed: {families}."
         )
     return [n for n, s in _REGISTRY.items() if family in (None, s.family)]
@@ -43,13 +43,13 @@ def list_models(family=None):
 def get_spec(name):
     """The `ModelSpec` of `name` (or of an alias); a clear error otherwise."""
     if not isinstance(name, str):
-        raise ValueError(f"`name` must be a model name string; received name={name!r}.")
+        raise UsageError(f"`name` must be a model name string; received name={name!r}.")
     key = name.lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
         close = difflib.get_close_matches(key, [*_REGISTRY, *_ALIASES], n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(
+        raise UsageError(
             f"Unknown model: received name={name!r}.{hint} "
             f"Allowed: {', '.join(_REGISTRY)} (see keras_resnets.list_models())."
         )

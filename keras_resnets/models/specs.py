@@ -8,7 +8,7 @@ Keras model; nothing else holds architecture numbers.
 
 import dataclasses
 
-from keras_resnets.utils.validation import check_positive_int
+from keras_resnets.utils.validation import UsageError, check_positive_int
 
 IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
@@ -101,7 +101,7 @@ def check_image_size(name, size, spec):
     size = check_positive_int(name, size)
     smallest = min_input_size(spec)
     if size < smallest:
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be at least {smallest} for {spec.name} (its total stride); "
             f"received {name}={size}."
         )

@@ -29,6 +29,7 @@ from keras_resnets.models.saving import load_model
 from keras_resnets.utils.file_kinds import image_files
 from keras_resnets.weights.pretrained import load_weights
 from keras_resnets.weights.preprocessing import imagenet_classes
+from keras_resnets.utils.validation import UsageError
 
 DEFAULT_TOP = 5
 DEFAULT_BATCH_SIZE = 32
@@ -83,7 +84,7 @@ def _names(count, class_names=None):
     outputs, else the indices."""
     if class_names is not None:
         if len(class_names) != count:
-            raise ValueError(f"The model has {count} outputs but {len(class_names)} class names.")
+            raise UsageError(f"The model has {count} outputs but {len(class_names)} class names.")
         return list(class_names), None
     if count == 1000:
         classes = imagenet_classes()
@@ -107,7 +108,7 @@ def load_classifier(model, weights=None, image_size=None):
     if isinstance(model, str) and not model.lower().endswith(".keras") and not os.path.isfile(model):
         return _named_classifier(model, "imagenet" if weights is None else weights, image_size)
     if weights is not None:
-        raise ValueError(
+        raise UsageError(
             f"`weights` are for a model name; received weights={weights!r} with model={model!r}, which has "
             "its own. Allowed: weights=None."
         )
@@ -119,7 +120,7 @@ def load_classifier(model, weights=None, image_size=None):
     names, ids = _names(int(model.outputs[0].shape[-1]), class_names)
     side = _fixed_side(model)
     if image_size is not None and side is not None and image_size != side:
-        raise ValueError(f"`image_size` must be the model's input side, {side}; received image_size={image_size}.")
+        raise UsageError(f"`image_size` must be the model's input side, {side}; received image_size={image_size}.")
     spec_size = 224
     try:
         spec_size = get_spec(model.name).default_size
@@ -138,7 +139,7 @@ def _named_classifier(name, weights, image_size):
     classes = source.classes if source is not None else None
     mode = getattr(source, "preprocessing", None)
     if source is None or classes is None or mode is None:
-        raise ValueError(
+        raise UsageError(
             f"`weights` must hold a classifier to predict with (ImageNet weights, or a checkpoint with "
             f"its head); received weights={weights!r}."
         )
@@ -155,7 +156,7 @@ def _read(path):
     try:
         image = keras.utils.load_img(path, color_mode="rgb")
     except Exception as e:  # PIL raises UnidentifiedImageError, OSError, ...
-        raise ValueError(f"Cannot read the image {path!r}: {str(e).splitlines()[0]}") from None
+        raise UsageError(f"Cannot read the image {path!r}: {str(e).splitlines()[0]}") from None
     return keras.utils.img_to_array(image, dtype="uint8")
 
 
@@ -176,7 +177,7 @@ def _expand(images):
         if array.ndim == 3:
             array = array[None]
         if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
-            raise ValueError(f"`images` must be [n, h, w, channels] images; received an array of shape "
+            raise UsageError(f"`images` must be [n, h, w, channels] images; received an array of shape "
                              f"{array.shape}.")
         return [(i, lambda a=a: a[..., :3] if a.shape[-1] != 1 else np.repeat(a, 3, -1)) for i, a in
                 enumerate(array.astype("uint8"))]
@@ -188,12 +189,12 @@ def _expand(images):
         if os.path.isdir(item):
             files = image_files(item)
             if not files:
-                raise ValueError(f"`images`: the folder {item!r} holds no image files.")
+                raise UsageError(f"`images`: the folder {item!r} holds no image files.")
             found.extend(files)
         elif os.path.isfile(item):
             found.append(item)
         else:
-            raise ValueError(f"`images`: no such file or folder: {item!r}.")
+            raise UsageError(f"`images`: no such file or folder: {item!r}.")
     return [(path, lambda p=path: _read(p)) for path in found]
 
 
@@ -202,7 +203,7 @@ def predict_batches(classifier, images, top=None, batch_size=DEFAULT_BATCH_SIZE)
     count = len(classifier.class_names)
     top = min(DEFAULT_TOP, count) if top is None else top
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= count:
-        raise ValueError(f"`top` must be an integer from 1 to the model's {count} classes; received top={top!r}.")
+        raise UsageError(f"`top` must be an integer from 1 to the model's {count} classes; received top={top!r}.")
     items = _expand(images)
     dtype = classifier.model.inputs[0].dtype
     for start in range(0, len(items), batch_size):

@@ -84,6 +84,7 @@ import numpy as np
 
 from keras_resnets.training.settings import STRATEGIES, check_strategy_backend
 from keras_resnets.utils.backend import configured_backend, require_tensorflow
+from keras_resnets.utils.validation import UsageError
 
 tf = require_tensorflow("keras_resnets.training (tf.data pipelines and tf.distribute strategies)")
 
@@ -103,9 +104,9 @@ def _tf_config():
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as e:
-        raise ValueError(f"`TF_CONFIG` is not valid JSON ({e}); received TF_CONFIG={raw!r}.") from None
+        raise UsageError(f"`TF_CONFIG` is not valid JSON ({e}); received TF_CONFIG={raw!r}.") from None
     if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
-        raise ValueError(
+        raise UsageError(
             "`TF_CONFIG` must be a JSON object with a \"cluster\" and a \"task\", e.g. "
             '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}; '
             f"received TF_CONFIG={raw!r}."
@@ -122,12 +123,12 @@ def resolve_strategy(strategy="auto", tpu=None):
     and the tf.distribute strategies (and `tpu`) are refused.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(
+        raise UsageError(
             f"`strategy` must be one of {', '.join(repr(s) for s in STRATEGIES)}; "
             f"received strategy={strategy!r}."
         )
     if tpu is not None and strategy not in ("auto", "tpu"):
-        raise ValueError(f"`tpu` needs strategy='tpu' (or 'auto'); received strategy={strategy!r}, tpu={tpu!r}.")
+        raise UsageError(f"`tpu` needs strategy='tpu' (or 'auto'); received strategy={strategy!r}, tpu={tpu!r}.")
     check_strategy_backend(strategy, tpu)
     if configured_backend() != "tensorflow":
         return "none"
@@ -168,24 +169,24 @@ def make_strategy(strategy="auto", tpu=None):
     if name == "multiworker":
         config = _tf_config()
         if not config:
-            raise ValueError(
+            raise UsageError(
                 "strategy='multiworker' reads the cluster from the `TF_CONFIG` environment variable, which is "
                 'not set; e.g. TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                 '"task": {"type": "worker", "index": 0}}\' on the first host, "index": 1 on the second.'
             )
         if "task" not in config:
-            raise ValueError(f"`TF_CONFIG` has no \"task\" (this worker's type and index); received {config!r}.")
+            raise UsageError(f"`TF_CONFIG` has no \"task\" (this worker's type and index); received {config!r}.")
         # No `CommunicationOptions(timeout_seconds=...)`: see the module
         # docstring; `Watchdog` bounds a hang instead.
         return tf.distribute.MultiWorkerMirroredStrategy()
     if tpu is None:
-        raise ValueError("strategy='tpu' needs the TPU's address: tpu='grpc://HOST:8470', a Cloud TPU name or 'local'.")
+        raise UsageError("strategy='tpu' needs the TPU's address: tpu='grpc://HOST:8470', a Cloud TPU name or 'local'.")
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, tf.errors.OpError, RuntimeError) as e:
-        raise ValueError(f"no TPU reachable at tpu={tpu!r}: {e}") from None
+        raise UsageError(f"no TPU reachable at tpu={tpu!r}: {e}") from None
     return tf.distribute.TPUStrategy(resolver)
 
 

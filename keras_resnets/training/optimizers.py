@@ -32,6 +32,8 @@ The decay is inside the optimizer's update (not model losses): `fit`,
 import keras
 from keras import ops
 
+from keras_resnets.utils.validation import UsageError
+
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
 class L2SGD(keras.optimizers.SGD):
@@ -59,7 +61,7 @@ class L2SGD(keras.optimizers.SGD):
     def __init__(self, learning_rate=0.01, momentum=0.9, nesterov=False, l2=1e-4, l2_exclude=(),
                  name="l2sgd", **kwargs):
         if kwargs.get("weight_decay") is not None:
-            raise ValueError(
+            raise UsageError(
                 "L2SGD adds its decay to the gradient (`l2`); Keras's decoupled `weight_decay` is "
                 f"not taken too; received weight_decay={kwargs['weight_decay']!r}."
             )
@@ -67,7 +69,7 @@ class L2SGD(keras.optimizers.SGD):
         super().__init__(learning_rate=learning_rate, momentum=float(momentum), nesterov=bool(nesterov),
                          name=name, **kwargs)
         if isinstance(l2, bool) or not isinstance(l2, (int, float)) or not l2 >= 0:
-            raise ValueError(f"`l2` must be a number >= 0; received l2={l2!r}.")
+            raise UsageError(f"`l2` must be a number >= 0; received l2={l2!r}.")
         if isinstance(l2_exclude, str):
             l2_exclude = (l2_exclude,)
         self.l2 = float(l2)

@@ -2,6 +2,8 @@
 
 import contextlib
 
+from keras_resnets.utils.validation import UsageError
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "float64")
 """The allowed `precision` values. "float64" is for exactness checks, not for
 speed: a distributed run in float64 gives a one-device run's weights within
@@ -34,7 +36,7 @@ def resolve_precision(precision):
     same step agree, free of float32 rounding.
     """
     if precision not in PRECISIONS:
-        raise ValueError(
+        raise UsageError(
             f"`precision` must be one of {', '.join(repr(p) for p in PRECISIONS)}; "
             f"received precision={precision!r}."
         )

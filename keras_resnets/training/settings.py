@@ -7,6 +7,8 @@ run the training take them from here.
 
 import sys
 
+from keras_resnets.utils.validation import UsageError
+
 DEFAULT_OUTPUT = "saved_models"
 """The folder of runs (and of searches: `saved_models/tune-DATA`)."""
 
@@ -45,7 +47,7 @@ def resolve_verbose(verbose):
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 2
     if isinstance(verbose, bool) or verbose not in VERBOSITIES:
-        raise ValueError(
+        raise UsageError(
             f"`verbose` must be one of {', '.join(map(repr, VERBOSITIES))}; received verbose={verbose!r}."
         )
     return int(verbose)

@@ -19,6 +19,7 @@ from keras_resnets.models.builder import build_model, weights_build_arguments
 from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.saving import load_model
 from keras_resnets.training.recipes import zero_classifier
+from keras_resnets.utils.validation import UsageError
 from keras_resnets.weights.pretrained import load_weights
 
 ARCHITECTURE_ARGS = ("shortcut", "stem", "layout")
@@ -59,7 +60,7 @@ def pretrained_model(name, weights, bundle, **model_kwargs):
     source, chosen = weights_build_arguments(name, weights, **chosen)
     mode = source.preprocessing
     if mode is None:
-        raise ValueError(f"weights={weights!r}: a Keras weights file says nothing of the images it was "
+        raise UsageError(f"weights={weights!r}: a Keras weights file says nothing of the images it was "
                          "trained on; it loads whole, onto the same model (see `starting_point`).")
     inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
     x = ImagePreprocessing(mode, name="normalize")(inputs)
@@ -77,7 +78,7 @@ def continued_model(path, bundle, **model_kwargs):
     Returns `(model, whether the head was kept)`.
     """
     if model_kwargs:
-        raise ValueError(
+        raise UsageError(
             f"weights={path!r} is the model of an earlier run, whose architecture is fixed; received "
             f"builder arguments {sorted(model_kwargs)}. Allowed: none with a .keras model."
         )

@@ -5,6 +5,7 @@ import argparse
 from keras_resnets.training.command import add_verbose, verbosity
 from keras_resnets.tuning.settings import DEFAULT_MAX_EPOCHS, FAMILIES, TUNER_NAMES, default_directory
 from keras_resnets.utils.validation import (
+    UsageError,
     check_data,
     check_output_folder,
     int_at_least,
@@ -33,7 +34,7 @@ def _amount(text):
 
 def _family(text):
     if text not in FAMILIES:
-        raise ValueError(text)
+        raise UsageError(text)
     return text
 
 

@@ -30,7 +30,7 @@ from keras_resnets.tuning.space import (
 )
 from keras_resnets.utils.macs import count_macs
 from keras_resnets.tuning.settings import DEFAULT_EPOCHS
-from keras_resnets.utils.validation import check_positive_int
+from keras_resnets.utils.validation import UsageError, check_positive_int
 
 DEFAULT_BATCH_SIZES = (32, 64, 128)
 MIN_STEPS_PER_EPOCH = 20  # default batch sizes give epochs at least this long
@@ -199,7 +199,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         families = list(self.space.depths)
         family = hp.Choice("family", families)
         if family not in families:
-            raise ValueError(f"Unknown family: received family={family!r}. Allowed: {families}.")
+            raise UsageError(f"Unknown family: received family={family!r}. Allowed: {families}.")
         arch = {}
         for f in families:
             # Per-family choices live in the family's conditional scope, so a
@@ -216,7 +216,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
             if f != family:
                 continue
             if depth not in table:
-                raise ValueError(
+                raise UsageError(
                     f"Unknown depth for family {f!r}: received depth={depth!r}. Allowed: {list(table)}."
                 )
             arch = dict(name=table[depth], width_multiplier=float(wm))
@@ -300,7 +300,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
                 if cheapest is None or cost["macs"] < cheapest[1]["macs"]:
                     cheapest = (arch, cost)
         arch, cost = cheapest
-        raise ValueError(
+        raise UsageError(
             "No model in the search space meets the budget "
             f"{', '.join(f'{k}={v:,}' for k, v in self.budgets.items())}: the cheapest, "
             f"{describe(arch)}, has {over_budget(cost, self.budgets)}. Allowed: a larger budget, "

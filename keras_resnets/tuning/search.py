@@ -51,7 +51,7 @@ from keras_resnets.tuning.settings import (
     TUNER_NAMES,
     default_directory,
 )
-from keras_resnets.utils.validation import check_choice, check_non_negative_int, check_positive_int
+from keras_resnets.utils.validation import UsageError, check_choice, check_non_negative_int, check_positive_int
 
 
 
@@ -343,7 +343,7 @@ def _claim_directory(directory, settings, overwrite):
         if saved != settings:
             diff = [f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} here"
                     for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k)]
-            raise ValueError(
+            raise UsageError(
                 f"`directory` {directory!r} holds a different search ({'; '.join(diff)}). "
                 "Allowed: the same settings to continue it, another directory, or "
                 "overwrite=True (--overwrite) to replace it."
@@ -426,7 +426,7 @@ def tune(
         isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
         or not math.isfinite(time_budget) or time_budget <= 0
     ):
-        raise ValueError(
+        raise UsageError(
             f"`time_budget` must be a positive number of minutes; received time_budget={time_budget!r}."
         )
     if max_trials is not None:
@@ -438,7 +438,7 @@ def tune(
         hyperband_iterations = 1
     directory = directory or default_directory(data)
     if not isinstance(overwrite, bool):
-        raise ValueError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
+        raise UsageError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
 
     hypermodel = ResNetHyperModel(data, seed=seed, epochs=DEFAULT_EPOCHS if epochs is None else epochs,
                                   **hypermodel_kwargs)
@@ -495,7 +495,7 @@ def tune(
         done = [r for r in rows if r["status"] == "completed"]
         counts = {s: sum(r["status"] == s for r in rows) for s in ("completed", "rejected", "failed")}
         if not done:
-            raise ValueError(
+            raise UsageError(
                 f"No trial of the search in {directory!r} completed ({counts['rejected']} rejected, "
                 f"{counts['failed']} failed; see results.csv). Allowed: a larger time_budget or "
                 "max_trials, or a wider space."

@@ -46,7 +46,7 @@ from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
 from keras_resnets.layers.stem import STEMS
 from keras_resnets.models.registry import get_spec, list_models
 from keras_resnets.tuning.settings import FAMILIES
-from keras_resnets.utils.validation import check_positive_int
+from keras_resnets.utils.validation import UsageError, check_positive_int
 
 SMALL_IMAGE_MAX = 64
 """Images up to this side search the CIFAR nets; larger ones the ImageNet nets."""
@@ -72,7 +72,7 @@ def _depth(name):
 def variants(family, image_size):
     """`{depth: registered name}` of a search family for images of `image_size` px."""
     if family not in FAMILIES:
-        raise ValueError(
+        raise UsageError(
             f"Unknown family: received family={family!r}. Allowed: {', '.join(map(repr, FAMILIES))}."
         )
     size = 32 if image_size <= SMALL_IMAGE_MAX else 224
@@ -97,14 +97,14 @@ def _values(name, values, allowed=None, kind=numbers.Real):
     except TypeError:
         values = None
     if not values:
-        raise ValueError(f"`{name}` must be a non-empty list; received {name}={values!r}.")
+        raise UsageError(f"`{name}` must be a non-empty list; received {name}={values!r}.")
     for v in values:
         bad_type = isinstance(v, bool) or not isinstance(v, kind)
         if bad_type or (allowed is not None and v not in allowed) or (
             allowed is None and v <= 0
         ):
             what = f"one of {', '.join(map(repr, allowed))}" if allowed is not None else "positive numbers"
-            raise ValueError(f"`{name}` must hold {what}; received {name}={list(values)!r}.")
+            raise UsageError(f"`{name}` must hold {what}; received {name}={list(values)!r}.")
     return values
 
 
@@ -144,7 +144,7 @@ class SearchSpace:
             known = sorted({d for t in tables.values() for d in t})
             unknown = [d for d in depths if d not in known]
             if unknown:
-                raise ValueError(
+                raise UsageError(
                     f"Unknown depth for families {list(families)} at {image_size} px: received "
                     f"depths={list(depths)}. Allowed: {known}."
                 )
@@ -172,7 +172,7 @@ class SearchSpace:
             tables = {f: t for f, t in tables.items() if t}
         elif empty:
             allowed = {f: list(variants(f, image_size)) for f in empty}
-            raise ValueError(
+            raise UsageError(
                 f"No depth left for families {empty}: received depths={depths!r}, "
                 f"min_depth={min_depth!r}, max_depth={max_depth!r}. Allowed depths: {allowed}."
             )
@@ -219,7 +219,7 @@ def check_budgets(max_params=None, max_macs=None, max_latency_ms=None):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-            raise ValueError(f"`{name}` must be a positive number; received {name}={value!r}.")
+            raise UsageError(f"`{name}` must be a positive number; received {name}={value!r}.")
         budgets[name] = value
     return budgets
 

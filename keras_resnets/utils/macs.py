@@ -16,6 +16,8 @@ import re
 
 import numpy as np
 
+from keras_resnets.utils.validation import UsageError
+
 METHODS = ("auto", "graph", "layers")
 
 # torchvision's "GFLOPS" column counts the multiply-accumulates of the
@@ -26,7 +28,7 @@ _COUNTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMulV2", "Batch
 def _op_macs(op):
     shapes = [op.outputs[0].shape, *(t.shape for t in op.inputs[:2])]
     if not all(shape.is_fully_defined() for shape in shapes):
-        raise ValueError(
+        raise UsageError(
             f"count_macs needs known shapes; the operation {op.name!r} ({op.type}) has "
             f"inputs {[tuple(t.shape) for t in op.inputs[:2]]} and output {tuple(shapes[0])}."
         )
@@ -86,12 +88,12 @@ def _resolve_method(method):
     import keras
 
     if method not in METHODS:
-        raise ValueError(f"`method` must be one of {', '.join(map(repr, METHODS))}; received method={method!r}.")
+        raise UsageError(f"`method` must be one of {', '.join(map(repr, METHODS))}; received method={method!r}.")
     backend = keras.backend.backend()
     if method == "auto":
         return "graph" if backend == "tensorflow" else "layers"
     if method == "graph" and backend != "tensorflow":
-        raise ValueError(
+        raise UsageError(
             f"method='graph' counts the operations of a TensorFlow graph: it needs the TensorFlow backend, "
             f"and Keras runs on {backend!r} here. Use method='layers' (or 'auto'), or KERAS_BACKEND=tensorflow."
         )
@@ -133,7 +135,7 @@ def macs_by_layer(model, input_shape=None, method="auto"):
         scopes = name.split("/")[:-1]
         owner = next((n for s in scopes for n in (s, re.sub(r"_\d+$", "", s)) if n in totals), None)
         if owner is None:
-            raise ValueError(f"Operation {name!r} belongs to no layer of {model.name!r}.")
+            raise UsageError(f"Operation {name!r} belongs to no layer of {model.name!r}.")
         totals[owner] += int(_op_macs(op))
     return {name: macs for name, macs in totals.items() if macs}
 
@@ -155,7 +157,7 @@ def _image_shape(model, input_shape):
     if len(input_shape) != len(model_shape) or any(
         m is not None and m != d for m, d in zip(model_shape, input_shape)
     ):
-        raise ValueError(
+        raise UsageError(
             f"`input_shape` must fit the model's input {model_shape}; received "
             f"input_shape={input_shape}."
         )
@@ -203,7 +205,7 @@ def _function_graph(call, scopes):
         function = graph._get_function(function_name)
         if function is not None and getattr(function, "graph", None) is not None:
             return function.graph
-    raise ValueError(
+    raise UsageError(
         f"count_macs cannot see inside {call.name!r}: the function {function_name!r} it "
         "calls has no traced graph in the model's trace, so its operations cannot be counted."
     )
@@ -235,7 +237,7 @@ def _layer_macs(model, input_shape):
         elif isinstance(layer, keras.layers.Dense):
             counted.append((layer, "call", _dense_macs))
         elif any(w.path.split("/")[-1] == "kernel" for w in layer._trainable_variables + layer._non_trainable_variables):
-            raise ValueError(
+            raise UsageError(
                 f"count_macs(method='layers') counts convolution and dense layers; the layer {layer.name!r} "
                 f"({type(layer).__name__}) has a kernel that it cannot count. Count with method='graph' on "
                 "the TensorFlow backend."

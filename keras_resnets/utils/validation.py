@@ -17,14 +17,17 @@ from keras_resnets.utils import file_kinds
 
 
 class UsageError(ValueError):
-    """A bad argument (a missing file, a folder that cannot be written, a run
-    that would be lost): `keras-resnets` prints its message as one line,
-    `keras-resnets COMMAND: error: MESSAGE`, and exits with status 2."""
+    """A bad argument or bad data (a value out of range, a missing file, a
+    folder that cannot be written, a run that would be lost), raised by
+    every check of the package: `keras-resnets` prints its message as one
+    line, `keras-resnets COMMAND: error: MESSAGE`, and exits with status 2;
+    any other exception keeps its traceback. A `ValueError`, so callers of
+    the Python API catch it as the Keras convention has it."""
 
 
 def check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be a positive integer; received {name}={value!r}."
         )
     return int(value)
@@ -32,7 +35,7 @@ def check_positive_int(name, value):
 
 def check_non_negative_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be a non-negative integer; received {name}={value!r}."
         )
     return int(value)
@@ -45,7 +48,7 @@ def check_positive_number(name, value):
         or not isinstance(value, numbers.Real)
         or not (math.isfinite(value) and value > 0)
     ):
-        raise ValueError(f"`{name}` must be a positive number; received {name}={value!r}.")
+        raise UsageError(f"`{name}` must be a positive number; received {name}={value!r}.")
     return float(value)
 
 
@@ -56,7 +59,7 @@ def check_rate(name, value):
         or not isinstance(value, numbers.Real)
         or not 0.0 <= value < 1.0
     ):
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be a number in [0, 1); received {name}={value!r}."
         )
     return float(value)
@@ -64,7 +67,7 @@ def check_rate(name, value):
 
 def check_choice(name, value, allowed):
     if value not in allowed:
-        raise ValueError(
+        raise UsageError(
             f"`{name}` must be one of {', '.join(repr(a) for a in allowed)}; "
             f"received {name}={value!r}."
         )

@@ -16,6 +16,8 @@ import sys
 
 import numpy as np
 
+from keras_resnets.utils.validation import UsageError
+
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIXES = (".safetensors",)
 H5_SUFFIXES = (".h5", ".hdf5")
@@ -32,7 +34,7 @@ def checkpoint_format(path):
                            ("safetensors", SAFETENSORS_SUFFIXES)):
         if name.endswith(suffixes):
             return kind
-    raise ValueError(
+    raise UsageError(
         f"`weights` file {os.fspath(path)!r} has an unknown type. Allowed: "
         f"{KERAS_WEIGHTS_SUFFIX} (model.save_weights), .h5 (keras.applications), "
         ".pth / .pt / .bin (PyTorch state dict), .safetensors."
@@ -63,7 +65,7 @@ def _read_torch(path):
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         if "weights only" in str(e).lower():
-            raise ValueError(
+            raise UsageError(
                 f"torch.load(weights_only=True) refused {os.fspath(path)!r}: the "
                 "file is a pickle that holds more than tensors (objects whose "
                 "loading would run code). keras_resnets does not unpickle such "
@@ -71,12 +73,12 @@ def _read_torch(path):
                 "`model.state_dict()`, or save a plain state dict.\n"
                 f"torch said: {str(e).splitlines()[0]}"
             ) from None
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} is not a readable PyTorch checkpoint (corrupt or "
             f"not a checkpoint): {e}"
         ) from None
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} is not a readable PyTorch checkpoint (truncated "
             f"or corrupt): {str(e).splitlines()[0]}"
         ) from None
@@ -86,7 +88,7 @@ def _read_torch(path):
             state = state[wrapper]
             break
     if not isinstance(state, dict):
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} holds a {type(state).__name__}, not a state dict "
             "(a mapping from names to tensors)."
         )
@@ -99,7 +101,7 @@ def _read_safetensors(path):
     try:
         return load_file(os.fspath(path))
     except Exception as e:  # safetensors raises its own SafetensorError
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} is not a readable .safetensors file (truncated "
             f"or corrupt): {e}"
         ) from None
@@ -111,14 +113,14 @@ def _read_h5(path):
     try:
         f = h5py.File(path, "r")
     except OSError as e:
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} is not a readable HDF5 file (truncated or "
             f"corrupt): {e}"
         ) from None
     with f:
         group = f["model_weights"] if "model_weights" in f else f
         if "layer_names" not in group.attrs:
-            raise ValueError(
+            raise UsageError(
                 f"{os.fspath(path)!r} is not a keras.applications weights file "
                 "(no 'layer_names'). Weights saved by Keras 3's "
                 f"model.save_weights end in {KERAS_WEIGHTS_SUFFIX}."
@@ -158,7 +160,7 @@ def read_checkpoint(path):
         raise FileNotFoundError(f"No checkpoint file at {os.fspath(path)!r}.")
     kind = checkpoint_format(path)
     if kind == "keras":
-        raise ValueError(
+        raise UsageError(
             f"{os.fspath(path)!r} is a Keras 3 weights file: load it with "
             "model.load_weights (or weights=path when building)."
         )

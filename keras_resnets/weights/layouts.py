@@ -32,6 +32,7 @@ import numpy as np
 from keras_resnets.layers.blocks import BottleneckBlock, ResidualBlock
 from keras_resnets.layers.shortcuts import ProjectionShortcut
 from keras_resnets.layers.stem import Stem
+from keras_resnets.utils.validation import UsageError
 
 _BLOCK_NAME = re.compile(r"^stage(\d+)_block(\d+)$")
 
@@ -76,7 +77,7 @@ def _walk(model):
         elif isinstance(layer, ResidualBlock):
             match = _BLOCK_NAME.match(layer.name)
             if match is None:
-                raise ValueError(
+                raise UsageError(
                     f"Model {model.name!r} has a residual block named {layer.name!r}; "
                     "checkpoint keys need blocks named 'stage{i}_block{j}'."
                 )
@@ -86,7 +87,7 @@ def _walk(model):
         elif layer.name == "predictions":
             parts.head = layer
     if parts.stem is None:
-        raise ValueError(f"Model {model.name!r} has no `stem` layer: it is not a keras_resnets model.")
+        raise UsageError(f"Model {model.name!r} has no `stem` layer: it is not a keras_resnets model.")
     return parts
 
 
@@ -291,7 +292,7 @@ def get_layout(layout):
     if isinstance(layout, Layout):
         return layout
     if layout not in LAYOUTS:
-        raise ValueError(f"`layout` must be one of {list(LAYOUTS)}; received layout={layout!r}.")
+        raise UsageError(f"`layout` must be one of {list(LAYOUTS)}; received layout={layout!r}.")
     return LAYOUTS[layout]
 
 
@@ -322,7 +323,7 @@ def weight_map(model, layout):
     parts = _walk(model)
     problems = layout.check(parts)
     if problems:
-        raise ValueError(
+        raise UsageError(
             f"Model {model.name!r} does not have the architecture of a "
             f"{layout.title} checkpoint, so it cannot be loaded onto it: "
             + "; ".join(problems) + f". {layout.hint}."
@@ -337,7 +338,7 @@ def weight_map(model, layout):
     mapped = {id(v) for v in mapping.values()}
     unmapped = [w.path for w in model.weights if id(w) not in mapped]
     if unmapped:
-        raise ValueError(
+        raise UsageError(
             f"Model {model.name!r} has weights with no {layout.title} counterpart: {unmapped}."
         )
     return mapping
@@ -427,7 +428,7 @@ def assign_weights(model, state, layout, classifier=True):
     """
     layout = get_layout(layout)
     if not hasattr(state, "keys") or not hasattr(state, "__getitem__"):
-        raise ValueError(
+        raise UsageError(
             f"The {layout.title} checkpoint must be a mapping from keys to tensors "
             f"or arrays; received an object of type {type(state).__name__}."
         )
@@ -483,7 +484,7 @@ def assign_weights(model, state, layout, classifier=True):
                     "skipped) and add your own head."
                 )
         lines.append(f"{layout.hint}.")
-        raise ValueError("\n".join(lines))
+        raise UsageError("\n".join(lines))
 
     for key, variable in mapping.items():
         variable.assign(values[key].astype(variable.dtype, copy=False))

@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from keras_resnets.utils.validation import UsageError
 from keras_resnets.weights import pretrained
 
 MODES = ("torch", "caffe", "tf")
@@ -43,7 +44,7 @@ def preprocessing_mode(weights, model=None):
             return modes.pop()
     if isinstance(weights, str) and model is not None:
         return pretrained.get_source(weights, getattr(model, "name", model)).preprocessing
-    raise ValueError(
+    raise UsageError(
         f"preprocess_input: received weights={weights!r}"
         + ("" if model is None else f", model={model!r}")
         + f". Allowed: a mode {list(MODES)}, a WeightSource, a source name such as "
@@ -109,12 +110,12 @@ def decode_predictions(preds, top=5):
     """
     preds = np.asarray(preds)
     if preds.ndim != 2 or preds.shape[1] != 1000:
-        raise ValueError(
+        raise UsageError(
             "`preds` must be ImageNet predictions of shape (batch, 1000); received "
             f"an array of shape {preds.shape}."
         )
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= 1000:
-        raise ValueError(f"`top` must be an integer in [1, 1000]; received top={top!r}.")
+        raise UsageError(f"`top` must be an integer in [1, 1000]; received top={top!r}.")
     classes = imagenet_classes()
     results = []
     for row in preds:

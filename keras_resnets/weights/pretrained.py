@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 
+from keras_resnets.utils.validation import UsageError
 from keras_resnets.weights import sources as data
 from keras_resnets.weights.files import checkpoint_format, read_checkpoint
 
@@ -129,7 +130,7 @@ def get_source(weights, model):
     if weights == "imagenet":
         if model not in data.IMAGENET_DEFAULT:
             others = list_sources(model)
-            raise ValueError(
+            raise UsageError(
                 f"weights='imagenet': no ImageNet weights for {model!r} fit its default "
                 f"layout. Allowed: weights='imagenet' for {sorted(data.IMAGENET_DEFAULT)}"
                 + (f"; for {model!r}: {others}" if others else "") + "."
@@ -138,7 +139,7 @@ def get_source(weights, model):
     if (model, weights) not in SOURCES:
         others = list_sources(model)
         elsewhere = sorted(m for (m, name) in SOURCES if name == weights)
-        raise ValueError(
+        raise UsageError(
             f"weights={weights!r} has no file for model {model!r}"
             + (f" (it has for {elsewhere})" if elsewhere else "")
             + f". Allowed for {model!r}: None, "
@@ -198,7 +199,7 @@ def fetch(source, include_top=True, cache_dir=None):
     target = os.path.join(folder, fname)
     path_hint = f"pass the file's path: weights='/path/to/{fname}'"
     if expected is None:
-        raise ValueError(
+        raise UsageError(
             f"weights={source.name!r}: no hash of {url} is known to keras_resnets, so it "
             f"is not downloaded unverified. Download it yourself and {path_hint}."
         )
@@ -224,7 +225,7 @@ def fetch(source, include_top=True, cache_dir=None):
     if not _matches(path, expected, source.hash_algorithm):
         actual = _digest(path, source.hash_algorithm)
         os.remove(path)
-        raise ValueError(
+        raise UsageError(
             f"weights={source.name!r}: the file downloaded from {url} has "
             f"{source.hash_algorithm} {actual}, not the pinned {expected}; it was "
             "deleted. The server sent another file (or a corrupted one)."
@@ -243,7 +244,7 @@ def load_keras_weights(model, path):
         model.load_weights(path)
     except Exception as e:
         model.set_weights(before)
-        raise ValueError(
+        raise UsageError(
             f"weights={os.fspath(path)!r}: this Keras weights file does not fit "
             f"model {model.name!r} (saved by another architecture, or with other "
             f"`classes`?): {str(e).split('Target variable')[0].strip()}"
@@ -302,7 +303,7 @@ def read_weights_file(path):
     state = read_checkpoint(path)
     layout = detect_layout(state)
     if layout is None:
-        raise ValueError(
+        raise UsageError(
             f"weights={os.fspath(path)!r}: its keys ({list(state)[:5]} ...) are not "
             "those of a torchvision, timm or keras.applications ResNet checkpoint."
         )
