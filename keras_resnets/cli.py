@@ -27,7 +27,7 @@ import os
 import sys
 
 from keras_resnets import __version__
-from keras_resnets.utils.validation import UsageError
+from keras_resnets.utils.validation import DownloadError, UsageError
 
 GETTING_STARTED = """examples:
   keras-resnets models                   # the models: parameters, MACs, reference, weights
@@ -73,10 +73,10 @@ def build_parser():
     return parser
 
 
-def _refuse(command, error):
+def _refuse(command, error, status=2):
     message = " ".join(str(error).split("\n"))
     print(f"keras-resnets {command}: error: {message}", file=sys.stderr)
-    return 2
+    return status
 
 
 def main(argv=None):
@@ -87,7 +87,9 @@ def main(argv=None):
     argument and data check of the package raises (in a subcommand's
     `validate`, which only reads the file system, or while it runs: an
     unreadable image in a data folder, an unknown tfds name, ...), a
-    non-finite loss (`FloatingPointError`), and TensorFlow missing. Any other
+    non-finite loss (`FloatingPointError`), and TensorFlow missing. A
+    download that failed (`DownloadError`: offline, the server down) is one
+    line too, with status 1: it says which file to place where. Any other
     exception keeps its traceback: it is a bug, not a bad argument. That
     includes a plain ValueError raised in keras_resnets' own code (a tuple
     unpacked from the wrong number of values, `int("x")`), which a rule by
@@ -123,6 +125,8 @@ def main(argv=None):
         return args.func(args)
     except (UsageError, FloatingPointError, TensorFlowNeededError) as e:
         return _refuse(args.command, e)
+    except DownloadError as e:  # not a bad argument: offline, or the server down
+        return _refuse(args.command, e, status=1)
 
 
 if __name__ == "__main__":

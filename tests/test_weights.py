@@ -6,6 +6,7 @@ writes them in the checkpoint's names and PyTorch's axis order); the parity
 with torchvision's and timm's own models is in test_torchvision_parity.py.
 """
 
+import dataclasses
 import hashlib
 import http.server
 import os
@@ -24,7 +25,7 @@ import keras_resnets
 from keras_resnets.weights import WeightSource, fetch, load_torchvision, preprocess_input
 from keras_resnets.weights.layouts import to_state_dict
 
-from helpers import randomize_batchnorm
+from helpers import randomize_batchnorm, write_digit_folder
 
 TINY = dict(width_multiplier=0.25, input_shape=(32, 32, 3), classifier_activation=None)
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -363,3 +364,31 @@ def test_finetune_example(tmp_path, monkeypatch, capsys):
     for name in ("stem", "stage4_block2"):
         ours = saved.get_layer(name).norms[0].moving_mean.numpy()
         np.testing.assert_array_equal(ours, full.get_layer(name).norms[0].moving_mean.numpy())
+
+
+def test_commands_without_the_network_end_in_one_line(cache, monkeypatch, capsys, tmp_path):
+    """Offline, `predict resnet18 IMAGE` and `train --weights imagenet` end
+    with the download's message on one line and status 1 (no traceback),
+    and nothing is written."""
+    from keras_resnets.cli import main
+    from keras_resnets.weights.pretrained import SOURCES
+
+    with socket.socket() as s:  # a port nobody listens on: the download fails at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/resnet18-f37072fd.pth"
+    key = ("resnet18", "torchvision:IMAGENET1K_V1")  # what "imagenet" names for resnet18
+    monkeypatch.setitem(SOURCES, key, dataclasses.replace(SOURCES[key], url=url))
+    image = tmp_path / "cat.png"
+    keras.utils.save_img(image, np.zeros((40, 40, 3), "uint8"))
+    folder = tmp_path / "digits"
+    write_digit_folder(folder, digits=range(2), size=32, limit=12)
+    for argv in (["predict", "resnet18", str(image)],
+                 ["train", "--model", "resnet18", "--weights", "imagenet", "--data", str(folder),
+                  "--output", str(tmp_path / "runs"), "--epochs", "1"]):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"keras-resnets {argv[0]}: error: weights='torchvision:IMAGENET1K_V1'")
+        assert f"could not download {url}" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.keras"))
+    assert not cache.exists() or not list(cache.iterdir())

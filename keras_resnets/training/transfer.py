@@ -187,7 +187,8 @@ def fit_linear_probe(net, images, seed=0, strategy=None, max_images=PROBE_MAX_IM
     # divided by its spread it would blow up the folded kernel.
     mean, std = features.mean(0), features.std(0)
     std = np.where(std > 1e-3 * max(float(std.max()), 1e-12), std, 1.0)
-    features = (features - mean) / std
+    features -= mean  # in place: the sample is the probe's largest array
+    features /= std
     batch = min(PROBE_BATCH, len(features))
     epochs = max(1, -(-PROBE_STEPS * batch // len(features)))
     steps = epochs * -(-len(features) // batch)

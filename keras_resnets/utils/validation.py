@@ -25,6 +25,12 @@ class UsageError(ValueError):
     the Python API catch it as the Keras convention has it."""
 
 
+class DownloadError(ConnectionError):
+    """A file that could not be downloaded (offline, the server down, a
+    truncated transfer), with a message that says which file to place where:
+    `keras-resnets` prints it as one line and exits with status 1."""
+
+
 def check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise UsageError(

@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 
-from keras_resnets.utils.validation import UsageError
+from keras_resnets.utils.validation import DownloadError, UsageError
 from keras_resnets.weights import sources as data
 from keras_resnets.weights.files import checkpoint_format, read_checkpoint
 
@@ -185,8 +185,8 @@ def fetch(source, include_top=True, cache_dir=None):
     Raises:
         ValueError: the source has no pinned hash, or the downloaded file's
             hash differs (the file is deleted).
-        ConnectionError: the download failed (offline, server down,
-            truncated): the message says which file to place where.
+        DownloadError: a `ConnectionError`: the download failed (offline,
+            server down, truncated); the message says which file to place where.
 
     Example:
 
@@ -217,7 +217,7 @@ def fetch(source, include_top=True, cache_dir=None):
     except Exception as e:  # get_file raises a bare Exception on URL errors
         if os.path.exists(target):
             os.remove(target)
-        raise ConnectionError(
+        raise DownloadError(
             f"weights={source.name!r}: could not download {url} ({e}). Offline? "
             f"Download it elsewhere and place it as {target} (in the folder {folder}), "
             f"or {path_hint}."
