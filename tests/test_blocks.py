@@ -116,16 +116,19 @@ def test_drop_path_drops_whole_samples_in_training_only():
     np.testing.assert_allclose(block(x, training=False), reference(x, training=False), atol=1e-6)
 
 
+# Each block is built in its test (a factory here), after conftest.py seeds
+# the test: blocks built once at import drew their seed generators in the
+# order the tests happened to run.
 BLOCKS = {
-    "basic": (BasicBlock(16), (2, 8, 8, 16), (2, 8, 8, 16)),
-    "basic_A": (BasicBlock(32, strides=2, shortcut="A"), (2, 8, 8, 16), (2, 4, 4, 32)),
-    "basic_preact_C": (BasicBlock(16, preactivation=True, shortcut="C"), (2, 8, 8, 16), (2, 8, 8, 16)),
-    "bottleneck_B": (BottleneckBlock(8, strides=2), (2, 8, 8, 16), (2, 4, 4, 32)),
-    "bottleneck_D": (BottleneckBlock(8, strides=2, shortcut="D"), (2, 8, 8, 16), (2, 4, 4, 32)),
-    "resnext": (BottleneckBlock(16, groups=4, width_per_group=8, strides=2), (2, 8, 8, 32), (2, 4, 4, 64)),
+    "basic": (lambda: BasicBlock(16), (2, 8, 8, 16), (2, 8, 8, 16)),
+    "basic_A": (lambda: BasicBlock(32, strides=2, shortcut="A"), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "basic_preact_C": (lambda: BasicBlock(16, preactivation=True, shortcut="C"), (2, 8, 8, 16), (2, 8, 8, 16)),
+    "bottleneck_B": (lambda: BottleneckBlock(8, strides=2), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "bottleneck_D": (lambda: BottleneckBlock(8, strides=2, shortcut="D"), (2, 8, 8, 16), (2, 4, 4, 32)),
+    "resnext": (lambda: BottleneckBlock(16, groups=4, width_per_group=8, strides=2), (2, 8, 8, 32), (2, 4, 4, 64)),
     "resnext_preact_keras": (
-        BottleneckBlock(16, groups=4, preactivation=True, use_bias=False, output_bias=True,
-                        stride_in_1x1=True, strides=2, drop_path_rate=0.1),
+        lambda: BottleneckBlock(16, groups=4, preactivation=True, use_bias=False, output_bias=True,
+                                stride_in_1x1=True, strides=2, drop_path_rate=0.1),
         # batch 8: with drop path at 0.1, a batch of 2 dropped the residual
         # branch of both samples (no gradient reaches it) once in 100 calls,
         # which failed the gradient check on JAX; 8 samples: 1e-8
@@ -136,8 +139,8 @@ BLOCKS = {
 
 @pytest.mark.parametrize("name", list(BLOCKS))
 def test_layer_contract(name, tmp_path):
-    block, shape, expected = BLOCKS[name]
-    run_layer_test(block, random_images(shape), tmp_path, expected_shape=expected)
+    build, shape, expected = BLOCKS[name]
+    run_layer_test(build(), random_images(shape), tmp_path, expected_shape=expected)
 
 
 @pytest.mark.parametrize(
