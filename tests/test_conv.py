@@ -161,3 +161,16 @@ def test_unknown_image_size(strides, training):
         results.append(fn(x, upstream))
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_fast_paths_only_on_the_cpu(monkeypatch):
+    """Both faster paths were measured on CPUs only: where TensorFlow has a
+    GPU, the layer is Keras's Conv2D as it is (the device query stands in for
+    a GPU, which this machine has not)."""
+    from keras_resnets.layers import conv
+
+    one, three = Conv2D(8, 1), Conv2D(8, 3, strides=2)
+    x = tf.constant(random_images((2, 9, 9, 64)))
+    assert one._uses_matmul(x) and three._uses_taps(x)
+    monkeypatch.setattr(conv, "_on_cpu", lambda: False)
+    assert not one._uses_matmul(x) and not three._uses_taps(x)

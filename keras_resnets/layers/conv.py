@@ -134,7 +134,8 @@ class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` with faster gradients on TensorFlow's CPU kernels.
 
     The same layer (same arguments, weights, outputs, and gradients up to the
-    order of float additions). On the TensorFlow backend, for channels-last
+    order of float additions). On the TensorFlow backend's CPU (the only
+    device where they were measured; a GPU runs Keras's own computation), for channels-last
     inputs, one group and no dilation, it computes the gradients of 1x1
     convolutions as matrix products, where TensorFlow's convolution-gradient
     kernels are slower: the kernel gradient is one product over the batch's
@@ -176,8 +177,10 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def _tensorflow_dense(self, inputs):
-        """The conditions both faster paths share: TensorFlow, channels
-        last, one group, no dilation, equal strides, a 4D input."""
+        """The conditions both faster paths share: TensorFlow on the CPU
+        (where they were measured to pay; a GPU runs Keras's own
+        computation), channels last, one group, no dilation, equal strides,
+        a 4D input."""
         return (
             keras.backend.backend() == "tensorflow"
             and self.data_format == "channels_last"
@@ -185,6 +188,7 @@ class Conv2D(keras.layers.Conv2D):
             and self.dilation_rate == (1, 1)
             and self.strides[0] == self.strides[1]
             and len(inputs.shape) == 4
+            and _on_cpu()
         )
 
     def _uses_matmul(self, inputs):
@@ -204,7 +208,6 @@ class Conv2D(keras.layers.Conv2D):
             and (self.padding == "valid" or s[0] == 1)
             and None not in inputs.shape[1:]
             and inputs.shape[-1] >= TAP_GRADIENT_MIN_CHANNELS
-            and _on_cpu()
         ):
             return False
         if s[0] > 1:
