@@ -177,6 +177,7 @@ class ResidualBlock(keras.layers.Layer):
                 self.out_channels,
                 strides=self.strides,
                 avg_down=kind == "avg_projection",
+                dilation_rate=self.dilation_rate,
                 normalize=not self.preactivation,
                 use_bias=self.output_bias if self.preactivation else self.use_bias,
                 bn_epsilon=self.bn_epsilon,

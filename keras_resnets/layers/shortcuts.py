@@ -104,13 +104,21 @@ class ProjectionShortcut(keras.layers.Layer):
 
     Options B and C of the ResNet paper, and with `avg_down=True` the "D"
     variant, which average-pools by the stride before a stride-1 convolution
-    so that no activation is skipped. Pre-activation networks use it without
+    so that no activation is skipped. In a dilated block (a stage that traded
+    its stride for dilation, `output_stride`) the "D" variant still averages
+    2x2 windows, at stride 1, over the input with a row and a column of zeros
+    added at the bottom and right (and counted), as timm's `downsample_avg`
+    does there (`AvgPool2dSame`), so that a dilated ResNet-D gives timm's
+    features. Pre-activation networks use it without
     normalization (`normalize=False`): its input is already normalized.
 
     Args:
         filters: int, output channels.
         strides: int, spatial stride. Defaults to `1`.
         avg_down: bool, average-pool instead of striding the convolution.
+        dilation_rate: int, the dilation of the block's convolutions; with
+            `avg_down` and more than 1, the stride-1 2x2 pool described
+            above. Defaults to `1`.
         normalize: bool, batch normalization after the convolution.
         use_bias: bool, a bias on the convolution.
         bn_epsilon: float. Defaults to `1e-5`.
@@ -128,6 +136,7 @@ class ProjectionShortcut(keras.layers.Layer):
         filters,
         strides=1,
         avg_down=False,
+        dilation_rate=1,
         normalize=True,
         use_bias=False,
         bn_epsilon=1e-5,
@@ -139,20 +148,22 @@ class ProjectionShortcut(keras.layers.Layer):
         self.filters = check_positive_int("filters", filters)
         self.strides = check_positive_int("strides", strides)
         self.avg_down = bool(avg_down)
+        self.dilation_rate = check_positive_int("dilation_rate", dilation_rate)
         self.normalize = bool(normalize)
         self.use_bias = bool(use_bias)
         self.bn_epsilon = bn_epsilon
         self.bn_momentum = bn_momentum
         self.kernel_initializer = kernel_initializer
         pool = self.avg_down and self.strides > 1
-        self.pool = (
-            keras.layers.AveragePooling2D(
-                self.strides, self.strides, padding="same", name="pool",
-                dtype=self.dtype_policy,
-            )
-            if pool
-            else None
-        )
+        self.pool = []
+        if pool:
+            self.pool = [keras.layers.AveragePooling2D(
+                self.strides, self.strides, padding="same", name="pool", dtype=self.dtype_policy)]
+        elif self.avg_down and self.dilation_rate > 1:
+            self.pool = [
+                keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name="pool_pad", dtype=self.dtype_policy),
+                keras.layers.AveragePooling2D(2, 1, padding="valid", name="pool", dtype=self.dtype_policy),
+            ]
         self.conv = Conv2D(
             self.filters,
             1,
@@ -172,13 +183,13 @@ class ProjectionShortcut(keras.layers.Layer):
         )
 
     def build(self, input_shape):
-        build_sequence([l for l in (self.pool, self.conv, self.bn) if l is not None], input_shape)
+        build_sequence([*self.pool, *(l for l in (self.conv, self.bn) if l is not None)], input_shape)
         self.built = True
 
     def call(self, inputs, training=None):
         x = inputs
-        if self.pool is not None:
-            x = self.pool(x)
+        for layer in self.pool:
+            x = layer(x)
         return conv_norm([self.conv], self.bn, x, training)
 
     def compute_output_shape(self, input_shape):
@@ -191,6 +202,7 @@ class ProjectionShortcut(keras.layers.Layer):
                 "filters": self.filters,
                 "strides": self.strides,
                 "avg_down": self.avg_down,
+                "dilation_rate": self.dilation_rate,
                 "normalize": self.normalize,
                 "use_bias": self.use_bias,
                 "bn_epsilon": self.bn_epsilon,
