@@ -1,22 +1,25 @@
 """`train(weights=...)` and `keras-resnets train --weights`: transfer learning.
 
-Pretrained weights are generated here (`to_state_dict` writes a keras_resnets
-model in a checkpoint's names) and served by a local HTTP server for the named
-sources, as in test_weights.py; nothing is downloaded. Small: narrow models,
-32 px (16 px digits), one or two epochs.
+The pretrained weights are torchvision's own file: a ResNet-18 at 1/8 width
+with random weights and batch-norm statistics, recorded by torchvision
+(tests/references/make.py; its loading is checked against torchvision's
+outputs in test_references.py). It is served by a local HTTP server for the
+named sources, as in test_weights.py; nothing is downloaded. Small: narrow
+models, 32 px (16 px digits), one or two epochs.
 """
 
 import dataclasses
 import hashlib
 import http.server
 import json
+import pathlib
 import re
+import shutil
 import threading
 
 import keras
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
 
 import keras_resnets
 from keras_resnets.cli import main as cli_main
@@ -25,11 +28,11 @@ from keras_resnets.layers import ImagePreprocessing
 from keras_resnets.training.transfer import continued_model, pretrained_model
 from keras_resnets.weights import pretrained as pretrained_lib
 from keras_resnets.weights import preprocess_input
-from keras_resnets.weights.layouts import to_state_dict
 
-from helpers import randomize_batchnorm, run_layer_test, write_digit_folder
+from helpers import run_layer_test, write_digit_folder
 
-NARROW = dict(width_multiplier=0.25)
+REFERENCE = pathlib.Path(__file__).parent / "references" / "torchvision_resnet18.safetensors"
+NARROW = dict(width_multiplier=1 / 8)  # the reference's width
 QUICK = dict(batch_size=16, verbose=0, precision="float32")  # (images: 32 px, digits 16 px)
 
 
@@ -49,12 +52,12 @@ def _colour_folder(root, classes=("red", "green", "blue"), per_class=10, size=32
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A narrow resnet18 with random weights and BN statistics (standing in
-    for ImageNet's), as a torchvision .safetensors file; (model, path)."""
-    model = keras_resnets.get_model("resnet18", input_shape=(32, 32, 3), **NARROW)
-    randomize_batchnorm(model)
+    """torchvision's narrow ResNet-18 file (standing in for ImageNet's
+    weights), copied to a folder of its own, and the keras_resnets model
+    that file loads onto; (model, path)."""
     path = tmp_path_factory.mktemp("ckpt") / "resnet18-narrow.safetensors"
-    save_file(to_state_dict(model, "torchvision"), str(path))
+    shutil.copyfile(REFERENCE, path)
+    model = keras_resnets.get_model("resnet18", input_shape=(32, 32, 3), classes=10, weights=str(path), **NARROW)
     return model, path
 
 
@@ -161,7 +164,9 @@ def test_command_line_checkpoint_file_and_its_errors(checkpoint, photos, tmp_pat
     code = cli_main(["train", "--model", "resnet18", "--weights", str(path), "--data", str(photos),
                      "--epochs", "1", "--image-size", "32", "--output", str(tmp_path), "--verbose", "0"])
     assert code == 2
-    assert "conv1.weight: checkpoint shape (16, 3, 7, 7), model shape (64, 3, 7, 7)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "Cannot load the torchvision or timm ResNet checkpoint onto model 'resnet18'" in err
+    assert "conv1.weight: checkpoint shape (8, 3, 7, 7), model shape (64, 3, 7, 7)" in err
     assert not (tmp_path / "resnet18-photos" / "model.keras").exists()
     for argv, expected in [
         (["--model", "resnet18", "--weights", "timm:nonesuch.tag"], r"`--weights`.*'timm:nonesuch.tag'"),

@@ -247,7 +247,7 @@ def test_keras_applications_weights_file_without_top(tmp_path):
     ("resnet50v2", {"layout": "torchvision"}, "timm_resnetv2",
      r"does not have the architecture of a timm ResNetV2 checkpoint.*layout='torchvision'"),
     ("resnet18", {"stem": "deep", "shortcut": "D"}, "timm",
-     r"(?s)Cannot load the timm ResNet checkpoint.*Missing keys \(1\): \['conv1.weight'\].*stem='deep', shortcut='D'"),
+     r"(?s)Cannot load the torchvision or timm ResNet checkpoint.*Missing keys \(1\): \['conv1.weight'\].*stem='deep', shortcut='D'"),
 ])
 def test_weights_file_builds_the_model_it_fits(tmp_path, name, build, layout, error):
     """A timm ResNetV2 state dict builds `layout="torchvision"` (not the v2

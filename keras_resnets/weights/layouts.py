@@ -267,7 +267,8 @@ LAYOUTS = {
         "Build it with the default torchvision layout, e.g. keras_resnets.get_model('resnet50')",
     ),
     "timm": Layout(
-        "timm", "timm ResNet", True, _torch_v1_name,
+        # (timm's v1 names are torchvision's: a file detected by its keys is either)
+        "timm", "torchvision or timm ResNet", True, _torch_v1_name,
         lambda p: _check(p, preactivation=False, stems=("imagenet", "deep"), avg_shortcut=True,
                          stride_in_1x1=False, stride_at="first"),
         "Build it with the default layout; timm's 'd' variants (resnet50d) with "
