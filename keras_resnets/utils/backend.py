@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+from keras_resnets.utils.validation import UsageError
+
 BACKENDS = ("tensorflow", "jax", "torch")
 """The Keras backends keras_resnets is tested on."""
 
@@ -34,9 +36,10 @@ class TensorFlowNeededError(ImportError):
     is not installed."""
 
 
-class BackendError(ValueError):
+class BackendError(UsageError):
     """A TensorFlow-only part of keras_resnets was used while Keras runs on
-    another backend (a `ValueError`: the command line prints it as one line)."""
+    another backend (a `UsageError`, so a `ValueError`: the command line
+    prints it as one line)."""
 
 
 def configured_backend():
