@@ -218,9 +218,6 @@ def broadcast_from_first_replica(strategy, arrays):
     its own values if it is the first and zeros otherwise, and an all-reduce
     sums them, which is exact (adding zeros changes no bit). On one replica,
     or without `tf.distribute` (`OneDevice`), `arrays` themselves."""
-    import numpy as np
-    import tensorflow as tf
-
     if isinstance(strategy, OneDevice) or strategy.num_replicas_in_sync == 1:
         return list(arrays)
 
