@@ -8,6 +8,12 @@ own way to block a module: the import raises `ModuleNotFoundError` and
 `count_macs` and the weight files are checked on JAX, and so is the claim
 that they need no TensorFlow. jax is in the `test` extras; without it this
 test is skipped with the command that installs it.
+
+The run is exact: `tests/jax_expected.txt` lists every test's id and
+outcome, and a skip's reason; any other outcome (a test more or less, a pass
+that became a skip, a reason that changed) fails, and the message lists the
+differences. After adding or removing a `backends` test, write the list
+anew: `KERAS_RESNETS_JAX_EXPECTED=write python -m pytest tests/test_jax_backend.py`.
 """
 
 import importlib.util
@@ -26,9 +32,13 @@ BLOCKED_PYTEST = (
     "import sys; sys.modules['tensorflow'] = None; import pytest; "
     "sys.exit(pytest.main(sys.argv[1:]))"
 )
-# The tests marked `backends` on JAX: 75 when this was written (a
-# floor: more may be added; a module that stops being collected shows here).
-MIN_PASSED = 70
+EXPECTED = ROOT / "tests" / "jax_expected.txt"
+
+
+def _lines(cases):
+    """One line a test: `OUTCOME MODULE::NAME`, and ` | REASON` for a skip."""
+    return sorted(f"{outcome} {module}::{name}" + (f" | {message}" if outcome == "skipped" else "")
+                  for module, name, outcome, message in cases)
 
 
 def _cases(report):
@@ -55,11 +65,15 @@ def test_backends_marked_tests_pass_on_jax_without_tensorflow(tmp_path):
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"the JAX run failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
     cases = _cases(report)
-    passed = [c for c in cases if c[2] == "passed"]
-    assert len(passed) >= MIN_PASSED, f"only {len(passed)} tests passed on JAX:\n{done.stdout[-2000:]}"
+    got = _lines(cases)
+    if os.environ.get("KERAS_RESNETS_JAX_EXPECTED") == "write":
+        EXPECTED.write_text("\n".join(got) + "\n")
+    expected = EXPECTED.read_text().splitlines()
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    assert not missing and not extra, (
+        f"the JAX run differs from {EXPECTED.name}:\nexpected, not seen:\n" + "\n".join(missing)
+        + "\nseen, not expected:\n" + "\n".join(extra))
     # Every module with marked tests ran some of them on JAX.
     mark = "pytest.mark." + "backends"  # (not spelled out: this module has no such test)
     marked = {p.stem for p in (ROOT / "tests").glob("test_*.py") if mark in p.read_text()}
-    assert {c[0] for c in passed} == marked
-    # What was skipped was skipped for a reason of its own, not for the backend.
-    assert all("TensorFlow" in c[3] or "torch" in c[3] for c in cases if c[2] == "skipped"), cases
+    assert {c[0] for c in cases if c[2] == "passed"} == marked
