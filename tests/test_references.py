@@ -99,11 +99,14 @@ def test_dilated_features_equal_the_reference(name, output_stride):
     path = os.path.join(HERE, f"{name}.safetensors")
     recorded = _recorded(name)
     prefix = f"features_os{output_stride}_"
+    per_size = [sorted(k.split("_")[-1] for k in recorded if k.startswith(f"{prefix}{size}_"))
+                for size in MANIFEST["sizes"]]
+    levels = per_size[0]
+    assert levels and all(v == levels for v in per_size), (name, per_size)
+    # One backbone (it takes any image size) for both sizes.
+    model = keras_resnets.get_model(model_name, features_only=True, output_stride=output_stride,
+                                    levels=tuple(levels), weights=path, **build)
     for size in MANIFEST["sizes"]:
-        levels = sorted(k.split("_")[-1] for k in recorded if k.startswith(f"{prefix}{size}_"))
-        assert levels, (name, size)
-        model = keras_resnets.get_model(model_name, features_only=True, output_stride=output_stride,
-                                        levels=tuple(levels), weights=path, **build)
         features = model(recorded[f"images_{size}"].transpose(0, 2, 3, 1), training=False)
         assert sorted(features) == levels
         for level in levels:
