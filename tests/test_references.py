@@ -1,9 +1,11 @@
-"""Parity with torchvision and timm in CI, without torch: their recorded outputs.
+"""Parity with torchvision, timm and keras.applications in CI, without torch:
+their recorded outputs.
 
 `tests/references/make.py` (run where torch, torchvision and timm are
-installed) built each reference implementation's own model at narrow widths
-with random weights and batch-norm statistics, and recorded its state dict,
-random images (an even and an odd size) and its outputs on them. Here each
+installed) and `make_keras.py` (keras.applications) built each reference
+implementation's own model at narrow widths with random weights and
+batch-norm statistics, and recorded its weights file, random images (an even
+and an odd size) and its outputs on them. Here each
 state dict is loaded through the public loader (`weights=PATH`, the layout
 detected from the file's keys) onto the keras_resnets model it claims to be,
 and the logits and dilated feature maps must equal the recorded ones. Nothing
@@ -38,7 +40,12 @@ MODELS = {
     "timm_resnet50d": ("resnet50", dict(stem="deep", shortcut="D")),
     "timm_resnetv2_50": ("resnet50v2", dict(layout="torchvision")),
     "timm_resnet18d": ("resnet18", dict(stem="deep", shortcut="D")),
+    "keras_resnet50": ("resnet50", dict(layout="keras")),
+    "keras_resnet50v2": ("resnet50v2", {}),
 }
+# Each reference's file: the state dicts of torchvision and timm, or
+# keras.applications' HDF5 weights (tests/references/make_keras.py).
+SUFFIX = {"keras_resnet50": ".h5", "keras_resnet50v2": ".h5"}
 RTOL = 1e-5  # of the largest recorded value of each output
 
 
@@ -70,7 +77,7 @@ def test_every_reference_is_checked():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_logits_equal_the_reference(name):
     model_name, build = _build_arguments(name)
-    path = os.path.join(HERE, f"{name}.safetensors")
+    path = os.path.join(HERE, name + SUFFIX.get(name, ".safetensors"))
     model = keras_resnets.get_model(model_name, classes=MANIFEST["classes"], classifier_activation=None,
                                     weights=path, **build)
     assert model.count_params() == MANIFEST["references"][name]["parameters"] + _batch_norm_statistics(model)
@@ -96,7 +103,7 @@ def test_dilated_features_equal_the_reference(name, output_stride):
     classifier's checkpoint loaded onto the backbone (its classifier keys
     left over)."""
     model_name, build = _build_arguments(name)
-    path = os.path.join(HERE, f"{name}.safetensors")
+    path = os.path.join(HERE, name + SUFFIX.get(name, ".safetensors"))
     recorded = _recorded(name)
     prefix = f"features_os{output_stride}_"
     per_size = [sorted(k.split("_")[-1] for k in recorded if k.startswith(f"{prefix}{size}_"))

@@ -16,7 +16,8 @@ and writes:
   on them: the logits, and for the dilated configurations the feature maps of
   each stage at output stride 16 and 8 (the same weights, built with
   torchvision's `replace_stride_with_dilation` / timm's `output_stride`);
-- `manifest.json`: what was recorded, by which versions.
+- `manifest.json`: what was recorded, by which versions (`make_keras.py`
+  adds keras.applications' entries).
 
 tests/test_references.py loads each state dict through the public loaders
 (`weights=PATH`) onto the keras_resnets model it claims to be, and compares.
@@ -141,6 +142,12 @@ def main():
     manifest = {"versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                              "timm": timm.__version__, "python": sys.version.split()[0]},
                 "sizes": list(SIZES), "classes": CLASSES, "references": {}}
+    path = os.path.join(HERE, "manifest.json")
+    if os.path.exists(path):  # make_keras.py's entries (and versions) stay
+        with open(path) as f:
+            previous = json.load(f)
+        manifest["references"] = {k: v for k, v in previous["references"].items() if k.startswith("keras_")}
+        manifest["versions"] = {**previous["versions"], **manifest["versions"]}
     out = manifest["references"]
 
     # Widths: 1/8 of the full ones for the basic blocks, 1/16 for the
