@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnets.layers import GroupedConv2D
+from keras_resnets.layers.grouped_conv import onednn_enabled
 
 from helpers import random_images, run_layer_test
 
@@ -14,7 +15,7 @@ def split_concat_reference(x, kernel, groups, strides, padding, dilation):
     ks = tf.split(kernel, groups, axis=-1)
     return tf.concat(
         [
-            tf.nn.conv2d(a, k, strides=strides, padding=padding.upper(), dilations=dilation)
+            tf.nn.convolution(a, k, strides=strides, padding=padding.upper(), dilations=dilation)
             for a, k in zip(xs, ks)
         ],
         axis=-1,
@@ -75,13 +76,39 @@ def test_equals_keras_conv2d_with_groups():
 
 
 def test_native_op_in_graph():
-    """On TensorFlow the layer lowers to one Conv2D op, not an XLA cluster."""
+    """On TensorFlow the layer lowers to one Conv2D op, not an XLA cluster;
+    without oneDNN (no native grouped gradient on the CPU), to one dense
+    Conv2D per group, joined."""
     layer = GroupedConv2D(64, 3, groups=32, padding="same")
     fn = tf.function(lambda x: layer(x))
     graph = fn.get_concrete_function(tf.TensorSpec((1, 8, 8, 64))).graph
     types = [op.type for op in graph.get_operations()]
-    assert types.count("Conv2D") == 1
+    assert types.count("Conv2D") == (1 if onednn_enabled() else 32)
+    assert types.count("ConcatV2") == (0 if onednn_enabled() else 1)
     assert not any("Xla" in t or t in ("StatefulPartitionedCall", "PartitionedCall") for t in types)
+
+
+def test_onednn_enabled_tells_whether_the_native_grouped_gradient_runs():
+    """`onednn_enabled` (a TensorFlow private) says which CPU kernels this
+    process has: with oneDNN, TensorFlow's own grouped convolution has a
+    gradient; without, it raises, which is why the layer splits the groups."""
+    x = tf.constant(random_images((1, 6, 6, 8)))
+    kernel = tf.constant(random_images((3, 3, 2, 8), seed=1))
+
+    @tf.function
+    def gradient(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.nn.conv2d(x, kernel, strides=1, padding="SAME")
+        return tape.gradient(y, x)
+
+    try:
+        gradient(x)
+        native = True
+    except tf.errors.InvalidArgumentError as e:
+        assert "Gradients for grouped convolutions are not supported on CPU" in str(e)
+        native = False
+    assert onednn_enabled() == native
 
 
 def test_layer_contract(tmp_path):

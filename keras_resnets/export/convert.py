@@ -177,7 +177,11 @@ def _convert(model, options):
     shape, dtype = model_input(model)
     spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
     call = tf.function(lambda images: model(images, training=False))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([call.get_concrete_function(spec)])
+    from keras_resnets.layers.grouped_conv import native_grouped_convolutions
+
+    with native_grouped_convolutions():  # one grouped CONV_2D, whatever this CPU's kernels
+        concrete = call.get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
     for key, value in options.pop("target_spec").items():
         setattr(converter.target_spec, key, value)
     for key, value in options.items():

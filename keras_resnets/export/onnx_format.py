@@ -74,7 +74,11 @@ def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
 
     spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
     call = tf.function(lambda images: model(images, training=False))
-    frozen = convert_variables_to_constants_v2(call.get_concrete_function(spec))
+    from keras_resnets.layers.grouped_conv import native_grouped_convolutions
+
+    with native_grouped_convolutions():  # one grouped CONV_2D, whatever this CPU's kernels
+        concrete = call.get_concrete_function(spec)
+    frozen = convert_variables_to_constants_v2(concrete)
     with atomic_path(path) as tmp:
         tf2onnx.convert.from_graph_def(
             frozen.graph.as_graph_def(),

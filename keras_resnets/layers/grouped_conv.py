@@ -1,9 +1,59 @@
 """A grouped 2D convolution that runs TensorFlow's native grouped kernel."""
 
+import contextlib
+
 import keras
 
-from keras_resnets.layers.conv import Conv2D
+from keras_resnets.layers.conv import Conv2D, _on_cpu
 from keras_resnets.utils.validation import UsageError, check_positive_int
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN kernels in this process.
+
+    TensorFlow turns them on by default only on CPUs with AVX-512 VNNI,
+    AVX512-BF16 or AMX (`TF_ENABLE_ONEDNN_OPTS=1` before importing it turns
+    them on elsewhere, `=0` off). Without them its CPU kernels (Eigen) have
+    no gradient for a grouped convolution ("Gradients for grouped
+    convolutions are not supported on CPU") and its graph optimizer fuses a
+    grouped convolution with the bias add after it into a kernel that
+    refuses groups. (`tensorflow.python.util._pywrap_util_port.IsMklEnabled`
+    is private: tests/test_grouped_conv.py checks that it tells which of the
+    two this process has.)
+    """
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+_NATIVE_ONLY = []  # non-empty inside `native_grouped_convolutions()`
+
+
+@contextlib.contextmanager
+def native_grouped_convolutions():
+    """Traces every grouped convolution as TensorFlow's one grouped op, even
+    where this process's CPU kernels could not run its gradient (no oneDNN):
+    for files that other runtimes run (TFLite, ONNX), where one grouped
+    `CONV_2D` is the fast and compact form."""
+    _NATIVE_ONLY.append(True)
+    try:
+        yield
+    finally:
+        _NATIVE_ONLY.pop()
+
+
+def _split_grouped_conv2d(inputs, kernel, strides, padding, dilations, groups):
+    """The grouped convolution as one dense convolution a group, joined:
+    what TensorFlow's CPU kernels without oneDNN can run and differentiate."""
+    import tensorflow as tf
+
+    # `tf.nn.convolution`: without oneDNN, `tf.nn.conv2d` has no gradient
+    # for dilations above 1 on the CPU; it takes them through space-to-batch.
+    outputs = [
+        tf.nn.convolution(x, k, strides=strides, padding=padding, dilations=dilations)
+        for x, k in zip(tf.split(inputs, groups, axis=-1), tf.split(kernel, groups, axis=-1))
+    ]
+    return tf.concat(outputs, axis=-1)
 
 
 def _native_grouped_conv2d():
@@ -15,23 +65,29 @@ def _native_grouped_conv2d():
     kernel's gradients, however, exist only in graph mode (eagerly TensorFlow
     raises "Gradients for grouped convolutions are not supported on CPU"), so
     eager calls go through a `tf.function`: its gradient is a graph function
-    too.
+    too. Where TensorFlow runs without oneDNN (`onednn_enabled`), there is no
+    native grouped gradient on the CPU at all: the convolution is split into
+    one dense convolution per group (with a GPU, the native kernel runs).
     """
     if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
 
-    def conv(inputs, kernel, strides, padding, dilations):
+    split = not onednn_enabled()
+
+    def conv(inputs, kernel, strides, padding, dilations, groups):
+        if split and not _NATIVE_ONLY and _on_cpu():
+            return _split_grouped_conv2d(inputs, kernel, strides, padding, dilations, groups)
         return tf.nn.conv2d(
             inputs, kernel, strides=strides, padding=padding, dilations=dilations
         )
 
     graph_conv = tf.function(conv, autograph=False, reduce_retracing=True)
 
-    def grouped_conv2d(inputs, kernel, strides, padding, dilations):
+    def grouped_conv2d(inputs, kernel, strides, padding, dilations, groups):
         if tf.executing_eagerly():
-            return graph_conv(inputs, kernel, strides, padding, dilations)
-        return conv(inputs, kernel, strides, padding, dilations)
+            return graph_conv(inputs, kernel, strides, padding, dilations, groups)
+        return conv(inputs, kernel, strides, padding, dilations, groups)
 
     return grouped_conv2d
 
@@ -98,4 +154,5 @@ class GroupedConv2D(Conv2D):
             strides=list(self.strides),
             padding=self.padding.upper(),
             dilations=list(self.dilation_rate),
+            groups=self.groups,
         )
