@@ -152,3 +152,27 @@ def test_load_model_after_a_plain_import(imports, tmp_path):
     """.replace("\n        ", "\n"))
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.splitlines()[-2] == "stem: keras_resnets.layers.stem"
+
+
+@pytest.mark.parametrize("user", [None, "0"])
+def test_commands_run_on_onednn_unless_the_user_chose(user):
+    """The command line asks TensorFlow for its oneDNN kernels before
+    importing it (on CPUs without AVX-512 it would not use them: slower,
+    and no native grouped-convolution gradient); a user's
+    `TF_ENABLE_ONEDNN_OPTS` stands, and so does an earlier import."""
+    out = run_python(f"""
+        import os
+        if {user!r} is not None:
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = {user!r}
+        from keras_resnets.cli import enable_onednn
+        enable_onednn()
+        import tensorflow
+        from keras_resnets.layers.grouped_conv import onednn_enabled
+        print("onednn:", onednn_enabled(), os.environ["TF_ENABLE_ONEDNN_OPTS"])
+        enable_onednn(environ := {{}})
+        print("after import:", environ)
+    """)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert f"onednn: {user is None} {user or '1'}" in lines
+    assert "after import: {}" in lines
