@@ -111,13 +111,19 @@ def test_mixed_bfloat16_outputs_and_gradients_against_float64(case, training):
     """Each fast path in mixed bfloat16 (the 1x1 product, the per-tap kernel
     gradient at stride 1 and strided) against Keras's op in float64: the
     output, input gradient and kernel gradient within two units of
-    bfloat16's 8-bit precision (2 x 2^-8) of the reference's largest value.
-    Measured: at most 1.06 units; a tap or phase taken wrong is off by
-    about the whole value."""
+    bfloat16's 8-bit precision (2 x 2^-8) of the reference's largest value,
+    or, where TensorFlow's CPU kernels round more (without AVX512-BF16 or
+    AMX), no further off than Keras's own op in mixed bfloat16 (times 1.25).
+    Measured: at most 1.06 units with AVX512-BF16; on an AVX2 CPU (Zen 3)
+    at most 4.5 units, where Keras's own op was 7.8 off; a tap or phase
+    taken wrong is off by about the whole value (256 units)."""
     kwargs, shape, matmul, taps = case
     keras.config.set_dtype_policy("mixed_bfloat16")
     layer = Conv2D(**kwargs)
     layer.build(shape)
+    stock = keras.layers.Conv2D(**kwargs)
+    stock.build(shape)
+    stock.set_weights(layer.get_weights())
     reference = keras.layers.Conv2D(**kwargs, dtype="float64")
     reference.build(shape)
     reference.set_weights([w.astype("float64") for w in layer.get_weights()])
@@ -127,9 +133,12 @@ def test_mixed_bfloat16_outputs_and_gradients_against_float64(case, training):
     y, dx, dk = gradients(layer, x, upstream, training)
     assert y.dtype == "bfloat16" and layer.kernel.dtype == "float32" and dk.dtype == "float32"
     expected = gradients(reference, tf.cast(x, "float64"), tf.cast(upstream, "float64"), training)
-    for name, a, b in zip(("output", "input gradient", "kernel gradient"), (y, dx, dk), expected):
-        a, b = np.asarray(tf.cast(a, "float64")), np.asarray(b)
-        np.testing.assert_allclose(a, b, rtol=0, atol=2 * 2**-8 * np.abs(b).max(), err_msg=name)
+    keras_own = gradients(stock, x, upstream, training)
+    for name, a, b, c in zip(("output", "input gradient", "kernel gradient"), (y, dx, dk), expected, keras_own):
+        a, b, c = (np.asarray(tf.cast(v, "float64")) for v in (a, b, c))
+        tolerance = max(2 * 2**-8 * np.abs(b).max(), 1.25 * np.abs(c - b).max())
+        assert tolerance < 0.1 * np.abs(b).max(), (name, "Keras's own op is far off")
+        np.testing.assert_allclose(a, b, rtol=0, atol=tolerance, err_msg=name)
 
 
 def test_layer_contract(tmp_path):
