@@ -322,9 +322,11 @@ LONG_EPOCHS = 10
 
 @pytest.mark.slow
 def test_long_two_worker_run_keeps_its_threads(tmp_path):
-    """Ten epochs of two workers in mixed_bfloat16, at the digits' 32 px with
-    the recipe's batch and learning rate: the threads of each worker stay
-    flat after the second epoch, the loss falls, the weights stay float32.
+    """Ten epochs of two workers in float32 at 16 px, with the recipe's
+    batch and learning rate: the threads of each worker stay flat after the
+    second epoch, the loss falls. (The threads grew with the collectives,
+    which neither the image size nor the precision changes; mixed bfloat16
+    runs, slowly on CPUs without AVX512-BF16, in the `runs` fixture.)
 
     TensorFlow's per-collective timeout held one sleeping thread per
     collective for the whole timeout: about 1,500 more threads per epoch per
@@ -332,7 +334,7 @@ def test_long_two_worker_run_keeps_its_threads(tmp_path):
     in epoch 10. Each worker's threads are read from /proc as it runs; the
     chief also records its own in log.csv each epoch."""
     procs = _start_workers(["--epochs", str(LONG_EPOCHS)], tmp_path, tmp_path,
-                           common=["--seed", "0", "--precision", "mixed_bfloat16"])
+                           common=["--seed", "0", "--precision", "float32", "--image-size", "16"])
     log = tmp_path / "resnet20-digits" / "log.csv"
     seen = [{}, {}]  # per worker: epochs logged by the chief -> most threads seen
     try:
@@ -355,7 +357,8 @@ def test_long_two_worker_run_keeps_its_threads(tmp_path):
         # From outside, short-lived threads (the input pipeline's, a
         # checkpoint's) come and go: a looser bound, still far below the
         # growth of one epoch before.
-        assert 2 in seen[worker] and LONG_EPOCHS - 1 in seen[worker], seen[worker]
+        # (The last epochs can end between two looks at a loaded machine.)
+        assert 2 in seen[worker] and max(seen[worker]) >= LONG_EPOCHS - 2, seen[worker]
         late = max(v for k, v in seen[worker].items() if k >= 2)
         assert late - seen[worker][2] <= 40, seen[worker]
     with open(log.parent / "summary.json") as f:
