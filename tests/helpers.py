@@ -222,3 +222,22 @@ def write_digit_folder(root, digits=range(10), size=32, limit=None):
     examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
     return runpy.run_path(os.path.join(examples, "digits_folder.py"))["write_digit_folder"](
         root, digits, size, limit)
+
+
+def representative_models():
+    """One registered model per architecture, the shallowest: models that
+    differ only in their numbers (depths, widths, group width) run the same
+    code, so the model-by-model tests build one of each kind (family, block,
+    stem, grouped or not, pre-activation, shortcut, layout). The numbers of
+    every model are checked against torchvision and the papers in
+    tests/test_fidelity.py."""
+    import keras_resnets
+
+    chosen = {}
+    for name in keras_resnets.list_models():
+        spec = keras_resnets.get_spec(name)
+        kind = (spec.family, spec.block, spec.stem, spec.groups > 1, spec.preactivation, spec.shortcut,
+                spec.layout)
+        if kind not in chosen or sum(spec.depths) < sum(keras_resnets.get_spec(chosen[kind]).depths):
+            chosen[kind] = name
+    return sorted(chosen.values(), key=keras_resnets.list_models().index)

@@ -1,4 +1,5 @@
-"""Every registered model: build, forward, gradients, serialization."""
+"""Every architecture of the registry (one model of each kind): build,
+forward, gradients, serialization."""
 
 import keras
 import numpy as np
@@ -14,6 +15,7 @@ from helpers import (
     assert_saving_round_trip,
     random_images,
     randomize_batchnorm,
+    representative_models,
     trainable_count,
 )
 
@@ -27,10 +29,12 @@ BACKEND_MODELS = ("resnet20",)
 
 
 def registry_params():
+    """One model of each architecture (`representative_models`): the others
+    differ only in their numbers, which tests/test_fidelity.py checks."""
     def marks(name):
         return [pytest.mark.slow] * (name in HEAVY) + [pytest.mark.backends] * (name in BACKEND_MODELS)
 
-    return [pytest.param(name, marks=marks(name)) for name in keras_resnets.list_models()]
+    return [pytest.param(name, marks=marks(name)) for name in representative_models()]
 
 
 def small_model(name, **kwargs):
