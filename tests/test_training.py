@@ -21,6 +21,9 @@ from helpers import cifar_resnet_figures, reap, sigkill
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small and quick: 16 px digits, a few epochs.
 QUICK = dict(image_size=16, batch_size=128, verbose=0)
+# For what the image size does not change (the precision a run trains in):
+# ResNet-20's stages at 8, 4 and 2 px.
+TINY = {**QUICK, "image_size": 8}
 
 
 def read_log(run_dir):
@@ -72,14 +75,14 @@ def test_run_leaves_everything_behind(tmp_path):
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
 def test_precision_policies_train(precision, tmp_path):
     model, summary = keras_resnets.train(
-        epochs=3, output=str(tmp_path), precision=precision, lr=0.05, **QUICK
+        epochs=3, output=str(tmp_path), precision=precision, lr=0.05, **TINY
     )
     assert summary["precision"] == precision
     block = model.get_layer("stage1_block1")
     assert block.compute_dtype == ("float32" if precision == "float32" else precision.split("_")[1])
     assert all(w.dtype == "float32" for w in model.weights if "seed" not in w.path)
     assert model.get_layer("predictions").compute_dtype == "float32"
-    assert model.predict(np.zeros((1, 16, 16, 3), "uint8"), verbose=0).dtype == np.float32
+    assert model.predict(np.zeros((1, 8, 8, 3), "uint8"), verbose=0).dtype == np.float32
     losses = [float(r["loss"]) for r in read_log(tmp_path / "resnet20-digits")]
     assert losses[-1] < losses[0], losses
     if precision == "mixed_float16":
@@ -124,10 +127,10 @@ def test_train_leaves_the_callers_dtype_policy(tmp_path):
     found it, after a failure too: the next model the caller builds is not
     in mixed precision (it was, before `dtype_policy_restored`)."""
     with pytest.raises(FloatingPointError):
-        keras_resnets.train(epochs=1, lr=1e30, output=str(tmp_path), precision="mixed_bfloat16", **QUICK)
+        keras_resnets.train(epochs=1, lr=1e30, output=str(tmp_path), precision="mixed_bfloat16", **TINY)
     assert keras.config.dtype_policy().name == "float32"
     model, summary = keras_resnets.train(epochs=1, output=str(tmp_path / "ok"), precision="mixed_bfloat16",
-                                         **QUICK)
+                                         **TINY)
     assert summary["precision"] == "mixed_bfloat16" and model.get_layer("stem").dtype_policy.name == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"
 
@@ -207,13 +210,17 @@ def test_resume_after_sigkill(tmp_path):
 
 
 def test_seeded_deterministic_runs_are_identical(tmp_path):
-    args = ["--epochs", "1", "--image-size", "16", "--precision", "float32", "--deterministic", "--seed", "3"]
+    args = ["--epochs", "1", "--image-size", "8", "--precision", "float32", "--deterministic", "--seed", "3"]
+    # Side by side: two processes that share nothing.
+    procs = {name: _cli(*args, "--output", str(tmp_path), "--run-name", name, output=tmp_path / f"{name}.txt")
+             for name in ("one", "two")}
     runs = []
-    for name in ("one", "two"):
-        console = tmp_path / f"{name}.txt"
-        proc = _cli(*args, "--output", str(tmp_path), "--run-name", name, output=console)
-        assert proc.wait(timeout=300) == 0, console.read_text()
-        runs.append(read_log(tmp_path / name)[0])
+    try:
+        for name, proc in procs.items():
+            assert proc.wait(timeout=300) == 0, (tmp_path / f"{name}.txt").read_text()
+            runs.append(read_log(tmp_path / name)[0])
+    finally:
+        reap(*procs.values())
     assert runs[0]["loss"] == runs[1]["loss"] and runs[0]["val_loss"] == runs[1]["val_loss"]
 
 
