@@ -148,3 +148,18 @@ def test_bad_arguments(kwargs, match):
 def test_groups_must_divide_input_channels():
     with pytest.raises(ValueError, match=r"groups=4 for an input with 6 channels"):
         GroupedConv2D(8, 3, groups=4)(np.zeros((1, 4, 4, 6), "float32"))
+
+
+def test_eager_calls_of_layers_of_several_shapes_with_dilation():
+    """Eager calls of layers with different kernels, then dilated ones (all share one
+    eager `tf.function`, whose later traces relaxed the shapes it had seen,
+    and a split dilated convolution then lost its static kernel shape)
+    equal the definition, each."""
+    for channels, filters, groups, dilation in ((8, 16, 4, 1), (24, 24, 4, 1), (8, 16, 4, 2), (24, 24, 4, 2),
+                                                (12, 6, 3, 2)):
+        layer = GroupedConv2D(filters, 3, groups=groups, padding="same", dilation_rate=dilation, use_bias=False)
+        for size in (9, 7):
+            x = tf.constant(random_images((2, size, size, channels), seed=size))
+            ours = layer(x)
+            np.testing.assert_allclose(ours, split_concat_reference(x, layer.kernel, groups, 1, "same", dilation),
+                                       atol=1e-5)

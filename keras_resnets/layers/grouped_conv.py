@@ -82,7 +82,9 @@ def _native_grouped_conv2d():
             inputs, kernel, strides=strides, padding=padding, dilations=dilations
         )
 
-    graph_conv = tf.function(conv, autograph=False, reduce_retracing=True)
+    # The split convolutions need static kernel shapes (a dilated one goes
+    # through space-to-batch): no shapes relaxed across traces there.
+    graph_conv = tf.function(conv, autograph=False, reduce_retracing=not split)
 
     def grouped_conv2d(inputs, kernel, strides, padding, dilations, groups):
         if tf.executing_eagerly():
