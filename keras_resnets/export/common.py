@@ -40,6 +40,22 @@ def model_input(model):
     return tuple(inputs[0].shape), keras.backend.standardize_dtype(inputs[0].dtype)
 
 
+def inference_function(model):
+    """The model's inference as a concrete TensorFlow function of a batch of
+    any size ("images"), for the converters of files that other runtimes run
+    (TFLite, ONNX): every grouped convolution traced as TensorFlow's one
+    grouped op, whatever this CPU's kernels (`native_grouped_convolutions`)."""
+    import tensorflow as tf
+
+    from keras_resnets.layers.grouped_conv import native_grouped_convolutions
+
+    shape, dtype = model_input(model)
+    spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
+    call = tf.function(lambda images: model(images, training=False))
+    with native_grouped_convolutions():
+        return call.get_concrete_function(spec)
+
+
 def check_backend():
     """Refuses to export where Keras does not run on TensorFlow: the
     SavedModel, LiteRT and ONNX files are written from TensorFlow graphs of

@@ -13,6 +13,7 @@ from keras_resnets.export.common import (
     check_image_shape,
     float32_model,
     image_batches,
+    inference_function,
     model_input,
     normalized_model,
 )
@@ -174,14 +175,7 @@ def _convert(model, options):
     import tensorflow as tf
     from tensorflow.lite.python.convert_phase import ConverterError
 
-    shape, dtype = model_input(model)
-    spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
-    call = tf.function(lambda images: model(images, training=False))
-    from keras_resnets.layers.grouped_conv import native_grouped_convolutions
-
-    with native_grouped_convolutions():  # one grouped CONV_2D, whatever this CPU's kernels
-        concrete = call.get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)])
     for key, value in options.pop("target_spec").items():
         setattr(converter.target_spec, key, value)
     for key, value in options.items():

@@ -6,6 +6,7 @@ from keras_resnets.export.common import (
     check_backend,
     check_destination,
     float32_model,
+    inference_function,
     model_input,
     normalized_model,
 )
@@ -48,13 +49,12 @@ def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
     '/tmp/resnet20.onnx'
     """
     check_backend()
-    import tensorflow as tf
 
     path = os.fspath(path)
     if not path.endswith(".onnx"):
         raise UsageError(f"`path` must end with '.onnx'; received path={path!r}.")
     model = normalized_model(float32_model(model), mean, std)
-    shape, dtype = model_input(model)
+    model_input(model)  # a model that cannot be exported fails before tf2onnx is looked for
     try:
         import tf2onnx
     except ImportError:
@@ -72,13 +72,7 @@ def onnx(model, path, overwrite=False, opset_version=None, mean=None, std=None):
         convert_variables_to_constants_v2,
     )
 
-    spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
-    call = tf.function(lambda images: model(images, training=False))
-    from keras_resnets.layers.grouped_conv import native_grouped_convolutions
-
-    with native_grouped_convolutions():  # one grouped CONV_2D, whatever this CPU's kernels
-        concrete = call.get_concrete_function(spec)
-    frozen = convert_variables_to_constants_v2(concrete)
+    frozen = convert_variables_to_constants_v2(inference_function(model))
     with atomic_path(path) as tmp:
         tf2onnx.convert.from_graph_def(
             frozen.graph.as_graph_def(),
