@@ -31,17 +31,37 @@ def read_log(run_dir):
         return list(csv.DictReader(f))
 
 
-def test_run_leaves_everything_behind(tmp_path):
-    started = time.perf_counter()
-    model, summary = keras_resnets.train(epochs=2, output=str(tmp_path), precision="float32", **QUICK)
-    elapsed = time.perf_counter() - started
-    run_dir = tmp_path / "resnet20-digits"
+# One run per precision, shared by the tests that read it (module-scoped:
+# pytest.ini's `--dist loadfile` keeps the module on one worker).
+PRECISION_RUN = dict(epochs=3, lr=0.05, **TINY)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """`trained(precision)`: `(model, summary, run folder, seconds)` of
+    `PRECISION_RUN` in that precision, trained on first use."""
+    runs = {}
+
+    def get(precision):
+        if precision not in runs:
+            output = tmp_path_factory.mktemp(precision)
+            started = time.perf_counter()
+            model, summary = keras_resnets.train(output=str(output), precision=precision, **PRECISION_RUN)
+            runs[precision] = (model, summary, output / "resnet20-digits", time.perf_counter() - started)
+        return runs[precision]
+
+    return get
+
+
+def test_run_leaves_everything_behind(trained):
+    model, summary, run_dir, elapsed = trained("float32")
+    size = PRECISION_RUN["image_size"]
     assert summary["run_dir"] == str(run_dir)
     for name in ("model.keras", "best.keras", "log.csv", "history.png", "summary.json"):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
     assert not list(run_dir.glob(".partial*"))
-    assert [r["epoch"] for r in read_log(run_dir)] == ["0", "1"]
+    assert [r["epoch"] for r in read_log(run_dir)] == ["0", "1", "2"]
     with open(run_dir / "summary.json") as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(summary))
@@ -49,12 +69,12 @@ def test_run_leaves_everything_behind(tmp_path):
                 "train_images_per_second", "wall_seconds", "precision", "seed", "versions"):
         assert key in saved, key
     assert saved["params"] == cifar_resnet_figures(3)[0]  # ResNet-20, counted by hand
-    assert saved["epochs"] == 2 and not saved["resumed"]
+    assert saved["epochs"] == 3 and not saved["resumed"]
     assert saved["splits"] == {"train": "70% (stratified, fixed)", "validation": "10% (stratified, fixed)",
                                "test": "20% (stratified, fixed)"}
     # The test accuracy, recounted here from the model's own predictions.
     hits = count = 0
-    for images, labels in keras_resnets.data.load_data("digits", image_size=16).test:
+    for images, labels in keras_resnets.data.load_data("digits", image_size=size).test:
         predicted = np.argmax(model.predict(images, verbose=0), axis=-1)
         hits += int(np.sum(predicted == np.reshape(labels, -1)))
         count += len(predicted)
@@ -67,23 +87,21 @@ def test_run_leaves_everything_behind(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # The saved model takes raw uint8 images and gives the same predictions.
     assert model.inputs[0].dtype == "uint8"
-    images = next(iter(keras_resnets.data.load_data("digits", image_size=16).test))[0]
+    images = next(iter(keras_resnets.data.load_data("digits", image_size=size).test))[0]
     loaded = keras.saving.load_model(run_dir / "model.keras")
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5)
 
 
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
-def test_precision_policies_train(precision, tmp_path):
-    model, summary = keras_resnets.train(
-        epochs=3, output=str(tmp_path), precision=precision, lr=0.05, **TINY
-    )
+def test_precision_policies_train(precision, trained):
+    model, summary, run_dir, _ = trained(precision)
     assert summary["precision"] == precision
     block = model.get_layer("stage1_block1")
     assert block.compute_dtype == ("float32" if precision == "float32" else precision.split("_")[1])
     assert all(w.dtype == "float32" for w in model.weights if "seed" not in w.path)
     assert model.get_layer("predictions").compute_dtype == "float32"
     assert model.predict(np.zeros((1, 8, 8, 3), "uint8"), verbose=0).dtype == np.float32
-    losses = [float(r["loss"]) for r in read_log(tmp_path / "resnet20-digits")]
+    losses = [float(r["loss"]) for r in read_log(run_dir)]
     assert losses[-1] < losses[0], losses
     if precision == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -105,7 +123,7 @@ def test_auto_precision_follows_the_cpu_features_numpy_detects():
 
 def test_finetune_freezes_batchnorm(tmp_path):
     model, summary = keras_resnets.train(
-        recipe="finetune", epochs=2, output=str(tmp_path), precision="float32", **QUICK
+        recipe="finetune", epochs=2, output=str(tmp_path), precision="float32", **TINY
     )
     bns = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
     assert bns and all(not bn.trainable for bn in bns)
@@ -118,19 +136,18 @@ def test_finetune_freezes_batchnorm(tmp_path):
 
 def test_nan_loss_stops_with_a_clear_message(tmp_path):
     with pytest.raises(FloatingPointError, match=r"at epoch 1, step \d+: training stopped"):
-        keras_resnets.train(epochs=2, lr=1e30, output=str(tmp_path), precision="float32", **QUICK)
+        keras_resnets.train(epochs=2, lr=1e30, output=str(tmp_path), precision="float32", **TINY)
     assert not (tmp_path / "resnet20-digits" / "model.keras").exists()
 
 
-def test_train_leaves_the_callers_dtype_policy(tmp_path):
+def test_train_leaves_the_callers_dtype_policy(tmp_path, trained):
     """A run trains in its precision and leaves Keras's global policy as it
     found it, after a failure too: the next model the caller builds is not
     in mixed precision (it was, before `dtype_policy_restored`)."""
     with pytest.raises(FloatingPointError):
         keras_resnets.train(epochs=1, lr=1e30, output=str(tmp_path), precision="mixed_bfloat16", **TINY)
     assert keras.config.dtype_policy().name == "float32"
-    model, summary = keras_resnets.train(epochs=1, output=str(tmp_path / "ok"), precision="mixed_bfloat16",
-                                         **TINY)
+    model, summary, _, _ = trained("mixed_bfloat16")
     assert summary["precision"] == "mixed_bfloat16" and model.get_layer("stem").dtype_policy.name == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"
 

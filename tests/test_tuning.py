@@ -34,15 +34,15 @@ def fixed(**values):
     return hp
 
 
-@pytest.mark.parametrize("tuner", ["random", "hyperband", "bayesian"])
+# RandomSearch runs in the tests below (rejected candidates, the time budget,
+# the resumed search); these two are the tuners with an oracle of their own.
+@pytest.mark.parametrize("tuner", ["hyperband", "bayesian"])
 def test_each_tuner_runs_a_tiny_search(tuner, tmp_path):
     hypermodel = ResNetHyperModel("digits", epochs=1, shortcuts=["A", "B"], **TINY)
     common = dict(objective="val_accuracy", directory=str(tmp_path), project_name=tuner, seed=1)
     if tuner == "hyperband":
         # One epoch per trial: one trial per Hyperband iteration.
         search = keras_tuner.Hyperband(hypermodel, max_epochs=1, hyperband_iterations=2, **common)
-    elif tuner == "random":
-        search = keras_tuner.RandomSearch(hypermodel, max_trials=2, **common)
     else:
         search = keras_tuner.BayesianOptimization(hypermodel, max_trials=2, num_initial_points=1, **common)
     search.search(verbose=0)
@@ -148,13 +148,13 @@ def test_test_accuracy_comes_from_images_no_trial_saw(tmp_path):
 
 def test_time_budget_stops_the_running_trial(tmp_path):
     started = time.time()
-    summary = tune(tuner="random", directory=str(tmp_path), max_trials=5, epochs=100, time_budget=0.5,
+    summary = tune(tuner="random", directory=str(tmp_path), max_trials=5, epochs=100, time_budget=0.3,
                    **TINY)
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert summary["stopped_by"] == "time budget" and len(rows) == 1
     assert 1 <= float(rows[0]["epochs_trained"]) < 100
-    assert time.time() - started < 0.5 * 60 + 120
+    assert time.time() - started < 0.3 * 60 + 120
 
 
 def test_failed_trial_is_recorded_with_its_reason(tmp_path):
@@ -188,7 +188,7 @@ def _cli(*args, output):
 
 
 def test_resume_after_sigkill(tmp_path):
-    args = ["--tuner", "random", "--max-trials", "3", "--epochs", "1", *TINY_ARGS,
+    args = ["--tuner", "random", "--max-trials", "2", "--epochs", "1", *TINY_ARGS,
             "--directory", str(tmp_path / "search")]
     trials = tmp_path / "search" / "trials"
     console = tmp_path / "first.txt"
@@ -215,12 +215,12 @@ def test_resume_after_sigkill(tmp_path):
     console = tmp_path / "second.txt"
     assert _cli(*args, output=console).wait(timeout=600) == 0, console.read_text()
     out = console.read_text()
-    # The finished trial is not run again; the interrupted one and the last one are.
+    # The finished trial is not run again; the interrupted one is.
     assert "trial 0 (" not in out
-    assert "trial 1 (epochs 1)" in out and "trial 2 (epochs 1)" in out
+    assert "trial 1 (epochs 1)" in out
     assert (trials / "trial_0" / "trial.json").read_text() == first
     summary = json.loads((tmp_path / "search" / "summary.json").read_text())
-    assert summary["trials"] == 3 and summary["trials_completed"] == 3
+    assert summary["trials"] == 2 and summary["trials_completed"] == 2
 
 
 def test_bad_inputs(tmp_path, capsys):
