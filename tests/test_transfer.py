@@ -284,3 +284,26 @@ def test_linear_probe_holds_a_stratified_sample_of_bounded_size():
     assert seen.max() < 64 * 2  # reading stopped after the batch that filled the last class
     # The default share: all of the digits (10 classes, 1,257 training images); 20 an ImageNet class.
     assert -(-PROBE_MAX_IMAGES // 10) >= 1257 and -(-PROBE_MAX_IMAGES // 1000) == 20
+
+
+def test_probe_batches_cover_every_feature_once_a_pass_in_orders_of_their_own():
+    """The linear probe's steps, one `fit` epoch: `epochs` passes over the
+    features, each row once a pass (the last batch of a pass short, as
+    `fit(batch_size=...)` has it), each pass in another seeded order."""
+    from keras_resnets.training.transfer import _ProbeBatches
+
+    features = np.arange(10, dtype="float32")[:, None] * np.ones((1, 3), "float32")
+    labels = np.arange(10) % 3
+    batches = _ProbeBatches(features, labels, batch=4, epochs=3, seed=7)
+    assert len(batches) == 9  # 3 passes of ceil(10 / 4) batches
+    passes = []
+    for start in range(0, 9, 3):
+        rows = [batches[i] for i in range(start, start + 3)]
+        assert [len(x) for x, _ in rows] == [4, 4, 2]
+        order = np.concatenate([x[:, 0] for x, _ in rows]).astype(int)
+        np.testing.assert_array_equal(np.concatenate([y for _, y in rows]), order % 3)  # rows stay paired
+        assert sorted(order) == list(range(10))
+        passes.append(tuple(order))
+    assert len(set(passes)) == 3
+    again = _ProbeBatches(features, labels, batch=4, epochs=3, seed=7)
+    np.testing.assert_array_equal(again[4][0], batches[4][0])  # seeded: the same in another run
