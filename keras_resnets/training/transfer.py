@@ -161,21 +161,18 @@ class _ProbeBatches(keras.utils.PyDataset):
 
     def __init__(self, features, labels, batch, epochs, seed):
         super().__init__()
-        self.features, self.labels, self.batch, self.seed = features, labels, batch, seed
+        self.features, self.labels, self.batch, self.epochs, self.seed = features, labels, batch, epochs, seed
         self.per_epoch = -(-len(features) // batch)
-        self.steps = self.per_epoch * epochs
-        self._order = (None, None)  # (epoch, permutation)
 
     def __len__(self):
-        return self.steps
+        return self.per_epoch * self.epochs
 
     def __getitem__(self, index):
         import numpy as np
 
         epoch, step = divmod(index, self.per_epoch)
-        if self._order[0] != epoch:
-            self._order = (epoch, np.random.default_rng((self.seed, epoch)).permutation(len(self.features)))
-        rows = self._order[1][step * self.batch:(step + 1) * self.batch]
+        order = np.random.default_rng((self.seed, epoch)).permutation(len(self.features))
+        rows = order[step * self.batch:(step + 1) * self.batch]
         return self.features[rows], self.labels[rows]
 
 
@@ -216,18 +213,18 @@ def fit_linear_probe(net, images, seed=0, strategy=None, max_images=PROBE_MAX_IM
     features /= std
     batch = min(PROBE_BATCH, len(features))
     epochs = max(1, -(-PROBE_STEPS * batch // len(features)))
-    steps = epochs * -(-len(features) // batch)
+    batches = _ProbeBatches(features, labels, batch, epochs, seed)
     keras.utils.set_random_seed(seed)
     probe = keras.Sequential([keras.Input(features.shape[1:]), keras.layers.Dense(
         head.units, kernel_regularizer=keras.regularizers.L2(PROBE_L2), dtype="float32")])
     probe.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, steps)),
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.01, len(batches))),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
     # One `fit` epoch of all the steps: 500 epochs of a few batches each (a
     # small folder) spent 45 ms each in Keras's per-epoch work, 23 s in all.
-    probe.fit(_ProbeBatches(features, labels, batch, epochs, seed), epochs=1, verbose=0)
+    probe.fit(batches, epochs=1, verbose=0)
     kernel, bias = probe.layers[-1].get_weights()
     kernel, bias = kernel / std[:, None], bias - (mean / std) @ kernel
     if strategy is not None:
