@@ -150,8 +150,8 @@ def runs(tmp_path_factory):
     """One epoch (5 steps) six ways. In float64: one device (`model.fit`),
     two logical CPUs (MirroredStrategy), two worker processes
     (MultiWorkerMirroredStrategy). In float32: one device. In mixed_bfloat16:
-    two logical CPUs, two worker processes. All side by side: most of each run is start-up and
-    tracing, on one core."""
+    two logical CPUs, two worker processes. All side by side: most of each
+    run is start-up and tracing, on one core."""
     out = tmp_path_factory.mktemp("runs")
     (out / "workers").mkdir()
     f64, f32, bf16 = (["--precision", p] for p in ("float64", "float32", "mixed_bfloat16"))
@@ -323,7 +323,7 @@ def test_long_two_worker_run_keeps_its_threads(tmp_path):
     TensorFlow's per-collective timeout held one sleeping thread per
     collective for the whole timeout: about 1,500 more threads per epoch per
     worker on the digits, and an abort ("Resource temporarily unavailable")
-    in epoch 10 of ten. Each worker's threads are read from /proc as it runs; the
+    in epoch 10. Each worker's threads are read from /proc as it runs; the
     chief also records its own in log.csv each epoch."""
     procs = _start_workers(["--epochs", str(LONG_EPOCHS)], tmp_path, tmp_path,
                            common=["--seed", "0", "--precision", "float32", "--image-size", "16"])
