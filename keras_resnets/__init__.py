@@ -19,11 +19,12 @@ __version__ = "0.1.0"
 
 from keras_resnets.models.registry import BUILDER_NAMES as _BUILDER_NAMES
 from keras_resnets.models.registry import get_spec, list_models
+from keras_resnets.models.specs import ModelSpec
 from keras_resnets.utils.lazy import attach as _attach
 from keras_resnets.utils.lazy import when_imported as _when_imported
 
 __all__ = [
-    "__version__", "layers", "build_model", "get_model", "get_spec",
+    "__version__", "layers", "build_model", "get_model", "get_spec", "ModelSpec",
     "list_models", "count_macs", "load_model", "train", "predict", *_BUILDER_NAMES,
     "preprocess_input", "decode_predictions",
 ]

@@ -126,6 +126,10 @@ BLOCKS = {
     "bottleneck_B": (lambda: BottleneckBlock(8, strides=2), (2, 8, 8, 16), (2, 4, 4, 32)),
     "bottleneck_D": (lambda: BottleneckBlock(8, strides=2, shortcut="D"), (2, 8, 8, 16), (2, 4, 4, 32)),
     "resnext": (lambda: BottleneckBlock(16, groups=4, width_per_group=8, strides=2), (2, 8, 8, 32), (2, 4, 4, 64)),
+    # channel attention on the branch (SE-ResNeXt, ResNet-RS's ratio; ECA)
+    "resnext_se": (lambda: BottleneckBlock(16, groups=4, attention="se", se_ratio=0.25, strides=2,
+                                           shortcut="D"), (2, 8, 8, 32), (2, 4, 4, 64)),
+    "basic_eca": (lambda: BasicBlock(32, attention="eca"), (2, 8, 8, 16), (2, 8, 8, 32)),
     "resnext_preact_keras": (
         lambda: BottleneckBlock(16, groups=4, preactivation=True, use_bias=False, output_bias=True,
                                 stride_in_1x1=True, strides=2, drop_path_rate=0.1),
@@ -152,6 +156,8 @@ def test_layer_contract(name, tmp_path):
         (BasicBlock, dict(filters=8, drop_path_rate=-0.1), r"received drop_path_rate=-0.1"),
         (BottleneckBlock, dict(filters=8, groups=3), None),
         (BottleneckBlock, dict(filters=8, width_per_group=0), r"received width_per_group=0"),
+        (BasicBlock, dict(filters=8, attention="cbam"), r"`attention` must be one of None, 'se', 'eca'; received attention='cbam'"),
+        (BasicBlock, dict(filters=8, attention="se", se_ratio=0), r"`se_ratio` must be a number in \(0, 1\]; received se_ratio=0"),
     ],
 )
 def test_bad_arguments(cls, kwargs, match):

@@ -40,6 +40,11 @@ MODELS = {
     "timm_resnet50d": ("resnet50", dict(stem="deep", shortcut="D")),
     "timm_resnetv2_50": ("resnet50v2", dict(layout="torchvision")),
     "timm_resnet18d": ("resnet18", dict(stem="deep", shortcut="D")),
+    # timm's SE-ResNeXt built with the deep stem and average-pool shortcut
+    # (its plain stem does not narrow), at 4 groups of 2 channels.
+    "timm_seresnext50d": ("seresnext50_32x4d", dict(stem="deep", shortcut="D", groups=4, width_per_group=32)),
+    "timm_ecaresnet50d": ("ecaresnet50d", {}),
+    "timm_resnetrs50": ("resnetrs50", {}),
     "keras_resnet50": ("resnet50", dict(layout="keras")),
     "keras_resnet50v2": ("resnet50v2", {}),
 }

@@ -10,18 +10,19 @@ pytestmark = pytest.mark.backends
 
 
 @pytest.mark.parametrize(
-    "kind, preactivation, shape, expected",
+    "kind, preactivation, shape, expected, pool_type",
     [
-        ("imagenet", False, (2, 32, 32, 3), (2, 8, 8, 64)),
-        ("imagenet", True, (2, 33, 33, 3), (2, 9, 9, 64)),
-        ("cifar", False, (2, 16, 16, 3), (2, 16, 16, 16)),
-        ("deep", False, (2, 32, 32, 3), (2, 8, 8, 64)),
-        ("deep", True, (2, 32, 32, 3), (2, 8, 8, 64)),
+        ("imagenet", False, (2, 32, 32, 3), (2, 8, 8, 64), "max"),
+        ("imagenet", True, (2, 33, 33, 3), (2, 9, 9, 64), "max"),
+        ("cifar", False, (2, 16, 16, 3), (2, 16, 16, 16), "max"),
+        ("deep", False, (2, 32, 32, 3), (2, 8, 8, 64), "max"),
+        ("deep", True, (2, 32, 32, 3), (2, 8, 8, 64), "max"),
+        ("deep", False, (2, 33, 33, 3), (2, 9, 9, 64), "conv"),  # ResNet-RS
     ],
 )
-def test_layer_contract(kind, preactivation, shape, expected, tmp_path):
+def test_layer_contract(kind, preactivation, shape, expected, pool_type, tmp_path):
     filters = 16 if kind == "cifar" else 64
-    stem = Stem(kind, filters=filters, preactivation=preactivation)
+    stem = Stem(kind, filters=filters, preactivation=preactivation, pool_type=pool_type)
     run_layer_test(stem, random_images(shape), tmp_path, expected_shape=expected)
 
 

@@ -265,7 +265,7 @@ def test_non_torchvision_architecture_is_refused(name, kwargs, reason):
 from keras_resnets.weights import load_timm  # noqa: E402
 from keras_resnets.weights.sources import TIMM_ARCHITECTURES  # noqa: E402
 
-TIMM_FAST = ["resnet18", "resnet50d", "resnext50_32x4d", "resnetv2_50"]
+TIMM_FAST = ["resnet18", "resnet50d", "resnext50_32x4d", "resnetv2_50", "seresnext50_32x4d", "ecaresnet50d", "resnetrs50"]
 
 
 def _timm_model(name):

@@ -16,11 +16,15 @@ Each block exists once; the variants are flags:
   builder): the first 3x3 of the stage's first block keeps the previous
   dilation, every other one uses the new (torchvision's
   `replace_stride_with_dilation`, timm's `output_stride`).
+- `attention` gates the branch's output channel by channel before the
+  addition: "se" (squeeze-and-excitation, SE-ResNet / SE-ResNeXt /
+  ResNet-RS) or "eca" (ECA-Net), see `keras_resnets.layers.attention`.
 """
 
 import keras
 from keras import ops
 
+from keras_resnets.layers.attention import ATTENTIONS, check_se_ratio, make_attention
 from keras_resnets.layers.common import (
     HE_NORMAL_FAN_OUT,
     build_sequence,
@@ -75,6 +79,11 @@ class ResidualBlock(keras.layers.Layer):
         first_dilation_rate: int or None, dilation of the first 3x3
             convolution; defaults to `dilation_rate`. A block that would have
             strided into a dilated stage keeps the previous dilation there.
+        attention: None, "se" or "eca": channel attention on the residual
+            branch's output, before the addition. Defaults to None.
+        se_ratio: float in (0, 1], the squeeze's width relative to the
+            block's output channels with `attention="se"`. Defaults to
+            `1/16` (SE-ResNet; ResNet-RS uses 0.25).
     """
 
     expansion = 1
@@ -94,6 +103,8 @@ class ResidualBlock(keras.layers.Layer):
         kernel_initializer=HE_NORMAL_FAN_OUT,
         dilation_rate=1,
         first_dilation_rate=None,
+        attention=None,
+        se_ratio=1 / 16,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -113,6 +124,9 @@ class ResidualBlock(keras.layers.Layer):
         self.zero_init_residual = bool(zero_init_residual)
         self.kernel_initializer = kernel_initializer
         self.out_channels = self.filters * self.expansion
+        self.attention = check_choice("attention", attention, ATTENTIONS)
+        self.se_ratio = check_se_ratio(se_ratio)
+        self.attention_layer = make_attention(self.attention, self.se_ratio, dtype=self.dtype_policy)
 
         specs = self.branch_convs()
         last = len(specs) - 1
@@ -194,6 +208,8 @@ class ResidualBlock(keras.layers.Layer):
             shape = build_sequence(conv, shape)
             if norm is not None:
                 norm.build(shape)
+        if self.attention_layer is not None:
+            self.attention_layer.build(shape)
         self.built = True
 
     @property
@@ -215,6 +231,8 @@ class ResidualBlock(keras.layers.Layer):
             x = conv_norm(conv, norm, x, training)
             if i < last:
                 x = ops.relu(x)
+        if self.attention_layer is not None:
+            x = self.attention_layer(x)
         if self.drop_path is not None:
             x = self.drop_path(x, training=training)
         x = ops.add(shortcut, x)
@@ -240,6 +258,8 @@ class ResidualBlock(keras.layers.Layer):
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
                 "dilation_rate": self.dilation_rate,
                 "first_dilation_rate": self.first_dilation_rate,
+                "attention": self.attention,
+                "se_ratio": self.se_ratio,
             }
         )
         return config

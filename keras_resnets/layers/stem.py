@@ -61,6 +61,54 @@ class StemPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
+class StemConvPool(keras.layers.Layer):
+    """The stem's downsampling as a convolution instead of a max-pool: 3x3,
+    stride 2, then BN and ReLU, the channels kept (ResNet-RS, Bello et al.
+    2021; timm's `replace_stem_pool=True`).
+
+    Args:
+        bn_epsilon: float. Defaults to `1e-5`.
+        bn_momentum: float. Defaults to `0.9`.
+        kernel_initializer: initializer of the convolution.
+
+    Example:
+
+    >>> StemConvPool()(keras.ops.ones((1, 32, 32, 64))).shape
+    (1, 16, 16, 64)
+    """
+
+    def __init__(self, bn_epsilon=1e-5, bn_momentum=0.9, kernel_initializer=HE_NORMAL_FAN_OUT, **kwargs):
+        super().__init__(**kwargs)
+        self.bn_epsilon = bn_epsilon
+        self.bn_momentum = bn_momentum
+        self.kernel_initializer = kernel_initializer
+        self.conv = self.norm = None
+
+    def build(self, input_shape):
+        self.conv = conv_layers(input_shape[-1], 3, strides=2, kernel_initializer=self.kernel_initializer,
+                                name="conv", dtype=self.dtype_policy)
+        self.norm = BatchNormalization(epsilon=self.bn_epsilon, momentum=self.bn_momentum, name="bn",
+                                       dtype=self.dtype_policy)
+        self.norm.build(build_sequence(self.conv, input_shape))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return ops.relu(conv_norm(self.conv, self.norm, inputs, training))
+
+    def compute_output_shape(self, input_shape):
+        return strided_output_shape(input_shape, 2, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"bn_epsilon": self.bn_epsilon, "bn_momentum": self.bn_momentum,
+                       "kernel_initializer": serialize_initializer(self.kernel_initializer)})
+        return config
+
+
+STEM_POOLS = ("max", "conv")
+
+
+@keras.saving.register_keras_serializable(package="keras_resnets")
 class Stem(keras.layers.Layer):
     """The first layers of a ResNet.
 
@@ -88,6 +136,8 @@ class Stem(keras.layers.Layer):
             or "zeros" (keras.applications'). After a ReLU both are the same.
         pool: bool, end with the max-pool ("imagenet" and "deep").
             Defaults to `True`.
+        pool_type: "max" (`StemPool`, the default) or "conv"
+            (`StemConvPool`: a strided 3x3 convolution, BN and ReLU; ResNet-RS).
         bn_epsilon: float. Defaults to `1e-5`.
         bn_momentum: float. Defaults to `0.9`.
         kernel_initializer: initializer of the convolutions.
@@ -110,10 +160,12 @@ class Stem(keras.layers.Layer):
         bn_momentum=0.9,
         kernel_initializer=HE_NORMAL_FAN_OUT,
         pool=True,
+        pool_type="max",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.kind = check_choice("stem", kind, STEMS)
+        self.pool_type = check_choice("stem_pool", pool_type, STEM_POOLS)
         self.pool_output = bool(pool)
         self.filters = check_positive_int("filters", filters)
         self.preactivation = bool(preactivation)
@@ -162,9 +214,13 @@ class Stem(keras.layers.Layer):
     def make_pool(self, name):
         """The stem's `StemPool` (None for the "cifar" stem, which has none):
         after a ReLU its padding is zeros, exactly PyTorch's -inf there
-        (every window holds a pixel >= 0)."""
+        (every window holds a pixel >= 0). With `pool_type="conv"` a
+        `StemConvPool`."""
         if self.kind == "cifar":
             return None
+        if self.pool_type == "conv":
+            return StemConvPool(self.bn_epsilon, self.bn_momentum, self.kernel_initializer, name=name,
+                                dtype=self.dtype_policy)
         after_relu = self.norms[-1] is not None
         padding = "min" if self.pool_padding == "min" and not after_relu else "zeros"
         return StemPool(padding, name=name, dtype=self.dtype_policy)
@@ -189,6 +245,8 @@ class Stem(keras.layers.Layer):
             x = conv_norm(conv, norm, x, training)
             if norm is not None:
                 x = ops.relu(x)
+        if isinstance(self.pool, StemConvPool):
+            return self.pool(x, training=training)
         return x if self.pool is None else self.pool(x)
 
     def compute_output_shape(self, input_shape):
@@ -209,6 +267,7 @@ class Stem(keras.layers.Layer):
                 "bn_momentum": self.bn_momentum,
                 "kernel_initializer": serialize_initializer(self.kernel_initializer),
                 "pool": self.pool_output,
+                "pool_type": self.pool_type,
             }
         )
         return config

@@ -223,7 +223,10 @@ def build_model(
     """Builds the registered architecture `name` as a functional Keras model.
 
     Args:
-        name: str, a registered name (`keras_resnets.list_models()`).
+        name: str, a registered name (`keras_resnets.list_models()`), or a
+            `keras_resnets.ModelSpec`: an architecture of your own, e.g.
+            `dataclasses.replace(keras_resnets.get_spec("resnet50"),
+            attention="eca")`.
         include_top: bool, end with global average pooling and a `classes`-way
             dense classifier. Defaults to `True`, or `False` with
             `features_only=True` (a trunk of feature maps has no head).
@@ -291,7 +294,7 @@ def build_model(
         raise UsageError(f"`include_top` must be True or False; received include_top={include_top!r}.")
     if include_top:
         classes = check_positive_int("classes", classes)
-    source, chosen = weights_build_arguments(spec.name, weights, shortcut, stem, layout, include_top, classes)
+    source, chosen = weights_build_arguments(spec, weights, shortcut, stem, layout, include_top, classes)
     shortcut, stem, layout = chosen["shortcut"], chosen["stem"], chosen["layout"]
     pretrained = source is not None and not hasattr(source, "state")
     shortcut = check_choice("shortcut", spec.shortcut if shortcut is None else shortcut, SHORTCUT_OPTIONS)
@@ -343,6 +346,8 @@ def build_model(
         bn_epsilon=opts["bn_epsilon"],
         bn_momentum=opts["bn_momentum"],
         zero_init_residual=zero_init_residual,
+        attention=spec.attention,
+        se_ratio=spec.se_ratio,
     )
     if block_cls is BottleneckBlock:
         block_kw.update(groups=groups, width_per_group=width_per_group,
@@ -372,6 +377,7 @@ def build_model(
         bn_epsilon=opts["bn_epsilon"],
         bn_momentum=opts["bn_momentum"],
         pool=False,
+        pool_type=spec.stem_pool,
         name="stem",
     )
     x = stem_layer(inputs)

@@ -20,7 +20,7 @@ import json
 from keras_resnets.models.registry import BUILDER_NAMES, get_spec, list_models
 from keras_resnets.utils.validation import UsageError
 
-# Trainable parameters (torchvision's count) and multiply-accumulates of one
+# Trainable parameters (torchvision's and timm's count) and multiply-accumulates of one
 # image at the reference size (224 px, or 32 px for the CIFAR nets), with
 # the reference's classes: 1000 (ImageNet), or 10 for the CIFAR nets.
 FIGURES = {
@@ -54,6 +54,22 @@ FIGURES = {
     "resnext29_16x64d": (68_155_210, 10_688_866_304),
     "wide_resnet16_8": (10_961_370, 1_548_145_664),
     "wide_resnet28_10": (36_479_194, 5_243_328_768),
+    "resnet18d": (11_708_744, 2_053_713_920),
+    "resnet34d": (21_816_904, 3_903_401_984),
+    "resnet50d": (25_576_264, 4_328_824_832),
+    "resnet101d": (44_568_392, 8_041_046_016),
+    "resnet152d": (60_212_040, 11_753_267_200),
+    "resnet200d": (64_693_064, 15_247_122_432),
+    "resnext50d_32x4d": (25_048_136, 4_470_120_448),
+    "seresnet50": (28_088_024, 4_091_699_200),
+    "seresnext50_32x4d": (27_559_896, 4_232_994_816),
+    "seresnext101_32x4d": (48_955_416, 7_974_739_968),
+    "ecaresnet50d": (25_576_350, 4_328_912_640),
+    "ecaresnet101d": (44_568_563, 8_041_220_864),
+    "resnetrs50": (35_691_912, 4_454_490_112),
+    "resnetrs101": (63_618_696, 8_175_624_192),
+    "resnetrs152": (86_621_576, 11_895_185_408),
+    "resnetrs200": (93_209_992, 15_391_137_792),
 }
 
 FORMATS = ("table", "json", "csv", "markdown")

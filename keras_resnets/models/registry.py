@@ -2,7 +2,7 @@
 
 import difflib
 
-from keras_resnets.models.specs import SPECS
+from keras_resnets.models.specs import SPECS, ModelSpec
 from keras_resnets.utils.validation import UsageError
 
 _REGISTRY = {}
@@ -41,7 +41,10 @@ def list_models(family=None):
 
 
 def get_spec(name):
-    """The `ModelSpec` of `name` (or of an alias); a clear error otherwise."""
+    """The `ModelSpec` of `name` (or of an alias; a `ModelSpec` is its own);
+    a clear error otherwise."""
+    if isinstance(name, ModelSpec):
+        return name
     if not isinstance(name, str):
         raise UsageError(f"`name` must be a model name string; received name={name!r}.")
     key = name.lower()
@@ -101,6 +104,22 @@ BUILDER_NAMES = {
     "ResNeXt29_16x64d": "resnext29_16x64d",
     "WideResNet16_8": "wide_resnet16_8",
     "WideResNet28_10": "wide_resnet28_10",
+    "ResNet18D": "resnet18d",
+    "ResNet34D": "resnet34d",
+    "ResNet50D": "resnet50d",
+    "ResNet101D": "resnet101d",
+    "ResNet152D": "resnet152d",
+    "ResNet200D": "resnet200d",
+    "ResNeXt50D_32x4d": "resnext50d_32x4d",
+    "SEResNet50": "seresnet50",
+    "SEResNeXt50_32x4d": "seresnext50_32x4d",
+    "SEResNeXt101_32x4d": "seresnext101_32x4d",
+    "ECAResNet50D": "ecaresnet50d",
+    "ECAResNet101D": "ecaresnet101d",
+    "ResNetRS50": "resnetrs50",
+    "ResNetRS101": "resnetrs101",
+    "ResNetRS152": "resnetrs152",
+    "ResNetRS200": "resnetrs200",
 }
 """The public builders, `keras_resnets.ResNet50(...)` and friends, and the
 registered model each builds. The builders themselves (which need Keras) are

@@ -1,8 +1,8 @@
 """The one table of the ResNet family: every variant is a row of data.
 
-A row says which block, how many per stage, how wide, how grouped, which stem,
-which default shortcut option and layout, and which published reference it
-reproduces. `keras_resnets.models.builder.build_model` turns a row into a
+A row says which block, how many per stage, how wide, how grouped, which stem
+(and its downsampling), which channel attention, which default shortcut
+option and layout, and which published reference it reproduces. `keras_resnets.models.builder.build_model` turns a row into a
 Keras model; nothing else holds architecture numbers.
 """
 
@@ -26,15 +26,23 @@ class ModelSpec:
     Attributes:
         name: registry name, e.g. "resnet50".
         title: human name, e.g. "ResNet-50".
-        family: "resnet", "resnet_v2", "resnext" or "wide_resnet".
+        family: "resnet", "resnet_v2", "resnext", "wide_resnet", "resnet_d",
+            "se_resnet", "eca_resnet" or "resnet_rs".
         block: "basic" or "bottleneck".
         depths: blocks per stage.
         widths: the blocks' `filters` per stage (bottlenecks output 4x).
         stem: "imagenet", "cifar" or "deep".
         stem_width: output channels of the stem.
+        stem_pool: the stem's downsampling after its convolutions: "max"
+            (a 3x3 max-pool) or "conv" (a strided 3x3 convolution, BN and
+            ReLU: ResNet-RS).
         groups: groups of the bottleneck's 3x3 convolution.
         width_per_group: its channels per group at `filters=64`.
         preactivation: ResNet v2 blocks.
+        attention: None, "se" (squeeze-and-excitation) or "eca": channel
+            attention on every block's residual branch.
+        se_ratio: the squeeze's width relative to a block's output
+            channels, with `attention="se"` (1/16; ResNet-RS 1/4).
         shortcut: default shortcut option ("A", "B", "C" or "D").
         layout: default layout ("torchvision" or "keras"), see
             `keras_resnets.models.builder.LAYOUTS`.
@@ -52,27 +60,51 @@ class ModelSpec:
     widths: tuple = IMAGENET_WIDTHS
     stem: str = "imagenet"
     stem_width: int = 64
+    stem_pool: str = "max"
     groups: int = 1
     width_per_group: int = 64
     preactivation: bool = False
+    attention: str = None
+    se_ratio: float = 1 / 16
     shortcut: str = "B"
     layout: str = "torchvision"
     default_size: int = 224
     reference: str = ""
     aliases: tuple = ()
 
+    def __post_init__(self):
+        """The choices checked, so that a spec made by hand (`build_model`
+        takes one) fails here, naming the field, not deep in the builder."""
+        choices = dict(block=("basic", "bottleneck"), stem=tuple(STEM_STRIDES),
+                       stem_pool=("max", "conv"), shortcut=("A", "B", "C", "D"),
+                       layout=("torchvision", "keras"), attention=(None, "se", "eca"))
+        for field, allowed in choices.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise UsageError(
+                    f"ModelSpec `{field}` must be one of {', '.join(map(repr, allowed))}; "
+                    f"received {field}={value!r} (model {self.name!r})."
+                )
+        if not self.depths or len(self.widths) != len(self.depths) or not all(
+                isinstance(d, int) and d > 0 for d in (*self.depths, *self.widths)):
+            raise UsageError(
+                f"ModelSpec `depths` and `widths` must be positive integers, one of each per stage; "
+                f"received depths={self.depths!r}, widths={self.widths!r} (model {self.name!r})."
+            )
+
     @property
     def depth(self):
         """Weighted layers: convolutions of the residual branches, stem, head.
 
-        The CIFAR wide ResNets' WRN-d-k counts the stem, the branches and one
-        projection per stage instead of the head (Zagoruyko & Komodakis 2016).
+        The stem counts as one layer, as the names do (ResNet-50-D, with its
+        three stem convolutions, and ResNet-RS-50 keep 50). The CIFAR wide
+        ResNets' WRN-d-k counts the stem, the branches and one projection
+        per stage instead of the head (Zagoruyko & Komodakis 2016).
         """
         per_block = 2 if self.block == "basic" else 3
-        stem_convs = 3 if self.stem == "deep" else 1
         if self.family == "wide_resnet" and self.stem == "cifar":
-            return per_block * sum(self.depths) + stem_convs + len(self.depths)
-        return per_block * sum(self.depths) + stem_convs + 1
+            return per_block * sum(self.depths) + 1 + len(self.depths)
+        return per_block * sum(self.depths) + 2
 
 
 def total_stride(spec, stem=None):
@@ -138,6 +170,28 @@ def _cifar(depth, **kw):
     )
 
 
+def _resnet_d(depth, block, depths, **kw):
+    return ModelSpec(
+        f"resnet{depth}d", f"ResNet-{depth}-D", "resnet_d", block, depths, stem="deep", shortcut="D",
+        reference=f"timm resnet{depth}d ({_TRICKS})", **kw,
+    )
+
+
+def _se(name, title, depths, **kw):
+    return ModelSpec(name, title, "se_resnet", "bottleneck", depths, attention="se",
+                     reference=f"timm {name} ({_SE})", **kw)
+
+
+def _resnet_rs(depth, depths):
+    return ModelSpec(
+        f"resnetrs{depth}", f"ResNet-RS-{depth}", "resnet_rs", "bottleneck", depths, stem="deep",
+        stem_pool="conv", shortcut="D", attention="se", se_ratio=0.25,
+        reference=f"timm resnetrs{depth} (Bello et al. 2021, Revisiting ResNets)",
+    )
+
+
+_TRICKS = "He et al. 2019, Bag of Tricks: deep stem, average-pool shortcut"
+_SE = "Hu et al. 2018, Squeeze-and-Excitation Networks"
 _PAPER = "He et al. 2015, Deep Residual Learning, Table 6"
 _PREACT = "He et al. 2016, Identity Mappings in Deep Residual Networks"
 _RESNEXT = "Xie et al. 2017, Aggregated Residual Transformations, Table 7"
@@ -198,4 +252,32 @@ SPECS = (
     ModelSpec("wide_resnet28_10", "WRN-28-10 (CIFAR)", "wide_resnet", "basic", (4, 4, 4),
               widths=(160, 320, 640), stem="cifar", stem_width=16, preactivation=True,
               default_size=32, reference=_WRN + " (36.5M)"),
+    # "Bag of Tricks" (He et al. 2019) ResNet-D: the deep 3x3 stem
+    # (ResNet-C) and average-pooling projections; timm's "d" models.
+    _resnet_d(18, "basic", (2, 2, 2, 2)),
+    _resnet_d(34, "basic", (3, 4, 6, 3)),
+    _resnet_d(50, "bottleneck", (3, 4, 6, 3)),
+    _resnet_d(101, "bottleneck", (3, 4, 23, 3)),
+    _resnet_d(152, "bottleneck", (3, 8, 36, 3)),
+    _resnet_d(200, "bottleneck", (3, 24, 36, 3)),
+    ModelSpec("resnext50d_32x4d", "ResNeXt-50-D 32x4d", "resnet_d", "bottleneck", (3, 4, 6, 3),
+              stem="deep", shortcut="D", groups=32, width_per_group=4,
+              reference=f"timm resnext50d_32x4d ({_TRICKS})"),
+    # Squeeze-and-excitation (Hu et al. 2018) on every bottleneck, timm's.
+    _se("seresnet50", "SE-ResNet-50", (3, 4, 6, 3)),
+    _se("seresnext50_32x4d", "SE-ResNeXt-50 32x4d", (3, 4, 6, 3), groups=32, width_per_group=4),
+    _se("seresnext101_32x4d", "SE-ResNeXt-101 32x4d", (3, 4, 23, 3), groups=32, width_per_group=4),
+    # ECA (Wang et al. 2020) on ResNet-D, timm's.
+    ModelSpec("ecaresnet50d", "ECA-ResNet-50-D", "eca_resnet", "bottleneck", (3, 4, 6, 3),
+              stem="deep", shortcut="D", attention="eca",
+              reference="timm ecaresnet50d (Wang et al. 2020, ECA-Net)"),
+    ModelSpec("ecaresnet101d", "ECA-ResNet-101-D", "eca_resnet", "bottleneck", (3, 4, 23, 3),
+              stem="deep", shortcut="D", attention="eca",
+              reference="timm ecaresnet101d (Wang et al. 2020, ECA-Net)"),
+    # ResNet-RS (Bello et al. 2021): ResNet-D, the stem's max-pool a
+    # strided convolution, SE of ratio 1/4.
+    _resnet_rs(50, (3, 4, 6, 3)),
+    _resnet_rs(101, (3, 4, 23, 3)),
+    _resnet_rs(152, (3, 8, 36, 3)),
+    _resnet_rs(200, (3, 24, 36, 3)),
 )

@@ -230,7 +230,10 @@ def _layer_macs(model, input_shape):
     depthwise = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
     counted, calls = [], []
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, convolutions):
+        if isinstance(layer, keras.layers.Conv1D):
+            # Keras's Conv1D.call runs `ops.conv` itself, not `convolution_op`
+            counted.append((layer, "call", _conv1d_macs))
+        elif isinstance(layer, convolutions):
             counted.append((layer, "convolution_op", _conv_macs))
         elif isinstance(layer, depthwise):
             counted.append((layer, "call", _depthwise_macs))
@@ -274,6 +277,10 @@ def _conv_macs(layer, args, output):
     # is a sum over the window and one group's input channels.
     kernel = args[1]
     return int(np.prod(output.shape)) * int(np.prod(kernel.shape[:-1]))
+
+
+def _conv1d_macs(layer, args, output):
+    return int(np.prod(output.shape)) * int(np.prod(layer.kernel.shape[:-1]))
 
 
 def _depthwise_macs(layer, args, output):

@@ -9,7 +9,7 @@ and says which architectures it describes. The four layouts:
 | layout | checkpoints | block `stage{i}_block{j}`, conv `k` |
 |---|---|---|
 | `torchvision` | torchvision ResNet/ResNeXt/Wide-ResNet | `layer{i}.{j-1}.conv{k}` |
-| `timm` | timm `resnet*`, `resnext*`, `wide_resnet*` (also the "d" variants: deep stem, average-pool shortcut) | the same |
+| `timm` | timm `resnet*`, `resnext*`, `wide_resnet*`, the "d" variants (deep stem, average-pool shortcut), `seresne(x)t*`, `ecaresnet*`, `resnetrs*` | the same; attention `layer{i}.{j-1}.se.fc1`/`.fc2` (SE) or `.se.conv` (ECA), ResNet-RS's stem pool `maxpool.0`, `maxpool.1` |
 | `timm_resnetv2` | timm `resnetv2_*` (pre-activation) | `stages.{i-1}.blocks.{j-1}.conv{k}` |
 | `keras` | keras.applications ResNet50/101/152 (V2) | `conv{i+1}_block{j}_{k}_conv` |
 
@@ -29,9 +29,10 @@ import re
 
 import numpy as np
 
+from keras_resnets.layers.attention import EfficientChannelAttention, SqueezeExcite
 from keras_resnets.layers.blocks import BottleneckBlock, ResidualBlock
 from keras_resnets.layers.shortcuts import ProjectionShortcut
-from keras_resnets.layers.stem import Stem
+from keras_resnets.layers.stem import Stem, StemConvPool
 from keras_resnets.utils.validation import UsageError
 
 _BLOCK_NAME = re.compile(r"^stage(\d+)_block(\d+)$")
@@ -61,6 +62,7 @@ class _Parts:
     """The weighted layers of a model, found by `_walk`."""
 
     stem: object = None
+    stem_pool: object = None  # a StemConvPool (ResNet-RS), or None
     blocks: dict = dataclasses.field(default_factory=dict)  # (i, j) -> block
     post_bn: object = None
     head: object = None
@@ -74,6 +76,10 @@ def _walk(model):
     for layer in model.layers:
         if isinstance(layer, Stem) and layer.name == "stem":
             parts.stem = layer
+            if isinstance(layer.pool, StemConvPool):
+                parts.stem_pool = layer.pool
+        elif isinstance(layer, StemConvPool) and layer.name == "stem_pool":
+            parts.stem_pool = layer
         elif isinstance(layer, ResidualBlock):
             match = _BLOCK_NAME.match(layer.name)
             if match is None:
@@ -99,6 +105,9 @@ def _roles(parts):
         yield ("stem_conv", s, n), "conv", conv[-1]
         if norm is not None:
             yield ("stem_bn", s, n), "bn", norm
+    if parts.stem_pool is not None:
+        yield ("stem_pool_conv",), "conv", parts.stem_pool.conv[-1]
+        yield ("stem_pool_bn",), "bn", parts.stem_pool.norm
     for (i, j), block in sorted(parts.blocks.items()):
         if block.preact_bn is not None:
             yield ("preact", i, j), "bn", block.preact_bn
@@ -106,6 +115,12 @@ def _roles(parts):
             yield ("conv", i, j, k), "conv", conv[-1]
             if norm is not None:
                 yield ("bn", i, j, k), "bn", norm
+        attention = block.attention_layer
+        if isinstance(attention, SqueezeExcite):
+            yield ("attention", i, j, "fc1"), "conv", attention.fc1
+            yield ("attention", i, j, "fc2"), "conv", attention.fc2
+        elif isinstance(attention, EfficientChannelAttention):
+            yield ("attention", i, j, "conv"), "conv", attention.conv
         shortcut = block.shortcut_layer
         if isinstance(shortcut, ProjectionShortcut):
             yield ("shortcut_conv", i, j, shortcut.avg_down), "conv", shortcut.conv
@@ -130,12 +145,17 @@ def _torch_v1_name(role):
         if what == "stem_bn" and s == n - 1:
             return "bn1"
         return f"conv1.{3 * s + (what == 'stem_bn')}"
+    if what in ("stem_pool_conv", "stem_pool_bn"):
+        # timm's replace_stem_pool: maxpool = Sequential(conv, bn, act)
+        return f"maxpool.{int(what == 'stem_pool_bn')}"
     if what == "head":
         return "fc"
     i, j = role[1:3]
     prefix = f"layer{i}.{j - 1}"
     if what in ("conv", "bn"):
         return f"{prefix}.{what}{role[3]}"
+    if what == "attention":  # timm calls the block's attention `se`, SE or ECA
+        return f"{prefix}.se.{role[3]}"
     # downsample = Sequential([AvgPool,] conv, bn): the pool shifts the indices.
     offset = 1 if role[3] else 0
     return f"{prefix}.downsample.{offset + (what == 'shortcut_bn')}"
@@ -185,10 +205,19 @@ def _strided(parts):
     return [(i, j, b) for (i, j), b in sorted(parts.blocks.items()) if b.strides > 1]
 
 
-def _check(parts, *, preactivation, stems, avg_shortcut, stride_in_1x1, stride_at):
-    """What differs from a layout's architecture that keys and shapes would not show."""
+def _check(parts, *, preactivation, stems, avg_shortcut, stride_in_1x1, stride_at, timm_extras=False):
+    """What differs from a layout's architecture that keys and shapes would not
+    show. `timm_extras`: the layout also names channel attention and a
+    convolutional stem pool (timm's v1 ResNets)."""
     problems = []
     stem = parts.stem
+    if not timm_extras:
+        if parts.stem_pool is not None:
+            problems.append("its stem downsamples with a convolution (stem_pool='conv', ResNet-RS); "
+                            "the checkpoint's stem max-pools")
+        attended = [b.name for b in parts.blocks.values() if b.attention_layer is not None]
+        if attended:
+            problems.append(f"its blocks have channel attention ({attended[0]}, ...); the checkpoint's have none")
     if stem.kind not in stems:
         problems.append(
             f"its stem is {stem.kind!r}; allowed: {' or '.join(map(repr, stems))} "
@@ -270,9 +299,9 @@ LAYOUTS = {
         # (timm's v1 names are torchvision's: a file detected by its keys is either)
         "timm", "torchvision or timm ResNet", True, _torch_v1_name,
         lambda p: _check(p, preactivation=False, stems=("imagenet", "deep"), avg_shortcut=True,
-                         stride_in_1x1=False, stride_at="first"),
-        "Build it with the default layout; timm's 'd' variants (resnet50d) with "
-        "stem='deep', shortcut='D'",
+                         stride_in_1x1=False, stride_at="first", timm_extras=True),
+        "Build the model of the timm name: resnet50 for resnet50, resnet50d for resnet50d "
+        "(or resnet50 with stem='deep', shortcut='D'), seresnext50_32x4d, ecaresnet50d, resnetrs50, ...",
     ),
     "timm_resnetv2": Layout(
         "timm_resnetv2", "timm ResNetV2", True, _timm_v2_name,
@@ -373,6 +402,7 @@ def to_state_dict(model, layout):
     for key, variable in weight_map(model, layout).items():
         array = np.asarray(variable.numpy())
         if layout.torch:
+            # conv (kh, kw, in, out) -> (out, in, kh, kw); conv1d and dense: reversed
             array = np.transpose(array, (3, 2, 0, 1)) if array.ndim == 4 else array.T
         state[key] = np.ascontiguousarray(array)
     return state
@@ -381,6 +411,8 @@ def to_state_dict(model, layout):
 def _to_keras_order(array):
     if array.ndim == 4:  # conv (out, in / groups, kh, kw) -> (kh, kw, in / groups, out)
         return np.transpose(array, (2, 3, 1, 0))
+    if array.ndim == 3:  # conv1d (out, in, k) -> (k, in, out)
+        return np.transpose(array, (2, 1, 0))
     if array.ndim == 2:  # dense (out, in) -> (in, out)
         return array.T
     return array
@@ -391,6 +423,9 @@ def _torch_shape(keras_shape):
     if len(shape) == 4:
         kh, kw, cin, cout = shape
         return (cout, cin, kh, kw)
+    if len(shape) == 3:
+        k, cin, cout = shape
+        return (cout, cin, k)
     return shape[::-1] if len(shape) == 2 else shape
 
 

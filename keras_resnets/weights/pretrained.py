@@ -99,14 +99,18 @@ def _table():
             notop_url=data.KERAS_URL.format(model=model, suffix="_notop"), notop_hash=notop,
         ))
     for name, url in data.TIMM_URLS.items():
-        model, build = data.TIMM_ARCHITECTURES[name.split(".")[0]]
+        architecture = name.split(".")[0]
         v2 = name.startswith("resnetv2")
-        add(WeightSource(
-            f"timm:{name}", model, url,
-            None if url.endswith(".safetensors") else _hash_from_name(url),
-            layout="timm_resnetv2" if v2 else "timm", build=build,
-            preprocessing="tf" if name in data.TIMM_TF_PREPROCESSING else "torch",
-        ))
+        targets = [data.TIMM_ARCHITECTURES[architecture]]
+        if architecture in data.TIMM_ALSO:
+            targets.append(data.TIMM_ALSO[architecture])
+        for model, build in targets:
+            add(WeightSource(
+                f"timm:{name}", model, url,
+                None if url.endswith(".safetensors") else _hash_from_name(url),
+                layout="timm_resnetv2" if v2 else "timm", build=build,
+                preprocessing="tf" if name in data.TIMM_TF_PREPROCESSING else "torch",
+            ))
     return table
 
 

@@ -25,6 +25,8 @@ _TIMM_HF = "https://github.com/huggingface/pytorch-image-models/releases/downloa
 _TIMM_RW = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/"
 _TIMM_TPU = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-tpu-weights/"
 _GLUON = "https://github.com/rwightman/pytorch-pretrained-gluonresnet/releases/download/v0.1/"
+_TRESNET = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-tresnet/"
+_RS = "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-rs-weights/"
 
 # (model, tag) -> file name under download.pytorch.org/models/.
 TORCHVISION_FILES = {
@@ -133,6 +135,19 @@ TIMM_URLS = {
     "wide_resnet50_2.tv_in1k": _TORCHVISION + "wide_resnet50_2-95faca4d.pth",
     "wide_resnet101_2.tv2_in1k": _TORCHVISION + "wide_resnet101_2-d733dc28.pth",
     "wide_resnet101_2.tv_in1k": _TORCHVISION + "wide_resnet101_2-32ee1156.pth",
+    "seresnet50.a1_in1k": _RSB + "seresnet50_a1_0-ffa00869.pth",
+    "seresnet50.a2_in1k": _RSB + "seresnet50_a2_0-850de0d9.pth",
+    "seresnet50.a3_in1k": _RSB + "seresnet50_a3_0-317ecd56.pth",
+    "seresnet50.ra2_in1k": _TIMM_RW + "seresnet50_ra_224-8efdb4bb.pth",
+    "seresnext50_32x4d.gluon_in1k": _GLUON + "gluon_seresnext50_32x4d-90cf2d6e.pth",
+    "seresnext50_32x4d.racm_in1k": _TIMM_RW + "seresnext50_32x4d_racm-a304a460.pth",
+    "seresnext101_32x4d.gluon_in1k": _GLUON + "gluon_seresnext101_32x4d-cf52900d.pth",
+    "ecaresnet50d.miil_in1k": _TRESNET + "ecaresnet50d-93c81e3b.pth",
+    "ecaresnet101d.miil_in1k": _TRESNET + "ecaresnet101d-153dad65.pth",
+    "resnetrs50.tf_in1k": _RS + "resnetrs50_ema-6b53758b.pth",
+    "resnetrs101.tf_in1k": _RS + "resnetrs101_i192_ema-1509bbf6.pth",
+    "resnetrs152.tf_in1k": _RS + "resnetrs152_i256_ema-a9aff7f9.pth",
+    "resnetrs200.tf_in1k": _TIMM_TPU + "resnetrs200_c-6b698b88.pth",
     # Hugging Face only: no pinned hash (see the module docstring).
     "resnetv2_50.a1h_in1k": "https://huggingface.co/timm/resnetv2_50.a1h_in1k/resolve/main/model.safetensors",
     "resnetv2_101.a1h_in1k": "https://huggingface.co/timm/resnetv2_101.a1h_in1k/resolve/main/model.safetensors",
@@ -141,13 +156,20 @@ TIMM_URLS = {
 # timm architecture -> (keras_resnets model, build arguments).
 TIMM_ARCHITECTURES = {
     **{f"resnet{d}": (f"resnet{d}", {}) for d in (18, 34, 50, 101, 152, 200)},
-    **{f"resnet{d}d": (f"resnet{d}", {"stem": "deep", "shortcut": "D"})
-       for d in (18, 34, 50, 101, 152, 200)},
+    **{f"resnet{d}d": (f"resnet{d}d", {}) for d in (18, 34, 50, 101, 152, 200)},
     **{n: (n, {}) for n in ("resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d",
-                            "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2")},
-    "resnext50d_32x4d": ("resnext50_32x4d", {"stem": "deep", "shortcut": "D"}),
+                            "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+                            "resnext50d_32x4d", "seresnet50", "seresnext50_32x4d",
+                            "seresnext101_32x4d", "ecaresnet50d", "ecaresnet101d")},
+    **{f"resnetrs{d}": (f"resnetrs{d}", {}) for d in (50, 101, 152, 200)},
     "resnetv2_50": ("resnet50v2", {"layout": "torchvision"}),
     "resnetv2_101": ("resnet101v2", {"layout": "torchvision"}),
+}
+# The "d" variants' files also load onto the plain model built with the deep
+# stem and average-pool shortcut (the same network).
+TIMM_ALSO = {
+    **{f"resnet{d}d": (f"resnet{d}", {"stem": "deep", "shortcut": "D"}) for d in (18, 34, 50, 101, 152, 200)},
+    "resnext50d_32x4d": ("resnext50_32x4d", {"stem": "deep", "shortcut": "D"}),
 }
 # timm weights normalized with other than ImageNet's mean and std: [-1, 1].
 TIMM_TF_PREPROCESSING = ("resnetv2_50.a1h_in1k", "resnetv2_101.a1h_in1k")

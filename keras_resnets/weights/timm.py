@@ -2,9 +2,13 @@
 
 - timm's `resnet*`, `resnext*` and `wide_resnet*` use torchvision's key names
   and architecture: they load onto the keras_resnets model of the same name
-  (default layout). Their "d" variants (`resnet50d`, `resnext50d_32x4d`, ...)
-  have a deep stem (three 3x3 convolutions, 32-32-64) and average-pooling
-  projections: build the model with `stem="deep", shortcut="D"`.
+  (default layout). So do their "d" variants (`resnet50d`,
+  `resnext50d_32x4d`, ...: a deep stem of three 3x3 convolutions, 32-32-64,
+  and average-pooling projections; also the plain model built with
+  `stem="deep", shortcut="D"`), the SE and ECA models (`seresnet50`,
+  `seresnext50_32x4d`, `ecaresnet50d`: the block's attention is `se`, with
+  `fc1`/`fc2` or one 1D `conv`) and ResNet-RS (`resnetrs50`: its stem's
+  max-pool replaced by `maxpool.0` conv and `maxpool.1` norm).
 - timm's `resnetv2_50` and `resnetv2_101` are pre-activation networks with
   the stride on the 3x3 convolution at a stage's first block, a 7x7 stem
   without normalization, projections from the pre-activated input and a

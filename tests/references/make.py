@@ -196,6 +196,23 @@ def main():
     out["timm_resnet18d"] = record("timm_resnet18d", model, f"timm {timm.__version__} resnet18d x1/8", 7, 1 / 8,
                                    timm_dilated)
 
+    # Channel attention and ResNet-RS's stem (issue 31), each with the deep
+    # stem, which narrows with `stem_width` (timm's plain stem stays 64 wide):
+    # SE on grouped bottlenecks (4 groups of 2 channels here), ECA (kernel
+    # sizes 3 and 5 at these widths), ResNet-RS (SE of ratio 1/4, the stem's
+    # max-pool a strided convolution, average-pool shortcuts).
+    model = timm_model("seresnext50_32x4d", 8, stem_type="deep", stem_width=2, avg_down=True, cardinality=4,
+                       base_width=32, **narrow(1 / 16))
+    out["timm_seresnext50d"] = record("timm_seresnext50d", model,
+                                      f"timm {timm.__version__} seresnext50_32x4d, deep stem, avg_down, 4x32d, x1/16",
+                                      8, 1 / 16)
+    model = timm_model("ecaresnet50d", 9, stem_width=2, **narrow(1 / 16))
+    out["timm_ecaresnet50d"] = record("timm_ecaresnet50d", model, f"timm {timm.__version__} ecaresnet50d x1/16", 9,
+                                      1 / 16)
+    model = timm_model("resnetrs50", 10, stem_width=2, **narrow(1 / 16))
+    out["timm_resnetrs50"] = record("timm_resnetrs50", model, f"timm {timm.__version__} resnetrs50 x1/16", 10,
+                                    1 / 16)
+
     with open(os.path.join(HERE, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
         f.write("\n")
