@@ -100,10 +100,8 @@ def _checkpoint(torch_model, tmp_path):
     return torch.load(path, weights_only=True)
 
 
-def _images(seed=1):
-    return np.random.default_rng(seed).standard_normal(
-        (2, 3, IMAGE_SIZE, IMAGE_SIZE)
-    ).astype("float32")
+def _images(seed=1, size=IMAGE_SIZE):
+    return np.random.default_rng(seed).standard_normal((2, 3, size, size)).astype("float32")
 
 
 def _keras_logits(model, images_nchw):
@@ -302,6 +300,28 @@ def test_logits_match_timm(timm_name, tmp_path):
     assert trainable_count(model) == n_params
     load_timm(model, path)
     _assert_same_logits(f"timm {timm_name}", _keras_logits(model, images), expected)
+
+
+# The variants of issue 31 (attention, ResNet-RS's stem) at timm's own size
+# and an odd one, where every strided layer's padding shows.
+TIMM_VARIANTS = ["seresnet50", "seresnext50_32x4d", "ecaresnet50d", "resnetrs50", "resnet50d"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [224, 99])
+@pytest.mark.parametrize("timm_name", TIMM_VARIANTS)
+def test_variants_match_timm_at_224_and_an_odd_size(timm_name, size, tmp_path):
+    from safetensors.torch import save_file
+
+    torch_model = _randomized_torch_model(timm_name, factory=_timm_model)
+    path = tmp_path / "model.safetensors"
+    save_file(torch_model.state_dict(), str(path))
+    images = _images(size=size)
+    with torch.no_grad():
+        expected = torch_model(torch.from_numpy(images)).numpy()
+    del torch_model
+    model = keras_resnets.get_model(timm_name, classifier_activation=None, weights=str(path))
+    _assert_same_logits(f"timm {timm_name} at {size} px", _keras_logits(model, images), expected)
 
 
 # --- dilated features: torchvision's replace_stride_with_dilation, timm's output_stride
