@@ -26,6 +26,39 @@ def onednn_enabled():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+_BFLOAT16_GRADIENT = []  # the probe's answer, once asked
+
+
+def native_bfloat16_gradient():
+    """Whether this process's CPU kernels differentiate a bfloat16 grouped
+    convolution natively (asked once, by running a tiny one).
+
+    oneDNN runs bfloat16 only on CPUs that have instructions for it
+    (AVX-512, AMX); elsewhere TensorFlow leaves a bfloat16 convolution to its
+    other kernels even with `TF_ENABLE_ONEDNN_OPTS=1`, and those have no
+    grouped gradient (measured on an AMD Zen 3, AVX2: "filter_size does not
+    have enough elements" training ResNeXt-50 in mixed_bfloat16). Then the
+    layer splits bfloat16 groups too.
+    """
+    if not _BFLOAT16_GRADIENT:
+        import tensorflow as tf
+
+        # The two gradient kernels, run eagerly (`init_scope` lifts the probe
+        # out of a function being traced; a tape would be paused there).
+        with tf.init_scope(), tf.device("/CPU:0"):
+            one = tf.constant(0.5, tf.bfloat16)
+            x, dy, kernel = tf.fill((1, 4, 4, 4), one), tf.fill((1, 4, 4, 4), one), tf.fill((3, 3, 2, 4), one)
+            try:
+                tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, 2, 4], out_backprop=dy,
+                                                strides=[1, 1, 1, 1], padding="SAME")
+                tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 4, 4, 4], filter=kernel, out_backprop=dy,
+                                               strides=[1, 1, 1, 1], padding="SAME")
+                _BFLOAT16_GRADIENT.append(True)
+            except tf.errors.OpError:
+                _BFLOAT16_GRADIENT.append(False)
+    return _BFLOAT16_GRADIENT[0]
+
+
 _NATIVE_ONLY = []  # non-empty inside `native_grouped_convolutions()`
 
 
@@ -67,7 +100,9 @@ def _native_grouped_conv2d():
     eager calls go through a `tf.function`: its gradient is a graph function
     too. Where TensorFlow runs without oneDNN (`onednn_enabled`), there is no
     native grouped gradient on the CPU at all: the convolution is split into
-    one dense convolution per group (with a GPU, the native kernel runs).
+    one dense convolution per group (with a GPU, the native kernel runs); in
+    bfloat16 also where oneDNN has no bfloat16 kernels
+    (`native_bfloat16_gradient`).
     """
     if keras.backend.backend() != "tensorflow":
         return None
@@ -76,7 +111,11 @@ def _native_grouped_conv2d():
     split = not onednn_enabled()
 
     def conv(inputs, kernel, strides, padding, dilations, groups):
-        if split and not _NATIVE_ONLY and _on_cpu():
+        if (
+            (split or (inputs.dtype == tf.bfloat16 and not native_bfloat16_gradient()))
+            and not _NATIVE_ONLY
+            and _on_cpu()
+        ):
             return _split_grouped_conv2d(inputs, kernel, strides, padding, dilations, groups)
         return tf.nn.conv2d(
             inputs, kernel, strides=strides, padding=padding, dilations=dilations
