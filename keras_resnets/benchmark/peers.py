@@ -70,7 +70,14 @@ KERAS_PEERS = {
 TORCH_PEERS = {
     "torch-resnet50": ("torchvision resnet50", "resnet50"),
     "torch-resnext50": ("torchvision resnext50_32x4d", "resnext50_32x4d"),
+    # timm's own model (torchvision has no SE-ResNeXt); its name is ours too.
+    "timm-seresnext50": ("timm seresnext50_32x4d", "seresnext50_32x4d"),
 }
+
+
+def peer_library(label):
+    """"torchvision" or "timm": the library of a `TORCH_PEERS` label."""
+    return "timm" if label.startswith("timm ") else "torchvision"
 PEERS = (*KERAS_PEERS, *TORCH_PEERS)
 # How each torchvision peer runs (torch_peer.py): as written (NCHW, eager),
 # channels_last (with bf16 autocast under mixed_bfloat16: PyTorch's usual
@@ -80,16 +87,17 @@ TORCH_CONFIGS = ("eager", "channels_last", "compile")
 DEFAULT_TORCH_CONFIGS = ("eager", "channels_last")
 
 
-def torch_available():
-    """Whether torch and torchvision are installed (checked in a subprocess:
-    importing torch next to TensorFlow can crash through triton)."""
-    probe = "import importlib.util as u; print(all(u.find_spec(m) for m in ('torch', 'torchvision')))"
+def torch_available(library="torchvision"):
+    """Whether torch and `library` (torchvision or timm) are installed
+    (checked in a subprocess: importing torch next to TensorFlow can crash
+    through triton)."""
+    probe = f"import importlib.util as u; print(all(u.find_spec(m) for m in ('torch', {library!r})))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     return out.stdout.strip() == "True"
 
 
 def measure_torchvision(name, precisions, image_size, batch_size, warmup, repeats, threads,
-                        classes=1000, gpu=False, configs=("eager",)):
+                        classes=1000, gpu=False, configs=("eager",), library="torchvision"):
     """Runs `torch_peer.py` in a subprocess on `threads` CPU threads, or with
     `gpu` on torch's first CUDA device where torch sees one; returns one
     result dict per configuration (`TORCH_CONFIGS`) and precision (the keys
@@ -98,9 +106,9 @@ def measure_torchvision(name, precisions, image_size, batch_size, warmup, repeat
     script = os.path.join(os.path.dirname(__file__), "torch_peer.py")
     args = dict(name=name, precisions=list(precisions), image_size=image_size,
                 batch_size=batch_size, warmup=warmup, repeats=repeats, threads=threads,
-                classes=classes, gpu=gpu, configs=list(configs))
+                classes=classes, gpu=gpu, configs=list(configs), library=library)
     out = subprocess.run([sys.executable, script, json.dumps(args)], capture_output=True,
                          text=True)
     if out.returncode != 0:
-        raise RuntimeError(f"torchvision {name} failed:\n{out.stderr[-2000:]}")
+        raise RuntimeError(f"{library} {name} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -16,6 +16,7 @@ from keras_resnets.benchmark.peers import (
     TORCH_CONFIGS,
     TORCH_PEERS,
     measure_torchvision,
+    peer_library,
     torch_available,
 )
 from keras_resnets.utils.validation import UsageError
@@ -23,7 +24,8 @@ from keras_resnets.utils.validation import UsageError
 # Each default peer has a ratio against one of these (TARGETS): resnet50v2
 # is there for keras.applications' ResNet50V2.
 DEFAULT_MODELS = ("resnet50", "resnext50_32x4d", "resnet50v2")
-DEFAULT_PEERS = PEERS
+# timm-seresnext50 is for `--models seresnext50_32x4d` (not a default model).
+DEFAULT_PEERS = tuple(p for p in PEERS if p != "timm-seresnext50")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # The peer that is slow by design is timed once.
 SLOW_PEERS = ("stock-resnext50",)
@@ -50,7 +52,8 @@ TARGETS = [
 for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
                        ("resnet50v2", "keras.applications ResNet50V2"),
                        ("resnet50", "torchvision resnet50"),
-                       ("resnext50_32x4d", "torchvision resnext50_32x4d")]:
+                       ("resnext50_32x4d", "torchvision resnext50_32x4d"),
+                       ("seresnext50_32x4d", "timm seresnext50_32x4d")]:
     for _p in PRECISIONS:
         for _metric in ("train_ips", "infer_ips"):
             TARGETS.append((f"{_ours} / {_theirs} {_metric.split('_')[0]} [{_p}]",
@@ -216,11 +219,12 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
     for peer in peers:
         if peer not in TORCH_PEERS:
             continue
-        if not torch_available():
-            notes.append(f"{peer}: skipped, torch/torchvision are not installed")
+        label, tv_name = TORCH_PEERS[peer]
+        library = peer_library(label)
+        if not torch_available(library):
+            notes.append(f"{peer}: skipped, torch/{library} are not installed")
             log(notes[-1])
             continue
-        label, tv_name = TORCH_PEERS[peer]
         macs = next((r["macs"] for r in rows if r["model"] == tv_name), None)
         if macs is None:
             import keras_resnets
@@ -232,13 +236,13 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             results = measure_torchvision(
                 tv_name, [p for p in precisions if gpu or p != "mixed_float16"],
                 warmup=warmup, repeats=repeats, threads=machine["threads"], gpu=bool(gpu),
-                configs=torch_configs, **common)
+                configs=torch_configs, library=library, **common)
         except RuntimeError as e:
             notes.append(f"{peer}: failed: {str(e)[-300:]}")
             log(notes[-1])
             continue
         for result in results:
-            rows.append(dict(model=label, source="torchvision", macs=macs, litert=None, **result))
+            rows.append(dict(model=label, source=library, macs=macs, litert=None, **result))
         if gpu and any(r["device"] == "cpu" for r in results):
             notes.append(f"{peer}: torch sees no GPU; measured on the CPU (not comparable)")
             log(notes[-1])

@@ -1,4 +1,4 @@
-"""Measures one torchvision model, in its own process (no TensorFlow here).
+"""Measures one torchvision (or timm) model, in its own process (no TensorFlow here).
 
 Run by `peers.measure_torchvision`: `python torch_peer.py '{"name": ...}'`;
 prints one JSON list on its last line, one dict per configuration and
@@ -27,11 +27,16 @@ CONFIGS = ("eager", "channels_last", "compile")
 
 
 def measure(model_name, precision, image_size, batch_size, warmup, repeats, classes,
-            device="cpu", config="eager"):
+            device="cpu", config="eager", library="torchvision"):
     release_memory()
     base = rss_mib()
     torch.manual_seed(0)
-    model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes).to(device)
+    if library == "timm":
+        import timm
+
+        model = timm.create_model(model_name, pretrained=False, num_classes=classes).to(device)
+    else:
+        model = getattr(torchvision.models, model_name)(weights=None, num_classes=classes).to(device)
     x = torch.randn(batch_size, 3, image_size, image_size).to(device)
     if config != "eager":
         model = model.to(memory_format=torch.channels_last)
@@ -82,7 +87,7 @@ def main(args):
     device = "cuda" if args.get("gpu") and torch.cuda.is_available() else "cpu"
     results = [
         dict(measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
-                     args["repeats"], args["classes"], device, config),
+                     args["repeats"], args["classes"], device, config, args.get("library", "torchvision")),
              device="gpu" if device == "cuda" else "cpu")
         for config in args.get("configs", ["eager"])
         for p in args["precisions"]
