@@ -2,8 +2,9 @@
 
 A row says which block, how many per stage, how wide, how grouped, which stem
 (and its downsampling), which channel attention, which default shortcut
-option and layout, and which published reference it reproduces. `keras_resnets.models.builder.build_model` turns a row into a
-Keras model; nothing else holds architecture numbers.
+option and layout, and which published reference it reproduces.
+`keras_resnets.models.builder.build_model` turns a row into a Keras model;
+nothing else holds architecture numbers.
 """
 
 import dataclasses
