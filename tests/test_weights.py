@@ -110,6 +110,29 @@ def test_download_verify_cache_and_load(reference, server, cache):
     assert (cache / "tiny18.safetensors").read_bytes() == path.read_bytes()
 
 
+def test_download_of_a_timm_variant_gives_timms_outputs(reference, server, cache):
+    """Issue 31's sources go through the same download path: timm's own
+    SE-ResNeXt state dict (the recorded reference of tests/references, deep
+    stem and average-pool shortcut, 4 groups of 2 channels, 1/16 width),
+    served on 127.0.0.1 and pinned by its SHA-256 prefix, loads onto
+    `seresnext50_32x4d` and gives timm's recorded logits."""
+    import json
+    import shutil
+
+    here = pathlib.Path(__file__).parent / "references"
+    entry = json.loads((here / "manifest.json").read_text())["references"]["timm_seresnext50d"]
+    shutil.copy(here / "timm_seresnext50d.safetensors", reference[1].parent / "se.safetensors")
+    source = WeightSource("test:se", "seresnext50_32x4d", f"{server}/se.safetensors", entry["sha256"][:8],
+                          layout="timm", build={"stem": "deep", "shortcut": "D"}, classes=10)
+    model = keras_resnets.get_model("seresnext50_32x4d", weights=source, classes=10, classifier_activation=None,
+                                    groups=4, width_per_group=32, width_multiplier=entry["scale"])
+    assert (cache / "se.safetensors").exists()
+    with np.load(here / "timm_seresnext50d.npz") as recorded:
+        images, expected = recorded["images_35"], recorded["logits_35"]
+    logits = keras.ops.convert_to_numpy(model(images.transpose(0, 2, 3, 1), training=False))
+    np.testing.assert_allclose(logits, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
 def test_hash_mismatch_leaves_nothing(server, cache):
     source = _source(f"{server}/tiny18.safetensors", "0" * 64)
     with pytest.raises(ValueError, match=r"has sha256 [0-9a-f]{64}, not the pinned 0{64}; it was deleted"):
@@ -279,6 +302,14 @@ def test_source_table_pins_what_is_known():
     assert keras_v2.file(include_top=False)[1] == "fac2f116257151a9d068a22e544a4917"
     timm_d = sources[("resnet50", "timm:resnet50d.ra2_in1k")]
     assert timm_d.build == {"stem": "deep", "shortcut": "D"} and timm_d.file_hash == "464e36ba"
+    # The same file is also resnet50d's own, which needs no build arguments;
+    # issue 31's variants load timm's files of their names, pinned the same way.
+    assert sources[("resnet50d", "timm:resnet50d.ra2_in1k")].build == {}
+    for model, name, pin in [("seresnext50_32x4d", "timm:seresnext50_32x4d.racm_in1k", "a304a460"),
+                             ("ecaresnet50d", "timm:ecaresnet50d.miil_in1k", "93c81e3b"),
+                             ("resnetrs50", "timm:resnetrs50.tf_in1k", "6b53758b")]:
+        source = sources[(model, name)]
+        assert (source.file_hash, source.layout, source.build, source.preprocessing) == (pin, "timm", {}, "torch")
     for source in sources.values():
         assert source.file_hash is None or source.url.endswith(".pth") or source.hash_algorithm == "md5"
     assert keras_resnets.weights.get_source("imagenet", "resnet101v2").name == "keras:imagenet"
