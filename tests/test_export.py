@@ -35,6 +35,7 @@ SIZE = 16  # the trained test model's image size
 PLAIN_OPS = {
     "ADD", "CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "MUL", "PAD", "PADV2",
     "SOFTMAX", "STRIDED_SLICE", "SUB", "CAST", "QUANTIZE", "DEQUANTIZE",
+    "LOGISTIC", "RESHAPE", "EXPAND_DIMS", "AVERAGE_POOL_2D",  # SE and ECA gates, the "D" shortcut
 }
 
 FAMILIES = [
@@ -43,6 +44,9 @@ FAMILIES = [
     ("resnet50", {"width_multiplier": 0.25}),  # bottleneck
     ("resnet50v2", {"width_multiplier": 0.25}),  # pre-activation
     ("resnext50_32x4d", {"width_multiplier": 0.25}),  # grouped: 32 groups
+    ("seresnext50_32x4d", {"width_multiplier": 0.25}),  # SE on grouped bottlenecks
+    ("ecaresnet50d", {"width_multiplier": 0.25}),  # ECA, deep stem, average-pool shortcut
+    ("resnetrs50", {"width_multiplier": 0.25}),  # the stem's convolutional pool
 ]
 
 
@@ -91,7 +95,7 @@ def test_float32_tflite_matches_keras_logits(name, kwargs, tmp_path):
         if op["op"] == "CONV_2D" and op["inputs"][1][-1] != op["inputs"][0][-1]
     ]
     assert group_convs == [layer.groups for layer in grouped]
-    assert (len(grouped) == 16) == (name == "resnext50_32x4d")
+    assert (len(grouped) == 16) == (name in ("resnext50_32x4d", "seresnext50_32x4d"))
 
 
 @pytest.fixture(scope="session")
