@@ -125,7 +125,8 @@ def test_graph_count_needs_tensorflow():
 
 
 @on_tensorflow
-@pytest.mark.parametrize("name", ["resnet20", "resnet50", "resnext50_32x4d", "resnet50v2", "wide_resnet16_8"])
+@pytest.mark.parametrize("name", ["resnet20", "resnet50", "resnext50_32x4d", "resnet50v2", "wide_resnet16_8",
+                                  "ecaresnet50d"])  # ECA: a Conv1D, whose call bypasses convolution_op
 def test_graph_and_layer_counts_agree(name):
     """On a model of each kind (all registered models: tests/test_catalog.py's
     full run), and per layer; and on stock keras.applications."""
