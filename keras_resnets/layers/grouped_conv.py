@@ -1,6 +1,7 @@
 """A grouped 2D convolution that runs TensorFlow's native grouped kernel."""
 
 import contextlib
+import functools
 
 import keras
 
@@ -26,9 +27,7 @@ def onednn_enabled():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-_BFLOAT16_GRADIENT = []  # the probe's answer, once asked
-
-
+@functools.cache
 def native_bfloat16_gradient():
     """Whether this process's CPU kernels differentiate a bfloat16 grouped
     convolution natively (asked once, by running a tiny one).
@@ -40,23 +39,21 @@ def native_bfloat16_gradient():
     have enough elements" training ResNeXt-50 in mixed_bfloat16). Then the
     layer splits bfloat16 groups too.
     """
-    if not _BFLOAT16_GRADIENT:
-        import tensorflow as tf
+    import tensorflow as tf
 
-        # The two gradient kernels, run eagerly (`init_scope` lifts the probe
-        # out of a function being traced; a tape would be paused there).
-        with tf.init_scope(), tf.device("/CPU:0"):
-            one = tf.constant(0.5, tf.bfloat16)
-            x, dy, kernel = tf.fill((1, 4, 4, 4), one), tf.fill((1, 4, 4, 4), one), tf.fill((3, 3, 2, 4), one)
-            try:
-                tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, 2, 4], out_backprop=dy,
-                                                strides=[1, 1, 1, 1], padding="SAME")
-                tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 4, 4, 4], filter=kernel, out_backprop=dy,
-                                               strides=[1, 1, 1, 1], padding="SAME")
-                _BFLOAT16_GRADIENT.append(True)
-            except tf.errors.OpError:
-                _BFLOAT16_GRADIENT.append(False)
-    return _BFLOAT16_GRADIENT[0]
+    # The two gradient kernels, run eagerly (`init_scope` lifts the probe
+    # out of a function being traced; a tape would be paused there).
+    with tf.init_scope(), tf.device("/CPU:0"):
+        one = tf.constant(0.5, tf.bfloat16)
+        x, dy, kernel = tf.fill((1, 4, 4, 4), one), tf.fill((1, 4, 4, 4), one), tf.fill((3, 3, 2, 4), one)
+        try:
+            tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=[3, 3, 2, 4], out_backprop=dy,
+                                            strides=[1, 1, 1, 1], padding="SAME")
+            tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 4, 4, 4], filter=kernel, out_backprop=dy,
+                                           strides=[1, 1, 1, 1], padding="SAME")
+        except tf.errors.OpError:
+            return False
+    return True
 
 
 _NATIVE_ONLY = []  # non-empty inside `native_grouped_convolutions()`
