@@ -26,9 +26,9 @@ import keras
 from keras import ops
 
 from keras_resnets.layers.common import HE_NORMAL_FAN_OUT, conv_initializer, serialize_initializer
+from keras_resnets.models.specs import ATTENTIONS
 from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
-ATTENTIONS = (None, "se", "eca")
 
 
 def make_divisible(value, divisor=8):

@@ -25,9 +25,9 @@ from keras_resnets.layers.common import (
 )
 from keras_resnets.layers.conv import Conv2D
 from keras_resnets.layers.normalization import BatchNormalization
+from keras_resnets.models.specs import SHORTCUT_OPTIONS
 from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
-SHORTCUT_OPTIONS = ("A", "B", "C", "D")
 
 
 def shortcut_kind(option, in_channels, out_channels, strides):

@@ -12,7 +12,7 @@ from keras_resnets.layers.common import (
     strided_output_shape,
 )
 from keras_resnets.layers.normalization import BatchNormalization
-from keras_resnets.models.specs import STEM_CONV_STRIDES, STEM_STRIDES
+from keras_resnets.models.specs import STEM_CONV_STRIDES, STEM_POOLS, STEM_STRIDES
 from keras_resnets.utils.validation import check_choice, check_positive_int
 
 STEMS = tuple(STEM_STRIDES)
@@ -103,9 +103,6 @@ class StemConvPool(keras.layers.Layer):
         config.update({"bn_epsilon": self.bn_epsilon, "bn_momentum": self.bn_momentum,
                        "kernel_initializer": serialize_initializer(self.kernel_initializer)})
         return config
-
-
-STEM_POOLS = ("max", "conv")
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")

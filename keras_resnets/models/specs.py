@@ -18,6 +18,11 @@ CIFAR_WIDTHS = (16, 32, 64)
 STEM_CONV_STRIDES = {"imagenet": 2, "cifar": 1, "deep": 2}
 # Downsampling factor of each stem: what the input size must allow.
 STEM_STRIDES = {kind: s if kind == "cifar" else 2 * s for kind, s in STEM_CONV_STRIDES.items()}
+# The choices of a spec's fields; the layers take the same (they import these:
+# this module needs no Keras, the layers do).
+STEM_POOLS = ("max", "conv")
+SHORTCUT_OPTIONS = ("A", "B", "C", "D")
+ATTENTIONS = (None, "se", "eca")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,9 +81,8 @@ class ModelSpec:
     def __post_init__(self):
         """The choices checked, so that a spec made by hand (`build_model`
         takes one) fails here, naming the field, not deep in the builder."""
-        choices = dict(block=("basic", "bottleneck"), stem=tuple(STEM_STRIDES),
-                       stem_pool=("max", "conv"), shortcut=("A", "B", "C", "D"),
-                       layout=("torchvision", "keras"), attention=(None, "se", "eca"))
+        choices = dict(block=("basic", "bottleneck"), stem=tuple(STEM_STRIDES), stem_pool=STEM_POOLS,
+                       shortcut=SHORTCUT_OPTIONS, layout=("torchvision", "keras"), attention=ATTENTIONS)
         for field, allowed in choices.items():
             value = getattr(self, field)
             if value not in allowed:
