@@ -1,4 +1,13 @@
-"""keras-hub's task models on keras_resnets backbones: DeepLabV3 (at output
+"""keras-hub interop, both ways.
+
+keras-hub's ResNets converted (`from_keras_hub`): a `ResNetBackbone` of each
+block type (v1 basic and bottleneck, the vd presets' two, v2's two) with
+random weights and batch-norm statistics gives keras-hub's own feature maps
+and output, at an even and an odd image size, with the same parameter count;
+a `ResNetImageClassifier` saved as a preset on disk and read back converts
+with its head, and the converted model saves and loads as `.keras`.
+
+keras-hub's task models on keras_resnets backbones: DeepLabV3 (at output
 stride 32, and 16 through `as_image_encoder`) and RetinaNet build, train a
 step, and save and load as `.keras` with equal outputs. keras-hub is in the
 test extras; without it these tests are skipped."""
@@ -8,7 +17,8 @@ import numpy as np
 import pytest
 
 import keras_resnets
-from keras_resnets.keras_hub import as_image_encoder
+from keras_resnets.keras_hub import as_image_encoder, from_keras_hub
+from keras_resnets.training.starting_point import starting_point
 
 keras_hub = pytest.importorskip("keras_hub", reason='keras-hub is not installed: pip install ".[keras-hub]"')
 
@@ -95,3 +105,87 @@ def test_retinanet(tmp_path):
     out = detector.predict(x, verbose=0)
     assert out["boxes"].shape == (2, 100, 4)
     _assert_saves(detector, x, tmp_path)
+
+
+# keras-hub's configurations, narrow: its first stage must be 64 wide, the
+# others change the width (as every preset's do).
+HUB_STEMS = {False: dict(input_conv_filters=[64], input_conv_kernel_sizes=[7]),
+             True: dict(input_conv_filters=[32, 32, 64], input_conv_kernel_sizes=[3, 3, 3])}
+
+
+def _hub_backbone(block_type, v2=False, blocks=(2, 1, 1, 1)):
+    backbone = keras_hub.models.ResNetBackbone(
+        stackwise_num_filters=[64, 16, 32, 48], stackwise_num_blocks=list(blocks),
+        stackwise_num_strides=[1, 2, 2, 2], block_type=block_type, use_pre_activation=v2,
+        **HUB_STEMS[block_type.endswith("_vd")])
+    rng = np.random.default_rng(1)
+    for weight in backbone.weights:  # batch-norm statistics and affine terms far from their initial values
+        leaf = weight.path.split("/")[-1]
+        if leaf == "moving_variance":
+            weight.assign(rng.uniform(0.5, 2.0, weight.shape))
+        elif leaf in ("moving_mean", "beta"):
+            weight.assign(rng.normal(0.0, 0.3, weight.shape))
+        elif leaf == "gamma":
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+    return backbone
+
+
+@pytest.mark.parametrize("block_type, v2", [
+    ("basic_block", False), ("bottleneck_block", False),
+    ("basic_block_vd", False),  # projects at stage 1's first block, 64 -> 64
+    ("bottleneck_block_vd", False),
+    ("basic_block", True), ("bottleneck_block", True),
+])
+def test_from_keras_hub_gives_the_backbones_features(block_type, v2):
+    backbone = _hub_backbone(block_type, v2)
+    features = from_keras_hub(backbone, features_only=True)
+    trunk = from_keras_hub(backbone)
+    assert trunk.count_params() == backbone.count_params()
+    theirs = keras.Model(backbone.inputs, [backbone.output, backbone.pyramid_outputs])
+    # P5 of a v2 model here is after the final norm and ReLU (timm's), keras-hub's before them.
+    levels = ["P2", "P3", "P4"] + ([] if v2 else ["P5"])
+    for size in (64, 67):  # 67: the odd sizes of the strided convolutions and average-pool shortcuts
+        x = np.random.default_rng(size).uniform(-1, 1, (2, size, size, 3)).astype("float32")
+        output, pyramid = theirs(x)
+        ours = features(x)
+        for level in levels:
+            np.testing.assert_allclose(np.asarray(ours[level]), np.asarray(pyramid[level]), atol=2e-5, rtol=1e-5,
+                                       err_msg=f"{level} at {size} px")
+        np.testing.assert_allclose(np.asarray(trunk(x)), np.asarray(output), atol=2e-5, rtol=1e-5)
+
+
+def test_from_keras_hub_classifier_from_a_preset_on_disk(tmp_path):
+    classifier = keras_hub.models.ResNetImageClassifier(
+        backbone=_hub_backbone("bottleneck_block_vd", blocks=(1, 1, 1, 1)), num_classes=5, activation="softmax")
+    classifier.save_to_preset(str(tmp_path / "preset"))
+    loaded = keras_hub.models.ImageClassifier.from_preset(str(tmp_path / "preset"))
+    model = from_keras_hub(loaded)
+    assert model.output.shape == (None, 5) and model.get_layer("predictions").activation.__name__ == "softmax"
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 40, 40, 3)).astype("float32")
+    expected = np.asarray(classifier(x))
+    np.testing.assert_allclose(np.asarray(model(x)), expected, atol=1e-6)
+    model.save(tmp_path / "converted.keras")
+    np.testing.assert_allclose(np.asarray(keras.saving.load_model(tmp_path / "converted.keras")(x)), expected,
+                               atol=1e-6)
+    # A new head of another size on the same trunk.
+    assert from_keras_hub(loaded, classes=3).output.shape == (None, 3)
+    # `keras-resnets train --weights converted.keras` starts from it, although its architecture is not
+    # a registered name (the user journey runs that command on a model of a registered one).
+    start = starting_point(str(tmp_path / "converted.keras"))
+    assert (start.kind, start.model) == ("keras_model", model.name)
+    with pytest.raises(ValueError, match=r"is a model of its own architecture, 'keras_hub_resnet_vd_14'; "
+                                         r"received model='resnet18'"):
+        starting_point(str(tmp_path / "converted.keras"), model="resnet18")
+
+
+def test_from_keras_hub_refuses_what_it_cannot_convert():
+    backbone = _hub_backbone("basic_block", blocks=(1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"received layout \(the architecture is the backbone's\)"):
+        from_keras_hub(backbone, layout="keras")
+    with pytest.raises(ValueError, match=r"`backbone` must be a keras_hub.models.ResNetBackbone .* received Sequential"):
+        from_keras_hub(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    same = keras_hub.models.ResNetBackbone(
+        stackwise_num_filters=[64, 64, 32, 48], stackwise_num_blocks=[1, 1, 1, 1], stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block", **HUB_STEMS[False])
+    with pytest.raises(ValueError, match=r"`stackwise_num_filters` must be .* received stackwise_num_filters=\[64, 64, 32, 48\]"):
+        from_keras_hub(same)

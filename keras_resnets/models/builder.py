@@ -8,7 +8,7 @@ import keras
 
 from keras_resnets.layers.blocks import BasicBlock, BottleneckBlock
 from keras_resnets.layers.normalization import BatchNormalization
-from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS
+from keras_resnets.layers.shortcuts import SHORTCUT_OPTIONS, shortcut_kind
 from keras_resnets.layers.stem import STEMS, Stem
 from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.registry import get_spec
@@ -403,6 +403,10 @@ def build_model(
         for j in range(depth):
             rate = drop_path_rate * index / max(n_blocks - 1, 1)
             block_strides, first_dilation, dilation = schedule[i][j]
+            kw = block_kw
+            if j == 0 and spec.project_first_blocks and shortcut_kind(
+                    shortcut, x.shape[-1], scaled(width) * block_cls.expansion, block_strides) == "identity":
+                kw = dict(block_kw, shortcut="C")  # a projection where the shape allows an identity
             x = block_cls(
                 scaled(width),
                 strides=block_strides,
@@ -410,7 +414,7 @@ def build_model(
                 first_dilation_rate=first_dilation,
                 drop_path_rate=rate,
                 name=f"stage{i + 1}_block{j + 1}",
-                **block_kw,
+                **kw,
             )(x)
             nominal *= strides[i][j]
             record(x, nominal, nominal // dilation)

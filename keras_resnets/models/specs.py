@@ -50,6 +50,9 @@ class ModelSpec:
         se_ratio: the squeeze's width relative to a block's output
             channels, with `attention="se"` (1/16; ResNet-RS 1/4).
         shortcut: default shortcut option ("A", "B", "C" or "D").
+        project_first_blocks: each stage's first block projects its
+            shortcut even where the shape is unchanged (keras-hub's ResNet-vd
+            with basic blocks, after PaddleClas, projects stage 1's 64 -> 64).
         layout: default layout ("torchvision" or "keras"), see
             `keras_resnets.models.builder.LAYOUTS`.
         default_size: the image size of the reference (224 or 32).
@@ -73,6 +76,7 @@ class ModelSpec:
     attention: str = None
     se_ratio: float = 1 / 16
     shortcut: str = "B"
+    project_first_blocks: bool = False
     layout: str = "torchvision"
     default_size: int = 224
     reference: str = ""
@@ -90,6 +94,11 @@ class ModelSpec:
                     f"ModelSpec `{field}` must be one of {', '.join(map(repr, allowed))}; "
                     f"received {field}={value!r} (model {self.name!r})."
                 )
+        if not isinstance(self.project_first_blocks, bool):
+            raise UsageError(
+                "ModelSpec `project_first_blocks` must be True or False; received "
+                f"project_first_blocks={self.project_first_blocks!r} (model {self.name!r})."
+            )
         if not self.depths or len(self.widths) != len(self.depths) or not all(
                 isinstance(d, int) and d > 0 for d in (*self.depths, *self.widths)):
             raise UsageError(

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from keras_resnets.models.registry import check_model_name
+from keras_resnets.models.registry import check_model_name, list_models
 from keras_resnets.models.specs import check_image_size
 from keras_resnets.training.precision import PRECISIONS
 from keras_resnets.training.recipes import RECIPES
@@ -111,7 +111,9 @@ def validate(args):
         check_model_name("--model", args.model)
     start = starting_point(args.weights, args.model, name="--weights", model_name="--model")
     check_data("--data", args.data)
-    if args.image_size is not None:
+    if args.image_size is not None and (args.model is not None or start.kind != "keras_model"
+                                        or start.model in list_models()):
+        # (a .keras model of the user's own architecture is checked by building it at that size)
         check_image_size("--image-size", args.image_size, check_model_name("--model", start.model))
     check_strategy_backend(args.strategy, args.tpu, name="--strategy")
     # A worker of a cluster (TF_CONFIG) may not see the chief's folder: the

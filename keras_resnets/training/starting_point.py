@@ -143,10 +143,19 @@ def _earlier_run(path, model, name, model_name):
     try:
         spec = get_spec(found)
     except ValueError:
-        raise UsageError(
-            f"`{name}` must be a .keras model of a registered architecture (saved by keras-resnets train or "
-            f"tune); received {name}={path!r}, a model named {found!r}."
-        ) from None
+        if config.get("class_name") != "ResNetModel":
+            raise UsageError(
+                f"`{name}` must be a .keras keras_resnets model (saved by keras-resnets train or tune, or a "
+                f"ResNetModel of your own); received {name}={path!r}, a {config.get('class_name')} named "
+                f"{found!r}."
+            ) from None
+        # An architecture of the user's own (a ModelSpec, keras_hub.from_keras_hub): the file has it all.
+        if model is not None:
+            raise UsageError(
+                f"`{name}` {path!r} is a model of its own architecture, {found!r}; received "
+                f"{model_name}={model!r}. Allowed: leave {model_name} out."
+            )
+        return StartingPoint("keras_model", path, found, _input_side(config))
     if model is not None and get_spec(model).name != spec.name:
         raise UsageError(
             f"`{name}` {path!r} is a {spec.name} model; received {model_name}={model!r}. Allowed: "

@@ -3,6 +3,9 @@
 - `load_torchvision`, `load_timm`, `load_keras_applications`: strict loaders
   of checkpoint files (or state dicts) onto keras_resnets models, all built
   on the one model walk of `layouts.py`.
+- `from_keras_hub`: a keras-hub `ResNetBackbone` or `ResNetImageClassifier`
+  as the keras_resnets model of its architecture, with its weights
+  (`keras_resnets.keras_hub`).
 - `SOURCES`, `WeightSource`, `get_source`, `list_sources`, `fetch`,
   `load_weights`: the named sources behind `weights=` and their downloads.
 - `preprocess_input`, `decode_predictions`: the images the weights expect
@@ -15,7 +18,7 @@ from keras_resnets.utils.lazy import attach
 
 __all__ = [
     "load_torchvision", "load_torchvision_state_dict", "torchvision_weight_map",
-    "load_timm", "load_keras_applications", "load_keras_applications_model",
+    "load_timm", "load_keras_applications", "from_keras_hub", "load_keras_applications_model",
     "keras_applications_layer_map", "weight_map", "to_state_dict",
     "SOURCES", "WeightSource", "get_source", "list_sources", "fetch", "load_weights",
     "preprocess_input", "decode_predictions",
@@ -31,6 +34,7 @@ __getattr__, __dir__ = attach(
         **dict.fromkeys(("SOURCES", "WeightSource", "fetch", "get_source", "list_sources", "load_weights"),
                         "keras_resnets.weights.pretrained"),
         "load_timm": "keras_resnets.weights.timm",
+        "from_keras_hub": "keras_resnets.keras_hub",
         **dict.fromkeys(("load_torchvision", "load_torchvision_state_dict", "torchvision_weight_map"),
                         "keras_resnets.weights.torchvision"),
     },

@@ -4,7 +4,7 @@ The walk (`weight_map`) visits the weighted layers of a model by their role:
 the stem's convolutions and batch norms, each block's pre-activation norm,
 convolutions, norms and projection shortcut, the final norm of a v2 network
 and the classifier. A `Layout` turns a role into the checkpoint's name for it
-and says which architectures it describes. The four layouts:
+and says which architectures it describes. The five layouts:
 
 | layout | checkpoints | block `stage{i}_block{j}`, conv `k` |
 |---|---|---|
@@ -12,6 +12,7 @@ and says which architectures it describes. The four layouts:
 | `timm` | timm `resnet*`, `resnext*`, `wide_resnet*`, the "d" variants (deep stem, average-pool shortcut), `seresne(x)t*`, `ecaresnet*`, `resnetrs*` | the same; attention `layer{i}.{j-1}.se.fc1`/`.fc2` (SE) or `.se.conv` (ECA), ResNet-RS's stem pool `maxpool.0`, `maxpool.1` |
 | `timm_resnetv2` | timm `resnetv2_*` (pre-activation) | `stages.{i-1}.blocks.{j-1}.conv{k}` |
 | `keras` | keras.applications ResNet50/101/152 (V2) | `conv{i+1}_block{j}_{k}_conv` |
+| `keras_hub` | keras-hub `ResNetBackbone` (v1, v2, vd; `keras_resnets.keras_hub.from_keras_hub`) | `stack{i-1}_block{j-1}_{k}_conv` |
 
 PyTorch layouts name tensors `weight, bias, running_mean, running_var` and
 store kernels as `(out, in, kh, kw)`; the keras layout names them after the
@@ -201,6 +202,24 @@ def _keras_name(role):
     return f"{prefix}_0_{'conv' if what == 'shortcut_conv' else 'bn'}"
 
 
+def _keras_hub_name(role):
+    # keras_hub.models.ResNetBackbone's layer names (its v1, v2 and vd blocks).
+    what = role[0]
+    if what in ("stem_conv", "stem_bn"):
+        return f"conv{role[1] + 1}_{'conv' if what == 'stem_conv' else 'bn'}"
+    if what == "post_bn":
+        return "post_bn"
+    if what == "head":  # ResNetImageClassifier's
+        return "predictions"
+    i, j = role[1:3]
+    prefix = f"stack{i - 1}_block{j - 1}"
+    if what == "preact":
+        return f"{prefix}_pre_activation_bn"
+    if what in ("conv", "bn"):
+        return f"{prefix}_{role[3]}_{what}"
+    return f"{prefix}_0_{'conv' if what == 'shortcut_conv' else 'bn'}"
+
+
 def _strided(parts):
     return [(i, j, b) for (i, j), b in sorted(parts.blocks.items()) if b.strides > 1]
 
@@ -262,7 +281,7 @@ class Layout:
     """How one kind of checkpoint names the weights of a keras_resnets model.
 
     Attributes:
-        name: "torchvision", "timm", "timm_resnetv2" or "keras".
+        name: "torchvision", "timm", "timm_resnetv2", "keras" or "keras_hub".
         title: what the checkpoint is, for messages.
         torch: PyTorch tensor names and axis order.
         name_of: role -> the checkpoint's name of the layer.
@@ -286,6 +305,11 @@ def _keras_check(parts):
     v2 = parts.stem.preactivation
     return _check(parts, preactivation=v2, stems=("imagenet",), avg_shortcut=False,
                   stride_in_1x1=not v2, stride_at="last" if v2 else "first")
+
+
+def _keras_hub_check(parts):
+    return _check(parts, preactivation=parts.stem.preactivation, stems=("imagenet", "deep"),
+                  avg_shortcut=True, stride_in_1x1=False, stride_at="first")
 
 
 LAYOUTS = {
@@ -315,6 +339,11 @@ LAYOUTS = {
         "Build it with layout='keras' and the same depth, e.g. "
         "keras_resnets.get_model('resnet50', layout='keras')",
     ),
+    "keras_hub": Layout(
+        "keras_hub", "keras-hub ResNetBackbone", False, _keras_hub_name, _keras_hub_check,
+        "Convert the backbone with keras_resnets.keras_hub.from_keras_hub(backbone), which builds the "
+        "model that fits it",
+    ),
 }
 
 
@@ -331,7 +360,7 @@ def weight_map(model, layout):
 
     Args:
         model: a keras_resnets model.
-        layout: "torchvision", "timm", "timm_resnetv2" or "keras".
+        layout: "torchvision", "timm", "timm_resnetv2", "keras" or "keras_hub".
 
     Returns:
         `{key: keras.Variable}` in the model's layer order, e.g. for
@@ -454,7 +483,7 @@ def assign_weights(model, state, layout, classifier=True):
         model: a keras_resnets model with the layout's architecture.
         state: a mapping from the layout's keys to numpy arrays or torch
             tensors.
-        layout: "torchvision", "timm", "timm_resnetv2" or "keras".
+        layout: "torchvision", "timm", "timm_resnetv2", "keras" or "keras_hub".
         classifier: bool; False: the checkpoint's classifier is skipped and
             the model's keeps its weights (a new head for another task, of
             any number of classes). Defaults to True.
