@@ -256,3 +256,36 @@ def test_every_default_peer_has_its_ratio():
     assert len(peer_rows) == 9
     with_ratio = {den for _, num, den, _, _ in TARGETS if num in ours}
     assert sorted(peer_rows - with_ratio) == []
+
+
+def test_litert_table_times_the_four_exported_forms(tmp_path, capsys):
+    """`benchmark --litert`: each model exported as float32, float16,
+    dynamic-range and int8 files (their sizes show the four forms), timed in
+    the same rounds; the ratios are computed from the rows they print."""
+    from keras_resnets.benchmark.litert import QUANTIZATIONS
+    from keras_resnets.cli import main as cli_main
+
+    out = tmp_path / "litert.json"
+    code = cli_main(["benchmark", "--litert", "--models", "resnet20,resnet32", "--image-size", "32",
+                     "--repeats", "1", "--json", str(out)])
+    assert code == 0
+    record = json.loads(out.read_text())
+    assert record["image_size"] == 32 and record["machine"]["cores"] >= 1
+    rows = {r["model"]: r for r in record["rows"]}
+    assert list(rows) == ["resnet20", "resnet32"]
+    for row in rows.values():
+        assert all(row[f"{q}_ms"] > 0 for q in QUANTIZATIONS)
+        # float16 weights: about half of float32's file; int8 weights (dynamic and int8): about a quarter.
+        assert 0.4 < row["float16_mib"] / row["float32_mib"] < 0.65
+        assert 0.2 < row["dynamic_mib"] / row["float32_mib"] < 0.45
+        assert 0.2 < row["int8_mib"] / row["float32_mib"] < 0.45
+        assert row["int8_speedup"] == pytest.approx(row["float32_ms"] / row["int8_ms"])
+    assert rows["resnet32"]["gmacs"] > rows["resnet20"]["gmacs"]
+    (ratio,) = record["per_mac"]
+    a, b = rows["resnet32"], rows["resnet20"]
+    assert ratio["against"] == "resnet20"
+    assert ratio["int8"] == pytest.approx((a["int8_ms"] / a["gmacs"]) / (b["int8_ms"] / b["gmacs"]))
+    printed = capsys.readouterr().out
+    assert ratio["int8_latency"] == pytest.approx(a["int8_ms"] / b["int8_ms"])
+    assert "LiteRT batch-1 latency, 32 px" in printed and "int8 per MAC" in printed
+    assert f"{ratio['int8']:.2f}" in printed.split("int8 per MAC")[1]

@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   keras-resnets benchmark --repeats 7 --json benchmark.json
   keras-resnets benchmark --models resnet50 --peers torch-resnet50 --torch-configs channels_last,compile
   keras-resnets benchmark --models resnet50,resnext50_32x4d --peers none --by-layer   # where the time goes
+  keras-resnets benchmark --litert                          # LiteRT float32/float16/dynamic/int8, batch 1, 224 px
 
 columns: train img/s (one SGD step per batch, compiled, data in memory), infer img/s (batch)
 and batch-1 ms, each as a fraction of the measured matmul peak of its precision
@@ -45,7 +46,8 @@ def add_parser(subparsers):
     p.add_argument("--precision", type=_names, default=None,
                    help="comma-separated dtype policies (default: float32,mixed_bfloat16, "
                    "and mixed_float16 on a GPU)")
-    p.add_argument("--image-size", type=int_at_least(MINIMUMS["image_size"]), default=128, help="default: 128")
+    p.add_argument("--image-size", type=int_at_least(MINIMUMS["image_size"]), default=None,
+                   help="default: 128 (224 with --litert)")
     p.add_argument("--batch-size", type=int_at_least(MINIMUMS["batch_size"]), default=16, help="default: 16")
     p.add_argument("--warmup", type=int_at_least(MINIMUMS["warmup"]), default=1,
                    help="untimed calls first (default: 1)")
@@ -58,6 +60,11 @@ def add_parser(subparsers):
                    f"{','.join(TORCH_CONFIGS)} (default: {','.join(DEFAULT_TORCH_CONFIGS)}; "
                    "compile: channels_last + torch.compile, minutes of compilation per model)")
     p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
+    p.add_argument("--litert", action="store_true",
+                   help="instead, the LiteRT batch-1 latency of --models (default: "
+                   "resnet18,resnet50,resnext50_32x4d,seresnext50_32x4d) exported as float32, float16, "
+                   "dynamic and int8, timed in the same rounds, with the int8 speed-up and the time per MAC "
+                   "against ResNet-50 (--repeats rounds; keras_resnets.benchmark.litert)")
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
@@ -91,11 +98,13 @@ def validate(args):
 def _benchmark(args):
     if args.backend:
         return _by_backend(args)
+    if args.litert:
+        return _litert(args)
     from keras_resnets.benchmark.run import format_report, run_benchmark, write_json
 
     record = run_benchmark(
         models=args.models, peers=args.peers, precisions=args.precision,
-        image_size=args.image_size, batch_size=args.batch_size, warmup=args.warmup,
+        image_size=args.image_size or 128, batch_size=args.batch_size, warmup=args.warmup,
         repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
         torch_configs=args.torch_configs,
         log=lambda line: print(line, flush=True),
@@ -129,7 +138,8 @@ def _by_backend(args):
 
     # ResNet-50 and ResNeXt-50 unless --models names others.
     models = backends.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
-    records = backends.compare_backends(args.backend, models, args.image_size, args.batch_size, max(1, args.warmup),
+    records = backends.compare_backends(args.backend, models, args.image_size or 128, args.batch_size,
+                                        max(1, args.warmup),
                                args.repeats, log=lambda line: print(line, flush=True))
     print()
     print(backends.format_table(records))
@@ -137,3 +147,19 @@ def _by_backend(args):
         backends.write_json(records, args.json)
         print(f"written to {args.json}")
     return 0 if all("error" not in r for r in records.values()) else 1
+
+
+def _litert(args):
+    from keras_resnets.benchmark import litert
+    from keras_resnets.benchmark.run import cpu_flags, machine_info, write_json
+
+    models = litert.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
+    record = litert.litert_table(models, args.image_size or litert.DEFAULT_IMAGE_SIZE, rounds=args.repeats,
+                                 log=lambda line: print(line, flush=True))
+    record["machine"] = machine_info()
+    print()
+    print(litert.format_litert_table(record, cpu=f"{record['machine']['cpu']} ({' '.join(cpu_flags()) or 'no listed flags'})"))
+    if args.json:
+        write_json(record, args.json)
+        print(f"written to {args.json}")
+    return 0
