@@ -49,7 +49,7 @@ setup(
         "plot": ["pydot"],
         # For the torchvision parity tests (large; not installed by CI):
         # pip install torch torchvision
-        "torch": ["torch", "torchvision", "timm"],
+        "torch": ["torch", "torchvision", "timm", "fvcore"],
         # keras-resnets export --format onnx: tf2onnx converts, onnxruntime verifies.
         "onnx": ["tf2onnx", "onnx", "onnxruntime"],
     },

@@ -324,6 +324,29 @@ def test_variants_match_timm_at_224_and_an_odd_size(timm_name, size, tmp_path):
     _assert_same_logits(f"timm {timm_name} at {size} px", _keras_logits(model, images), expected)
 
 
+# MACs of every name of issue 31 against fvcore's count of timm's own model
+# (its convolutions and linear layers: the convention of count_macs and of
+# torchvision's GFLOPS column), at 224 px.
+ISSUE_31 = [n for family in ("resnet_d", "se_resnet", "eca_resnet", "resnet_rs")
+            for n in keras_resnets.list_models(family=family)]
+
+
+@pytest.mark.parametrize(
+    "timm_name", [n if n in TIMM_VARIANTS else pytest.param(n, marks=pytest.mark.slow) for n in ISSUE_31])
+def test_macs_equal_fvcore_count_of_timm(timm_name):
+    fvcore = pytest.importorskip("fvcore.nn", reason=f"fvcore is not installed; run: {PARITY_COMMAND}")
+    from keras_resnets.models.catalog import FIGURES
+    from keras_resnets.utils.macs import count_macs
+
+    analysis = fvcore.FlopCountAnalysis(_timm_model(timm_name).eval(), torch.zeros(1, 3, 224, 224))
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    by_operator = analysis.by_operator()
+    theirs = by_operator.get("conv", 0) + by_operator.get("linear", 0)
+    model = keras_resnets.get_model(timm_name, input_shape=(224, 224, 3))
+    assert count_macs(model) == theirs == FIGURES[timm_name][1]
+
+
 # --- dilated features: torchvision's replace_stride_with_dilation, timm's output_stride
 
 FEATURE_SIZES = [99, 64]  # odd and even: the padding of every strided layer matters
