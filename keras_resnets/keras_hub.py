@@ -168,7 +168,8 @@ def from_keras_hub(backbone, **kwargs):
             "`backbone` must be a keras_hub.models.ResNetBackbone or ResNetImageClassifier; received "
             f"{type(backbone).__name__}."
         )
-    config = backbone.get_config()
+    # (the layout of the images is an attribute, not part of the config)
+    config = dict(backbone.get_config(), data_format=getattr(backbone, "data_format", "channels_last"))
     spec = keras_hub_spec(config)
     if kwargs.get("input_tensor") is None:
         kwargs.setdefault("input_shape", tuple(config.get("image_shape") or (None, None, 3)))

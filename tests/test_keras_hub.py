@@ -184,6 +184,11 @@ def test_from_keras_hub_refuses_what_it_cannot_convert():
         from_keras_hub(backbone, layout="keras")
     with pytest.raises(ValueError, match=r"`backbone` must be a keras_hub.models.ResNetBackbone .* received Sequential"):
         from_keras_hub(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
+    channels_first = keras_hub.models.ResNetBackbone(
+        stackwise_num_filters=[64, 16, 32, 48], stackwise_num_blocks=[1, 1, 1, 1], stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block", data_format="channels_first", image_shape=(3, None, None), **HUB_STEMS[False])
+    with pytest.raises(ValueError, match=r"`data_format` must be 'channels_last' .* received data_format='channels_first'"):
+        from_keras_hub(channels_first)
     same = keras_hub.models.ResNetBackbone(
         stackwise_num_filters=[64, 64, 32, 48], stackwise_num_blocks=[1, 1, 1, 1], stackwise_num_strides=[1, 2, 2, 2],
         block_type="basic_block", **HUB_STEMS[False])

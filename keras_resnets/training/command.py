@@ -111,9 +111,8 @@ def validate(args):
         check_model_name("--model", args.model)
     start = starting_point(args.weights, args.model, name="--weights", model_name="--model")
     check_data("--data", args.data)
-    if args.image_size is not None and (args.model is not None or start.kind != "keras_model"
-                                        or start.model in list_models()):
-        # (a .keras model of the user's own architecture is checked by building it at that size)
+    if args.image_size is not None and start.model in list_models():
+        # (a .keras model of an architecture of the user's own has no registered minimum size)
         check_image_size("--image-size", args.image_size, check_model_name("--model", start.model))
     check_strategy_backend(args.strategy, args.tpu, name="--strategy")
     # A worker of a cluster (TF_CONFIG) may not see the chief's folder: the
