@@ -29,8 +29,6 @@ Example:
 
 import math
 
-import numpy as np
-
 from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.specs import ModelSpec
 from keras_resnets.utils.validation import UsageError
@@ -103,13 +101,6 @@ def keras_hub_spec(config):
     )
 
 
-def _state(model):
-    """`{"layer/variable": array}` of a Keras model's conv, batch-norm and
-    dense layers, the keys of the keras_hub layout."""
-    return {f"{layer.name}/{variable.name}": np.asarray(variable.numpy())
-            for layer in model.layers for variable in layer.weights}
-
-
 def from_keras_hub(backbone, **kwargs):
     """The keras_resnets model of a keras-hub ResNet, with its weights.
 
@@ -143,7 +134,7 @@ def from_keras_hub(backbone, **kwargs):
     >>> model.save("resnet_vd_50.keras")  # then: keras-resnets train --weights resnet_vd_50.keras ...
     """
     from keras_resnets.models.builder import build_model
-    from keras_resnets.weights.layouts import assign_weights
+    from keras_resnets.weights.layouts import assign_weights, layer_state
 
     unknown = sorted(set(kwargs) - set(BUILD_ARGUMENTS))
     if unknown:
@@ -175,11 +166,9 @@ def from_keras_hub(backbone, **kwargs):
         kwargs.setdefault("input_shape", tuple(config.get("image_shape") or (None, None, 3)))
     kwargs.setdefault("include_top", False)
     model = build_model(spec, **kwargs)
-    state = _state(backbone)
     # The classifier's head is converted too, unless another is asked for (other classes, or none).
     with_head = head is not None and kwargs["include_top"] and kwargs.get("classes") == int(head.units)
-    if with_head:
-        state.update({f"predictions/{v.name}": np.asarray(v.numpy()) for v in head.weights})
+    state = layer_state([*backbone.layers, *([head] if with_head else [])])
     return assign_weights(model, state, "keras_hub", classifier=with_head)
 
 

@@ -9,7 +9,7 @@ is `conv{s+1}`, its block `b` is `conv{s+1}_block{b}`, whose convolutions are
 """
 
 from keras_resnets.weights.files import read_checkpoint
-from keras_resnets.weights.layouts import assign_weights, weight_map
+from keras_resnets.weights.layouts import assign_weights, layer_state, weight_map
 
 __all__ = ["keras_applications_layer_map", "load_keras_applications",
            "load_keras_applications_model"]
@@ -18,13 +18,6 @@ __all__ = ["keras_applications_layer_map", "load_keras_applications",
 def keras_applications_layer_map(model):
     """{"layer/variable" key of keras.applications: keras_resnets variable}."""
     return weight_map(model, "keras")
-
-
-def _model_state(source):
-    return {
-        f"{layer.name}/{w.path.split('/')[-1].split(':')[0]}": w.numpy()
-        for layer in source.layers for w in layer.weights
-    }
 
 
 def load_keras_applications_model(model, source):
@@ -43,7 +36,7 @@ def load_keras_applications_model(model, source):
     >>> dst = keras_resnets.ResNet50(layout="keras")  # doctest: +SKIP
     >>> load_keras_applications_model(dst, src)  # doctest: +SKIP
     """
-    return assign_weights(model, _model_state(source), "keras")
+    return assign_weights(model, layer_state(source.layers), "keras")
 
 
 def load_keras_applications(model, checkpoint):

@@ -416,6 +416,16 @@ def _to_numpy(value):
     return np.asarray(value)
 
 
+def layer_state(layers):
+    """`{"layer/variable": array}` of the weights of Keras `layers` (e.g. a
+    model's `.layers`): the keys of the keras and keras_hub layouts, read
+    from another library's Keras model (keras.applications, keras-hub)."""
+    return {
+        f"{layer.name}/{w.path.split('/')[-1].split(':')[0]}": w.numpy()
+        for layer in layers for w in layer.weights
+    }
+
+
 def to_state_dict(model, layout):
     """The model's weights as a checkpoint of `layout`: `{key: numpy array}`
     in the checkpoint's names and axis order (the inverse of `assign_weights`).
