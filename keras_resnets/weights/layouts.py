@@ -194,9 +194,15 @@ def _keras_name(role):
     if what == "head":
         return "predictions"
     i, j = role[1:3]
-    prefix = f"conv{i + 1}_block{j}"
+    return _keras_block_name(role, f"conv{i + 1}_block{j}", "preact_bn")
+
+
+def _keras_block_name(role, prefix, preact):
+    # keras.applications' names in a block, which keras-hub kept: `{prefix}_{k}_conv`
+    # and `_{k}_bn` for the k-th convolution, `_0_` for the projection.
+    what = role[0]
     if what == "preact":
-        return f"{prefix}_preact_bn"
+        return f"{prefix}_{preact}"
     if what in ("conv", "bn"):
         return f"{prefix}_{role[3]}_{what}"
     return f"{prefix}_0_{'conv' if what == 'shortcut_conv' else 'bn'}"
@@ -212,12 +218,7 @@ def _keras_hub_name(role):
     if what == "head":  # ResNetImageClassifier's
         return "predictions"
     i, j = role[1:3]
-    prefix = f"stack{i - 1}_block{j - 1}"
-    if what == "preact":
-        return f"{prefix}_pre_activation_bn"
-    if what in ("conv", "bn"):
-        return f"{prefix}_{role[3]}_{what}"
-    return f"{prefix}_0_{'conv' if what == 'shortcut_conv' else 'bn'}"
+    return _keras_block_name(role, f"stack{i - 1}_block{j - 1}", "pre_activation_bn")
 
 
 def _strided(parts):
