@@ -7,6 +7,8 @@ from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS, MINIMUMS,
 from keras_resnets.models.registry import check_model_name
 from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
 
+IMAGE_SIZE = 128  # the training benchmark's default; --litert's is its own (224)
+
 EXAMPLES = """examples:
   keras-resnets benchmark                                   # ResNet-50, ResNeXt-50, ResNet-50 v2 vs every peer
   keras-resnets benchmark --models resnet50 --peers keras-resnet50 --precision float32
@@ -47,7 +49,7 @@ def add_parser(subparsers):
                    help="comma-separated dtype policies (default: float32,mixed_bfloat16, "
                    "and mixed_float16 on a GPU)")
     p.add_argument("--image-size", type=int_at_least(MINIMUMS["image_size"]), default=None,
-                   help="default: 128 (224 with --litert)")
+                   help=f"default: {IMAGE_SIZE} (224 with --litert)")
     p.add_argument("--batch-size", type=int_at_least(MINIMUMS["batch_size"]), default=16, help="default: 16")
     p.add_argument("--warmup", type=int_at_least(MINIMUMS["warmup"]), default=1,
                    help="untimed calls first (default: 1)")
@@ -104,7 +106,7 @@ def _benchmark(args):
 
     record = run_benchmark(
         models=args.models, peers=args.peers, precisions=args.precision,
-        image_size=args.image_size or 128, batch_size=args.batch_size, warmup=args.warmup,
+        image_size=args.image_size or IMAGE_SIZE, batch_size=args.batch_size, warmup=args.warmup,
         repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
         torch_configs=args.torch_configs,
         log=lambda line: print(line, flush=True),
@@ -138,7 +140,7 @@ def _by_backend(args):
 
     # ResNet-50 and ResNeXt-50 unless --models names others.
     models = backends.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
-    records = backends.compare_backends(args.backend, models, args.image_size or 128, args.batch_size,
+    records = backends.compare_backends(args.backend, models, args.image_size or IMAGE_SIZE, args.batch_size,
                                         max(1, args.warmup),
                                args.repeats, log=lambda line: print(line, flush=True))
     print()
@@ -151,14 +153,15 @@ def _by_backend(args):
 
 def _litert(args):
     from keras_resnets.benchmark import litert
-    from keras_resnets.benchmark.run import cpu_flags, machine_info, write_json
+    from keras_resnets.benchmark.run import machine_info, write_json
 
     models = litert.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
     record = litert.litert_table(models, args.image_size or litert.DEFAULT_IMAGE_SIZE, rounds=args.repeats,
                                  log=lambda line: print(line, flush=True))
     record["machine"] = machine_info()
     print()
-    print(litert.format_litert_table(record, cpu=f"{record['machine']['cpu']} ({' '.join(cpu_flags()) or 'no listed flags'})"))
+    machine = record["machine"]
+    print(litert.format_litert_table(record, cpu=f"{machine['cpu']} ({' '.join(machine['cpu_flags']) or 'no listed flags'})"))
     if args.json:
         write_json(record, args.json)
         print(f"written to {args.json}")
