@@ -178,6 +178,22 @@ def test_command_line_checkpoint_file_and_its_errors(checkpoint, photos, tmp_pat
         assert re.search(expected, capsys.readouterr().err), argv
 
 
+def test_continuing_a_model_of_any_size_fixes_the_data_size(tmp_path):
+    """A `.keras` model taking any image size (a converted keras-hub model, a
+    ModelSpec of one's own) continues at the data's size: its run's model
+    takes those images, as a run from scratch's does, so that `predict` and
+    `export` read the side from it (they fell back to 224 px before)."""
+    images = keras.Input((None, None, 3), dtype="uint8", name="image")
+    x = ImagePreprocessing("torch", name="normalize")(images)
+    model = keras_resnets.ResNet18(input_tensor=x, classes=10, width_multiplier=0.25)
+    model.save(tmp_path / "any_size.keras")
+    bundle = load_data("digits", image_size=16, batch_size=8)
+    net, kept = continued_model(str(tmp_path / "any_size.keras"), bundle)
+    assert kept and tuple(net.inputs[0].shape) == (None, 16, 16, 3)
+    x = next(iter(bundle.test))[0].numpy()
+    np.testing.assert_allclose(net.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
 def test_continue_an_earlier_run(tmp_path):
     digits = tmp_path / "digits"
     write_digit_folder(digits / "first", digits=range(3), size=16, limit=30)

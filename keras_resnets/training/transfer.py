@@ -73,7 +73,8 @@ def continued_model(path, bundle, **model_kwargs):
     """The model of an earlier run (`path`, a `.keras` file) for `bundle`:
     its weights and normalization; its classifier kept when its class names
     (or, where it has none, its number of classes) are the data's, else a
-    new one; rebuilt for another image size if the data's differs.
+    new one; rebuilt for the data's image size if its input has another, or
+    any.
 
     Returns `(model, whether the head was kept)`.
     """
@@ -103,8 +104,11 @@ def continued_model(path, bundle, **model_kwargs):
 
 def _resized(model, image_shape):
     """`model` taking images of `image_shape`: itself, or a copy built for
-    that shape (its weights copied) when its input has another fixed size."""
-    if tuple(model.inputs[0].shape[1:]) in (tuple(image_shape), (None, None, image_shape[-1])):
+    that shape (its weights copied) when its input has another size or takes
+    any size. The run's model then takes the images it was trained on, as a
+    run from scratch's does: `predict` and `export` read that side from it
+    (a model of any size sent them to the architecture's 224 px)."""
+    if tuple(model.inputs[0].shape[1:]) == tuple(image_shape):
         return model
     config = model.get_config()
     first = config["layers"][0]["config"]
