@@ -27,6 +27,18 @@ BACKENDS_COMMAND = 'pip install torch && python -m pytest tests/test_backends.py
 BACKEND = keras.backend.backend()
 BACKENDS_MARK = "pytest.mark.backends"
 
+# The modules that take longest, slowest first (their summed test times,
+# measured on 2 cores): pytest-xdist hands whole modules out in the order of
+# the collection (pytest.ini: --dist loadfile --no-loadscope-reorder, which
+# otherwise orders them by their number of tests and left the one-test JAX
+# pass of three minutes for the end, one core idle), so the long ones start
+# first and the short ones fill in around them.
+SLOWEST_MODULES = (
+    "test_distribute.py", "test_training.py", "test_tuning.py", "test_user_journey.py",
+    "test_jax_backend.py", "test_export.py", "test_models.py", "test_fidelity.py", "test_backends.py",
+    "test_recipes.py", "test_transfer.py", "test_backbones.py",
+)
+
 
 def pytest_ignore_collect(collection_path, config):
     """Off TensorFlow, a test module without a test marked `backends` is not
@@ -50,7 +62,10 @@ def _fresh_keras_state():
 def pytest_collection_modifyitems(config, items):
     """Off TensorFlow, the tests not marked `backends` are skipped. Without
     torch, the parity items and the PyTorch-backend items are each skipped,
-    with a reason that says how many they are and the command that runs them."""
+    with a reason that says how many they are and the command that runs them.
+    The slowest modules come first (SLOWEST_MODULES)."""
+    rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # (stable: a module keeps its order)
     if BACKEND != "tensorflow":
         skip = pytest.mark.skip(reason=f"TensorFlow backend only (Keras runs on {BACKEND!r} here): "
                                 "not marked `backends`")
