@@ -203,6 +203,13 @@ CASES = {
         (["--matmul-size", "8"], "--matmul-size", "'8'"),
         (["--torch-configs", "jit"], "--torch-configs", "'jit'"),
         (["--torch-configs", "none"], "--torch-configs", "[]"),
+        # --litert and --backend refuse the options they would ignore.
+        (["--litert", "--precision", "mixed_bfloat16"], "--precision", "=mixed_bfloat16 with --litert"),
+        (["--litert", "--by-layer"], "--by-layer", "with --litert"),
+        (["--litert", "--batch-size", "8"], "--batch-size", "=8 with --litert"),
+        (["--litert", "--peers", "none"], "--peers", "--peers= with --litert"),
+        (["--backend", "jax", "--matmul-size", "512"], "--matmul-size", "=512 with --backend"),
+        (["--litert", "--backend", "jax"], "--backend", "--backend=jax"),
     ],
     "models": [
         (["--family", "nope"], "--family", "'nope'"),

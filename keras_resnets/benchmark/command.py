@@ -77,9 +77,42 @@ def add_parser(subparsers):
     p.set_defaults(func=_benchmark, validate=validate)
 
 
+# The options that only the training benchmark reads, with their defaults:
+# given to --litert or --backend (which read --models, --image-size,
+# --repeats and --json; --backend also --batch-size and --warmup), they
+# would be ignored, so they are refused.
+TRAINING_ONLY = {"--peers": ("peers", list(DEFAULT_PEERS)), "--precision": ("precision", None),
+                 "--matmul-size": ("matmul_size", 4096), "--torch-configs": ("torch_configs", list(DEFAULT_TORCH_CONFIGS)),
+                 "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False)}
+BATCHED = {"--batch-size": ("batch_size", 16), "--warmup": ("warmup", 1)}
+
+
+def _check_mode(args):
+    """--litert and --backend are benchmarks of their own: refuses them
+    together, and the options of the training benchmark that they would
+    ignore."""
+    if args.litert and args.backend:
+        raise UsageError(f"`--litert` and `--backend` are two benchmarks: give one; received --litert and "
+                         f"--backend={','.join(args.backend)}.")
+    mode = "--litert" if args.litert else "--backend" if args.backend else None
+    if mode is None:
+        return
+    ignored = {**TRAINING_ONLY, **(BATCHED if args.litert else {})}
+    for option, (dest, default) in ignored.items():
+        value = getattr(args, dest)
+        if value != default:
+            shown = "" if isinstance(value, bool) else "=" + (",".join(value) if isinstance(value, list) else str(value))
+            reads = ("--models, --image-size, --repeats and --json (batch 1)" if args.litert else
+                     "--models, --image-size, --batch-size, --warmup, --repeats and --json (float32)")
+            raise UsageError(f"`{option}` is an option of the training benchmark, which {mode} does not run; "
+                             f"received {option}{shown} with {mode}, which reads {reads}.")
+
+
 def validate(args):
     """Checks every argument before the benchmark runs: the model, peer and
-    precision names, and that the --json file can be written."""
+    precision names, that the --json file can be written, and that --litert
+    or --backend is not given options it would ignore."""
+    _check_mode(args)
     if not args.models:
         raise UsageError(f"`--models` must be a non-empty list of registered names; received --models={args.models}.")
     for name in args.models:
