@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
-from keras_resnets.training.loop import one_hot_labels, with_preprocessing
+from keras_resnets.training.loop import build_for_fit, one_hot_labels, with_preprocessing
 from keras_resnets.training.precision import dtype_policy_restored, resolve_precision, set_precision
 from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch
 from keras_resnets.tuning.space import (
@@ -349,9 +349,11 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         )
 
         nan_guard = cb.NaNGuard()
+        train = one_hot_labels(bundle.train, bundle.num_classes)
+        build_for_fit(model, train.element_spec)
         try:
             history = model.fit(
-                one_hot_labels(bundle.train, bundle.num_classes),
+                train,
                 validation_data=one_hot_labels(bundle.validation, bundle.num_classes),
                 epochs=epochs, initial_epoch=initial_epoch,
                 callbacks=[PreciseBatchNorm(bundle.train), *(callbacks or []), nan_guard],
