@@ -230,3 +230,7 @@ def test_he_normal_fan_out_compiles_once_for_many_kernel_shapes_on_jax():
     finally:
         logger.removeHandler(handler)
     assert compiled == []
+    # Inside jax.jit the draw is traced, and cut by the backend's ops.
+    seeded = HeNormalFanOut(seed=3)
+    np.testing.assert_allclose(to_numpy(jax.jit(lambda: seeded((3, 3, 5, 7)))()), to_numpy(seeded((3, 3, 5, 7))),
+                               atol=1e-6)

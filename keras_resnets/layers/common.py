@@ -42,10 +42,11 @@ class HeNormalFanOut(keras.initializers.VarianceScaling):
         count = math.prod(shape)
         draw = keras.random.normal((1 << max(0, count - 1).bit_length(),), stddev=stddev, dtype=dtype,
                                    seed=self.seed)
-        try:
-            values = np.asarray(draw)
-        except Exception:  # a traced draw (inside jax.jit): cut it with the backend's ops
+        import jax
+
+        if isinstance(draw, jax.core.Tracer):  # drawn inside jax.jit: cut with the backend's ops
             return ops.reshape(draw[:count], shape)
+        values = np.asarray(draw)
         # (with its dtype named: JAX compiles a program per shape to take in
         # a NumPy array of no dtype named)
         return ops.convert_to_tensor(values[:count].reshape(shape), dtype=dtype)

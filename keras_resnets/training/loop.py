@@ -506,7 +506,8 @@ def build_for_fit(net, data_spec):
     of the train step (only under a strategy does `fit` build them first,
     by `_symbolic_build`), and `tf.function` traces a function that creates
     variables twice: the train step was traced twice in every run (ResNet-20:
-    2,825 and 2,545 graph operations, 3-4 s of a 13 s run). Here Keras's own
+    2,825 and 2,545 graph operations; 2.2 s of a 17 s run at 16 px, and
+    250 MiB). Here Keras's own
     build runs first, as under a strategy; a Keras without it keeps its way.
     """
     symbolic_build = getattr(net, "_symbolic_build", None)
