@@ -8,6 +8,7 @@ from keras_resnets.models.registry import check_model_name
 from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
 
 IMAGE_SIZE = 128  # the training benchmark's default; --litert's is its own (224)
+BATCH_SIZE, WARMUP, MATMUL_SIZE = 16, 1, 4096  # the defaults of --batch-size, --warmup, --matmul-size
 
 EXAMPLES = """examples:
   keras-resnets benchmark                                   # ResNet-50, ResNeXt-50, ResNet-50 v2 vs every peer
@@ -50,13 +51,14 @@ def add_parser(subparsers):
                    "and mixed_float16 on a GPU)")
     p.add_argument("--image-size", type=int_at_least(MINIMUMS["image_size"]), default=None,
                    help=f"default: {IMAGE_SIZE} (224 with --litert)")
-    p.add_argument("--batch-size", type=int_at_least(MINIMUMS["batch_size"]), default=16, help="default: 16")
-    p.add_argument("--warmup", type=int_at_least(MINIMUMS["warmup"]), default=1,
-                   help="untimed calls first (default: 1)")
+    p.add_argument("--batch-size", type=int_at_least(MINIMUMS["batch_size"]), default=BATCH_SIZE,
+                   help=f"default: {BATCH_SIZE}")
+    p.add_argument("--warmup", type=int_at_least(MINIMUMS["warmup"]), default=WARMUP,
+                   help=f"untimed calls first (default: {WARMUP})")
     p.add_argument("--repeats", type=int_at_least(MINIMUMS["repeats"]), default=5,
                    help="timed calls, median (default: 5)")
-    p.add_argument("--matmul-size", type=int_at_least(MINIMUMS["matmul_size"]), default=4096,
-                   help="peak measurement (default: 4096)")
+    p.add_argument("--matmul-size", type=int_at_least(MINIMUMS["matmul_size"]), default=MATMUL_SIZE,
+                   help=f"peak measurement (default: {MATMUL_SIZE})")
     p.add_argument("--torch-configs", type=_names, default=list(DEFAULT_TORCH_CONFIGS),
                    help="how the torchvision peers run, comma-separated from "
                    f"{','.join(TORCH_CONFIGS)} (default: {','.join(DEFAULT_TORCH_CONFIGS)}; "
@@ -77,14 +79,14 @@ def add_parser(subparsers):
     p.set_defaults(func=_benchmark, validate=validate)
 
 
-# The options that only the training benchmark reads, with their defaults:
-# given to --litert or --backend (which read --models, --image-size,
-# --repeats and --json; --backend also --batch-size and --warmup), they
-# would be ignored, so they are refused.
+# The options that only the training benchmark reads, with their defaults
+# (those of add_parser): given to --litert or --backend, they would be
+# ignored, so they are refused.
 TRAINING_ONLY = {"--peers": ("peers", list(DEFAULT_PEERS)), "--precision": ("precision", None),
-                 "--matmul-size": ("matmul_size", 4096), "--torch-configs": ("torch_configs", list(DEFAULT_TORCH_CONFIGS)),
+                 "--matmul-size": ("matmul_size", MATMUL_SIZE),
+                 "--torch-configs": ("torch_configs", list(DEFAULT_TORCH_CONFIGS)),
                  "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False)}
-BATCHED = {"--batch-size": ("batch_size", 16), "--warmup": ("warmup", 1)}
+BATCHED = {"--batch-size": ("batch_size", BATCH_SIZE), "--warmup": ("warmup", WARMUP)}  # --backend reads them
 
 
 def _check_mode(args):
@@ -98,12 +100,12 @@ def _check_mode(args):
     if mode is None:
         return
     ignored = {**TRAINING_ONLY, **(BATCHED if args.litert else {})}
+    reads = ("--models, --image-size, --repeats and --json (batch 1)" if args.litert else
+             "--models, --image-size, --batch-size, --warmup, --repeats and --json (float32)")
     for option, (dest, default) in ignored.items():
         value = getattr(args, dest)
         if value != default:
             shown = "" if isinstance(value, bool) else "=" + (",".join(value) if isinstance(value, list) else str(value))
-            reads = ("--models, --image-size, --repeats and --json (batch 1)" if args.litert else
-                     "--models, --image-size, --batch-size, --warmup, --repeats and --json (float32)")
             raise UsageError(f"`{option}` is an option of the training benchmark, which {mode} does not run; "
                              f"received {option}{shown} with {mode}, which reads {reads}.")
 
