@@ -188,10 +188,34 @@ def test_continuing_a_model_of_any_size_fixes_the_data_size(tmp_path):
     model = keras_resnets.ResNet18(input_tensor=x, classes=10, width_multiplier=0.25)
     model.save(tmp_path / "any_size.keras")
     bundle = load_data("digits", image_size=16, batch_size=8)
-    net, kept = continued_model(str(tmp_path / "any_size.keras"), bundle)
-    assert kept and tuple(net.inputs[0].shape) == (None, 16, 16, 3)
+    net, kept, normalization = continued_model(str(tmp_path / "any_size.keras"), bundle)
+    assert kept and normalization == "earlier model" and tuple(net.inputs[0].shape) == (None, 16, 16, 3)
     x = next(iter(bundle.test))[0].numpy()
     np.testing.assert_allclose(net.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_continuing_a_model_that_normalizes_nothing_adds_the_data_normalization(tmp_path):
+    """`keras_resnets.get_model(...)` saved as it is takes float images and
+    normalizes nothing: `train(weights=...)` puts the data's mean and std in
+    front of it, as a run from scratch does. (It received pixel values of
+    0-255 before, and its loss became NaN in the first epoch.)"""
+    plain = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=10)
+    plain.save(tmp_path / "plain.keras")
+    bundle = load_data("digits", image_size=16, batch_size=8)
+    net, kept, normalization = continued_model(str(tmp_path / "plain.keras"), bundle)
+    assert kept and normalization == "data"
+    assert net.inputs[0].dtype == "uint8" and isinstance(net.get_layer("normalize"), keras.layers.Normalization)
+    assert net.pyramid_outputs.keys() == plain.pyramid_outputs.keys()
+    x = next(iter(bundle.test))[0].numpy()
+    standardized = (x.astype("float32") - np.float32(bundle.mean)) / np.float32(bundle.std)
+    np.testing.assert_allclose(net.predict(x, verbose=0), plain.predict(standardized, verbose=0), atol=1e-5)
+    # A run from it trains, and its model takes raw images as every run's does.
+    # (the finetune recipe: its batch norm frozen at the initial statistics)
+    trained, summary = keras_resnets.train(weights=str(tmp_path / "plain.keras"), data="digits", epochs=1,
+                                           image_size=16, output=str(tmp_path / "runs"), **QUICK)
+    assert summary["normalization"] == "data" and summary["recipe"] == "finetune"
+    assert np.isfinite(summary["test_loss"])
+    assert trained.inputs[0].dtype == "uint8"
 
 
 def test_continue_an_earlier_run(tmp_path):
@@ -205,14 +229,14 @@ def test_continue_an_earlier_run(tmp_path):
     saved = tmp_path / "runs" / "resnet20-first" / "model.keras"
     # The same classes: the model goes on, its head kept.
     same = load_data(str(digits / "same"), image_size=16, batch_size=8)
-    net, kept = continued_model(str(saved), same)
-    assert kept
+    net, kept, normalization = continued_model(str(saved), same)
+    assert kept and normalization == "earlier model"
     np.testing.assert_array_equal(net.get_layer("predictions").kernel.numpy(),
                                   first.get_layer("predictions").kernel.numpy())
     # Other classes: a new head, everything else (normalization too) the
     # earlier model's.
     other = load_data(str(digits / "other"), image_size=16, batch_size=8)
-    net, kept = continued_model(str(saved), other)
+    net, kept, _ = continued_model(str(saved), other)
     assert not kept and net.output_shape == (None, 3)
     assert not np.array_equal(net.get_layer("predictions").kernel.numpy(),
                               first.get_layer("predictions").kernel.numpy())

@@ -312,15 +312,18 @@ def build_training_model(plan, bundle, dist, model_kwargs):
 
     Returns `(model, normalization, new_head)`: how the model normalizes
     its images, "data" (the training images' mean and std), the pretrained
-    weights' mode ("torch", "caffe", "tf") or "earlier model" (its own); and
+    weights' mode ("torch", "caffe", "tf") or "earlier model" (its own;
+    "data" where it had none, see `continued_model`); and
     whether its classifier is new (False: an earlier run's head, kept)."""
     start = plan.start
     with dist.scope():
         new_head = True
         if start.kind == "keras_model":
-            net, kept = continued_model(start.weights, bundle, **model_kwargs)
+            net, kept, normalization = continued_model(start.weights, bundle, **model_kwargs)
             new_head = not kept
-            normalization = "earlier model"
+            if normalization == "data" and plan.verbose:
+                print(f"{start.weights}: the model takes float images and normalizes nothing; the data's mean "
+                      "and std go in front of it, as in a run from scratch", flush=True)
         elif start.kind in ("source", "checkpoint"):
             net, normalization = pretrained_model(plan.model, start.weights, bundle, **model_kwargs)
         else:

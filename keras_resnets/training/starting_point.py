@@ -8,7 +8,7 @@ builders' `weights=` takes, and an earlier run's model:
 | None | "random" | random weights; images normalized by the data's mean and std |
 | "imagenet", "torchvision:...", "timm:...", "keras:imagenet", a `WeightSource` | "source" | the trunk loads the weights, a new head for the data's classes; images normalized as the weights expect |
 | a checkpoint file (`.pth`, `.pt`, `.bin`, `.safetensors`, keras.applications `.h5`) | "checkpoint" | the same; the model is built as the file's keys say |
-| a `.keras` model of an earlier run | "keras_model" | that model, its head kept if the classes are the same, else a new one; its own normalization |
+| a `.keras` model of an earlier run | "keras_model" | that model, its head kept if the classes are the same, else a new one; its own normalization (the data's if it has none) |
 | a `.weights.h5` file (`model.save_weights`) | "keras_weights" | every weight loaded into the same model (same classes) |
 
 The command line checks `--weights` with `starting_point` before any work:

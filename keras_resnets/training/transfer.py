@@ -9,7 +9,10 @@ images as they are:
   normalization they were trained with (`ImagePreprocessing`), the trunk
   loaded, the classifier new and sized for the data (`pretrained_model`);
 - an earlier run's model: its own normalization and weights, its head kept
-  when its class names are the data's, else a new one (`continued_model`).
+  when its class names are the data's, else a new one (`continued_model`);
+  a model of the user's own that takes float images and normalizes nothing
+  (`keras_resnets.get_model(...)` saved as it is) gets the data's
+  normalization in front, as a run from scratch does.
 """
 
 import keras
@@ -76,7 +79,13 @@ def continued_model(path, bundle, **model_kwargs):
     new one; rebuilt for the data's image size if its input has another, or
     any.
 
-    Returns `(model, whether the head was kept)`.
+    A model that takes float images and has no normalizing layer
+    (`NORMALIZING_LAYERS`), such as `keras_resnets.get_model(...)` saved as
+    it is, would receive pixel values of 0-255: it gets the data's mean and
+    std in front of it, as a run from scratch does (`with_preprocessing`).
+
+    Returns `(model, whether the head was kept, normalization)`:
+    "earlier model" (its own) or "data" (added).
     """
     if model_kwargs:
         raise UsageError(
@@ -84,7 +93,8 @@ def continued_model(path, bundle, **model_kwargs):
             f"builder arguments {sorted(model_kwargs)}. Allowed: none with a .keras model."
         )
     earlier = load_model(path, compile=False)
-    earlier = _resized(earlier, bundle.image_shape)
+    normalization = "earlier model" if normalizes_images(earlier) else "data"
+    earlier = _for_data(earlier, bundle, normalize=normalization == "data")
     names = getattr(earlier, "class_names", None)
     head = earlier.get_layer("predictions")
     if names is not None:
@@ -92,30 +102,85 @@ def continued_model(path, bundle, **model_kwargs):
     else:
         keep = head.units == bundle.num_classes
     if keep:
-        return earlier, True
+        return earlier, True, normalization
     dtype = "float32" if keras.mixed_precision.global_policy().name.startswith("mixed") else None
     outputs = keras.layers.Dense(bundle.num_classes, activation=head.activation, name="predictions",
                                  dtype=dtype)(head.input)
     net = ResNetModel(earlier.inputs, outputs, name=earlier.name)
     if isinstance(earlier, ResNetModel):
         net.set_pyramid(earlier.pyramid_outputs, earlier.feature_strides)
-    return net, False
+    return net, False, normalization
 
 
-def _resized(model, image_shape):
-    """`model` taking images of `image_shape`: itself, or a copy built for
-    that shape (its weights copied) when its input has another size or takes
-    any size. The run's model then takes the images it was trained on, as a
-    run from scratch's does: `predict` and `export` read that side from it
-    (a model of any size sent them to the architecture's 224 px)."""
-    if tuple(model.inputs[0].shape[1:]) == tuple(image_shape):
+NORMALIZING_LAYERS = (keras.layers.Normalization, keras.layers.Rescaling, ImagePreprocessing)
+"""Layers that bring pixel values to a network's range: a model with one
+takes images as they are."""
+
+
+def normalizes_images(model):
+    """Whether `model` takes images as they are: its input is uint8 (every
+    model a run saves) or it has a layer of `NORMALIZING_LAYERS`."""
+    if model.inputs[0].dtype == "uint8":
+        return True
+    return any(isinstance(layer, NORMALIZING_LAYERS) for layer in model.layers)
+
+
+def _for_data(model, bundle, normalize=False):
+    """`model` taking images of `bundle.image_shape` (and, with `normalize`,
+    raw uint8 images normalized by `bundle`'s mean and std): itself, or a
+    copy built so from its config, its weights copied.
+
+    A copy for the size when its input has another size or takes any size:
+    the run's model then takes the images it was trained on, as a run from
+    scratch's does; `predict` and `export` read that side from it (a model
+    of any size sent them to the architecture's 224 px)."""
+    resize = tuple(model.inputs[0].shape[1:]) != tuple(bundle.image_shape)
+    if not (resize or normalize):
         return model
     config = model.get_config()
-    first = config["layers"][0]["config"]
-    first["batch_shape"] = [None, *image_shape]
+    layers = config["layers"]
+    first = layers[0]
+    first["config"]["batch_shape"] = [None, *bundle.image_shape]
+    if normalize:
+        _insert_normalization(config, bundle)
     copy = model.__class__.from_config(config)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _insert_normalization(config, bundle):
+    """Edits a functional model's `config`: its input takes uint8 images,
+    and a `Normalization` layer (the data's mean and std, as
+    `with_preprocessing`'s) feeds every layer that read the input."""
+    layers = config["layers"]
+    image = layers[0]["name"]
+    taken = {layer["name"] for layer in layers}
+    name = next(n for n in ("normalize", *(f"normalize_{i}" for i in range(1, len(taken) + 2)))
+                if n not in taken)
+    layers[0]["config"]["dtype"] = "uint8"
+
+    def rewire(value):
+        if isinstance(value, dict):
+            if value.get("class_name") == "__keras_tensor__" and value["config"]["keras_history"][0] == image:
+                value["config"]["keras_history"] = [name, 0, 0]
+                value["config"]["dtype"] = "float32"
+                return
+            for item in value.values():
+                rewire(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                rewire(item)
+
+    for layer in layers[1:]:
+        rewire(layer["inbound_nodes"])
+    variance = [max(s * s, 1e-6) for s in bundle.std]
+    normalize = keras.layers.Normalization(mean=bundle.mean, variance=variance, dtype="float32", name=name)
+    entry = keras.saving.serialize_keras_object(normalize)
+    entry["name"] = name
+    entry["inbound_nodes"] = [{"args": [{"class_name": "__keras_tensor__", "config": {
+        "shape": [None, *bundle.image_shape], "dtype": "uint8", "keras_history": [image, 0, 0]}}],
+        "kwargs": {}}]
+    layers.insert(1, entry)
 
 
 PROBE_STEPS = 500
