@@ -199,9 +199,11 @@ def test_continuing_a_model_that_normalizes_nothing_adds_the_data_normalization(
     normalizes nothing: `train(weights=...)` puts the data's mean and std in
     front of it, as a run from scratch does. (It received pixel values of
     0-255 before, and its loss became NaN in the first epoch.)"""
-    plain = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=10)
+    plain = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=3)
     plain.save(tmp_path / "plain.keras")
-    bundle = load_data("digits", image_size=16, batch_size=8)
+    digits = tmp_path / "digits"
+    write_digit_folder(digits, digits=range(3), size=16, limit=30)
+    bundle = load_data(str(digits), image_size=16, batch_size=8)
     net, kept, normalization = continued_model(str(tmp_path / "plain.keras"), bundle)
     assert kept and normalization == "data"
     assert net.inputs[0].dtype == "uint8" and isinstance(net.get_layer("normalize"), keras.layers.Normalization)
@@ -211,7 +213,7 @@ def test_continuing_a_model_that_normalizes_nothing_adds_the_data_normalization(
     np.testing.assert_allclose(net.predict(x, verbose=0), plain.predict(standardized, verbose=0), atol=1e-5)
     # A run from it trains, and its model takes raw images as every run's does.
     # (the finetune recipe: its batch norm frozen at the initial statistics)
-    trained, summary = keras_resnets.train(weights=str(tmp_path / "plain.keras"), data="digits", epochs=1,
+    trained, summary = keras_resnets.train(weights=str(tmp_path / "plain.keras"), data=str(digits), epochs=1,
                                            image_size=16, output=str(tmp_path / "runs"), **QUICK)
     assert summary["normalization"] == "data" and summary["recipe"] == "finetune"
     assert np.isfinite(summary["test_loss"])
