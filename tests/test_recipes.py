@@ -215,9 +215,13 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
+import dataclasses, keras_resnets
 from keras_resnets.models.builder import build_model
 from keras_resnets.training import distribute, loop, recipes
 
+# ResNet-8: ResNet-20 with one block a stage, the same layers (half the
+# time of ResNet-20's nine blocks, most of which is tracing).
+SPEC = dataclasses.replace(keras_resnets.get_spec("resnet20"), name="resnet8", depths=(1, 1, 1))
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 rng = np.random.default_rng(0)
 images = rng.normal(size=(40, 16, 16, 3)).astype("float32")
@@ -231,7 +235,7 @@ for case in sys.argv[1:]:
     keras.utils.set_random_seed(0)
     keras.config.set_dtype_policy(precision)
     with strategy.scope():
-        net = build_model("resnet20", input_shape=(16, 16, 3), classes=10)
+        net = build_model(SPEC, input_shape=(16, 16, 3), classes=10)
         if freeze == "frozen":
             loop._freeze_batchnorm(net)
         net.compile(optimizer=recipes.make_optimizer(recipe, recipe.lr, 5, 1), loss=loss)
@@ -264,8 +268,9 @@ def test_every_recipe_keeps_the_replicas_of_every_variable_equal():
     what the first did not: 1e-4 apart on the stem's batch-norm scale (the
     issue's figure), 1.2e-6 on the head's bias momentum with batch norm
     frozen, 4.1e-4 on the stem's batch-norm scale momentum with it trained
-    (measured); 0 since. The mixed_bfloat16 case checks the same of the
-    float32 classifier that mixed precision keeps."""
+    (measured on ResNet-20); 0 since. The mixed_bfloat16 case checks the
+    same of the float32 classifier that mixed precision keeps. A ResNet-8
+    (one block a stage): 28 s instead of 54 for ResNet-20, the same layers."""
     import subprocess
     import sys
 
