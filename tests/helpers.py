@@ -66,7 +66,9 @@ def outputs_and_gradients(model, inputs, training=True):
 
         trainable = model.trainable_variables
         assert [v.path for v in trainable] == [w.path for w in weights]
-        (_, outputs), grads = jax.value_and_grad(loss_fn, has_aux=True)([v.value for v in trainable])
+        # (compiled whole, as Keras's JAX trainer runs its step: ResNet-20's
+        # gradients 2.5 s instead of 7.5 op by op)
+        (_, outputs), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))([v.value for v in trainable])
         return outputs, grads
     if backend == "torch":
         import torch
