@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_resnets.layers import GroupedConv2D
-from keras_resnets.layers.grouped_conv import onednn_enabled
+from keras_resnets.layers.grouped_conv import native_grouped_convolutions, onednn_enabled
 
 from helpers import random_images, run_layer_test
 
@@ -86,6 +86,38 @@ def test_native_op_in_graph():
     assert types.count("Conv2D") == (1 if onednn_enabled() else 32)
     assert types.count("ConcatV2") == (0 if onednn_enabled() else 1)
     assert not any("Xla" in t or t in ("StatefulPartitionedCall", "PartitionedCall") for t in types)
+
+
+@pytest.mark.parametrize("channels,groups,filters,strides,dilation,merged_width", [
+    (64, 16, 32, 1, 1, 8),  # 4 channels a group (ResNeXt-50's stage 1), pairs merged
+    (32, 32, 64, 2, 1, 8),  # 1 channel a group, strided: 8 merged
+    (12, 6, 12, 1, 2, 6),  # 2 a group, dilated: 4 do not divide 6 groups, 3 do
+    (64, 8, 16, 1, 1, 8),  # 8 a group already: as it is
+])
+def test_narrow_groups_merged_give_the_same_outputs(channels, groups, filters, strides, dilation, merged_width):
+    """`native_grouped_convolutions(min_group_width=8)` (LiteRT's int8
+    files): groups of fewer input channels are traced as merged groups, one
+    Conv2D whose block-diagonal kernel gives the same outputs."""
+    x = random_images((2, 9, 9, channels))
+    # (no bias: without oneDNN, TensorFlow's graph optimizer fuses the bias
+    # add into a convolution kernel that refuses groups)
+    layer = GroupedConv2D(filters, 3, groups=groups, strides=strides, dilation_rate=dilation, padding="same",
+                          use_bias=False)
+    layer.build(x.shape)
+    layer.kernel.assign(np.random.default_rng(0).normal(size=layer.kernel.shape).astype("float32"))
+
+    def traced(min_group_width):
+        fn = tf.function(lambda images: layer(images))
+        with native_grouped_convolutions(min_group_width):
+            concrete = fn.get_concrete_function(tf.TensorSpec(x.shape))
+        convs = [op for op in concrete.graph.get_operations() if op.type == "Conv2D"]
+        assert len(convs) == 1
+        return concrete(tf.constant(x)).numpy(), convs[0].inputs[1].shape[2]
+
+    plain, width = traced(None)
+    merged, merged_depth = traced(8)
+    assert width == channels // groups and merged_depth == merged_width
+    np.testing.assert_allclose(merged, plain, atol=1e-5, rtol=1e-6)
 
 
 def test_onednn_enabled_tells_whether_the_native_grouped_gradient_runs():

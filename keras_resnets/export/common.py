@@ -40,11 +40,12 @@ def model_input(model):
     return tuple(inputs[0].shape), keras.backend.standardize_dtype(inputs[0].dtype)
 
 
-def inference_function(model):
+def inference_function(model, min_group_width=None):
     """The model's inference as a concrete TensorFlow function of a batch of
     any size ("images"), for the converters of files that other runtimes run
     (TFLite, ONNX): every grouped convolution traced as TensorFlow's one
-    grouped op, whatever this CPU's kernels (`native_grouped_convolutions`)."""
+    grouped op, whatever this CPU's kernels, its groups merged up to
+    `min_group_width` input channels (`native_grouped_convolutions`)."""
     import tensorflow as tf
 
     from keras_resnets.layers.grouped_conv import native_grouped_convolutions
@@ -52,7 +53,7 @@ def inference_function(model):
     shape, dtype = model_input(model)
     spec = tf.TensorSpec((None, *shape[1:]), dtype, name="images")
     call = tf.function(lambda images: model(images, training=False))
-    with native_grouped_convolutions():
+    with native_grouped_convolutions(min_group_width):
         return call.get_concrete_function(spec)
 
 

@@ -25,6 +25,13 @@ QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 float activations), `"int8"` full-integer (int8 weights and activations)."""
 INT8_INPUT_TYPES = ("uint8", "int8")
 DEFAULT_CALIBRATION_IMAGES = 200
+INT8_MIN_GROUP_WIDTH = 8
+"""int8 files: a grouped convolution whose groups read fewer input channels
+has groups merged up to this many (`native_grouped_convolutions`). XNNPACK's
+int8 grouped kernel ran ResNeXt-50's 4-channel groups (stage 1, 56 px) 1.9x
+faster with pairs merged, and its 8-channel groups (stage 2) 1.4x slower
+with pairs merged; the whole int8 ResNeXt-50 at 224 px 3.3% faster, its
+outputs equal (docs/performance.md, "LiteRT batch-1 latency")."""
 
 
 def representative_images(data, model, limit=DEFAULT_CALIBRATION_IMAGES):
@@ -72,7 +79,8 @@ def tflite(
     `TFLITE_BUILTINS_INT8` for int8): an operator the plain mobile runtime
     lacks is a conversion error, never a Flex (SELECT_TF_OPS) operator. A
     grouped convolution is one builtin `CONV_2D` whose filter depth is the
-    group width. The input keeps the model's batch (any size: resize it in
+    group width (in an int8 file at least `INT8_MIN_GROUP_WIDTH`: narrower
+    groups merged, the same outputs). The input keeps the model's batch (any size: resize it in
     the interpreter), image shape and type: raw `uint8` images for a model
     trained by `keras_resnets.train`, floats for a builder's model, or raw
     `uint8` images for a float model given `mean` and `std`, whose
@@ -160,14 +168,16 @@ def tflite(
         options["inference_input_type"] = tf.uint8 if input_type == "uint8" else tf.int8
         options["inference_output_type"] = tf.float32
 
-    flatbuffer = _convert(model, options)
+    flatbuffer = _convert(model, options, min_group_width=INT8_MIN_GROUP_WIDTH if quantize == "int8" else None)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(flatbuffer)
     return path
 
 
-def _convert(model, options):
-    """The TFLite converter on the model's inference function. Without a
+def _convert(model, options, min_group_width=None):
+    """The TFLite converter on the model's inference function (its grouped
+    convolutions merged up to `min_group_width` input channels a group,
+    see `inference_function`). Without a
     `trackable_obj` TensorFlow freezes the weights into constants (its
     "frozen graph" converter): 3 to 4 times faster than Keras'
     `model.export(format="litert")`, which writes and reads back a
@@ -175,7 +185,7 @@ def _convert(model, options):
     import tensorflow as tf
     from tensorflow.lite.python.convert_phase import ConverterError
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model, min_group_width)])
     for key, value in options.pop("target_spec").items():
         setattr(converter.target_spec, key, value)
     for key, value in options.items():
