@@ -261,6 +261,28 @@ def test_int8_file_merges_narrow_groups_with_the_same_outputs(tmp_path, monkeypa
     np.testing.assert_array_equal(_run_litert(merged, quantized)[1], _run_litert(plain, quantized)[1])
 
 
+def test_an_int8_file_xnnpack_refuses_is_named_with_the_reason(tmp_path):
+    """XNNPACK refuses an int8 convolution whose requantization scale (input
+    scale x weight scale / output scale) is 256 or more: here an input
+    channel of range 1e5 beside one of range 1 and an output that reads
+    only the small one. The error names the operator and its scale (it said
+    "truncated or corrupt?" before); LiteRT's own kernels load the file."""
+    inputs = keras.Input((4, 4, 2))
+    x = keras.layers.Conv2D(2, 1, use_bias=False, name="wide_input")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1, use_bias=False, name="after")(x))
+    model.get_layer("wide_input").set_weights([np.array([[[[0.0, 1e-6], [1.0, 0.0]]]], "float32")])
+    model.get_layer("after").set_weights([np.eye(2, dtype="float32")[None, None]])
+    rng = np.random.default_rng(0)
+    images = np.concatenate([rng.uniform(0, 1e5, (16, 4, 4, 1)), rng.uniform(0, 1, (16, 4, 4, 1))], -1)
+    path = export.tflite(model, tmp_path / "wide.tflite", quantize="int8",
+                         representative_data=images.astype("float32"), input_type="int8")
+    (name, scale), (_, after) = export.runtime.requantization_scales(path)
+    assert "wide_input" in name and scale >= 256 and after < 256
+    with pytest.raises(ValueError, match=r"XNNPACK.*refuses this int8 file: 1 operator\(s\).*wide_input\S* \(\d+\)"):
+        export.load_interpreter(path)
+    export.load_interpreter(path, delegates=False)
+
+
 def test_saved_model_serves_uint8_images_of_any_batch(trained, capsys):
     model_path, model, bundle = trained
     assert cli_main(["export", model_path, "--format", "saved_model", "--runs", "3"]) == 0

@@ -92,11 +92,66 @@ def load_interpreter(path, num_threads=None, delegates=True):
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
+        if delegates and "XNNPACK" in str(e) and _loads_without_delegates(path):
+            raise UsageError(_xnnpack_refusal(path, str(e).strip())) from None
         raise UsageError(
             f"{path!r} ({os.path.getsize(path)} bytes) is not a valid TFLite model: the "
             f"LiteRT interpreter refused it ({str(e).strip()}). Is it truncated or corrupt?"
         ) from None
     return interpreter
+
+
+XNNPACK_MAX_REQUANTIZATION = 256.0
+"""XNNPACK's int8 convolutions and fully connected layers take a
+requantization scale (input scale x weight scale / output scale, per
+output channel) below this; it refuses a file with a larger one."""
+
+
+def _loads_without_delegates(path):
+    try:
+        load_interpreter(path, num_threads=1, delegates=False)
+    except UsageError:
+        return False
+    return True
+
+
+def requantization_scales(path):
+    """The largest requantization scale of each int8 CONV_2D,
+    DEPTHWISE_CONV_2D and FULLY_CONNECTED of a `.tflite` file:
+    `[(output tensor name, scale)]`, in execution order."""
+    interpreter = load_interpreter(path, num_threads=1, delegates=False)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+
+    def scales(index):
+        return np.asarray(tensors[int(index)]["quantization_parameters"]["scales"], "float64")
+
+    found = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            continue
+        x, w, y = scales(op["inputs"][0]), scales(op["inputs"][1]), scales(op["outputs"][0])
+        if len(x) and len(w) and len(y):
+            found.append((tensors[int(op["outputs"][0])]["name"], float(np.max(x[0] * w / y[0]))))
+    return found
+
+
+def _xnnpack_refusal(path, error):
+    """Why XNNPACK refused a file that LiteRT's own kernels load: the
+    operators over its requantization limit, where there are."""
+    over = [(name, scale) for name, scale in requantization_scales(path) if scale >= XNNPACK_MAX_REQUANTIZATION]
+    if not over:
+        return (f"{path!r}: XNNPACK, LiteRT's CPU delegate (phones run it too), refused the file ({error}); "
+                "LiteRT's own kernels load it.")
+    listed = "; ".join(f"{name.split(';')[0]} ({scale:.0f})" for name, scale in over[:4])
+    more = f" and {len(over) - 4} more" if len(over) > 4 else ""
+    return (
+        f"{path!r}: XNNPACK, LiteRT's CPU delegate (phones run it too), refuses this int8 file: "
+        f"{len(over)} operator(s) need a requantization scale (input scale x weight scale / output scale) "
+        f"of {XNNPACK_MAX_REQUANTIZATION:.0f} or more, its limit: {listed}{more}. Their inputs' calibrated "
+        "range is too wide for int8 against their outputs' (seen on a briefly trained ResNeXt-50, whose "
+        "batch-norm statistics had not settled). Train it further, or export it as float16 or dynamic "
+        "(--quantize float16 dynamic); LiteRT's own kernels, without XNNPACK, load this file."
+    )
 
 
 def tflite_ops(path):
