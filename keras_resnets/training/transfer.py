@@ -39,16 +39,20 @@ def with_preprocessing(name, bundle, zero_head=False, **model_kwargs):
     `zero_head`: its classifier starts at zero (the recipes'
     `zero_init_head`, see `keras_resnets.training.recipes.zero_classifier`)."""
     inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
-    variance = [max(s * s, 1e-6) for s in bundle.std]
-    x = keras.layers.Normalization(
-        mean=bundle.mean, variance=variance, dtype="float32", name="normalize"
-    )(inputs)
+    x = data_normalization(bundle)(inputs)
     net = build_model(
         name, input_tensor=x, classes=bundle.num_classes, **model_kwargs
     )
     if zero_head:
         zero_classifier(net)
     return net
+
+
+def data_normalization(bundle, name="normalize"):
+    """A `Normalization` layer of the data's per-channel mean and std (a
+    float32 layer, also under mixed precision)."""
+    variance = [max(s * s, 1e-6) for s in bundle.std]
+    return keras.layers.Normalization(mean=bundle.mean, variance=variance, dtype="float32", name=name)
 
 
 def pretrained_model(name, weights, bundle, **model_kwargs):
@@ -138,9 +142,7 @@ def _for_data(model, bundle, normalize=False):
     if not (resize or normalize):
         return model
     config = model.get_config()
-    layers = config["layers"]
-    first = layers[0]
-    first["config"]["batch_shape"] = [None, *bundle.image_shape]
+    config["layers"][0]["config"]["batch_shape"] = [None, *bundle.image_shape]
     if normalize:
         _insert_normalization(config, bundle)
     copy = model.__class__.from_config(config)
@@ -173,9 +175,7 @@ def _insert_normalization(config, bundle):
 
     for layer in layers[1:]:
         rewire(layer["inbound_nodes"])
-    variance = [max(s * s, 1e-6) for s in bundle.std]
-    normalize = keras.layers.Normalization(mean=bundle.mean, variance=variance, dtype="float32", name=name)
-    entry = keras.saving.serialize_keras_object(normalize)
+    entry = keras.saving.serialize_keras_object(data_normalization(bundle, name))
     entry["name"] = name
     entry["inbound_nodes"] = [{"args": [{"class_name": "__keras_tensor__", "config": {
         "shape": [None, *bundle.image_shape], "dtype": "uint8", "keras_history": [image, 0, 0]}}],
