@@ -92,8 +92,13 @@ def load_interpreter(path, num_threads=None, delegates=True):
         )
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
-        if delegates and "XNNPACK" in str(e) and _loads_without_delegates(path):
-            raise UsageError(_xnnpack_refusal(path, str(e).strip())) from None
+        if delegates and "XNNPACK" in str(e):
+            try:  # (loads the file without the delegate)
+                scales = requantization_scales(path)
+            except UsageError:
+                scales = None  # LiteRT's own kernels refuse it too
+            if scales is not None:
+                raise UsageError(_xnnpack_refusal(path, str(e).strip(), scales)) from None
         raise UsageError(
             f"{path!r} ({os.path.getsize(path)} bytes) is not a valid TFLite model: the "
             f"LiteRT interpreter refused it ({str(e).strip()}). Is it truncated or corrupt?"
@@ -105,14 +110,6 @@ XNNPACK_MAX_REQUANTIZATION = 256.0
 """XNNPACK's int8 convolutions and fully connected layers take a
 requantization scale (input scale x weight scale / output scale, per
 output channel) below this; it refuses a file with a larger one."""
-
-
-def _loads_without_delegates(path):
-    try:
-        load_interpreter(path, num_threads=1, delegates=False)
-    except UsageError:
-        return False
-    return True
 
 
 def requantization_scales(path):
@@ -135,10 +132,11 @@ def requantization_scales(path):
     return found
 
 
-def _xnnpack_refusal(path, error):
+def _xnnpack_refusal(path, error, scales):
     """Why XNNPACK refused a file that LiteRT's own kernels load: the
-    operators over its requantization limit, where there are."""
-    over = [(name, scale) for name, scale in requantization_scales(path) if scale >= XNNPACK_MAX_REQUANTIZATION]
+    operators over its requantization limit (of `scales`, as
+    `requantization_scales` gives them), where there are."""
+    over = [(name, scale) for name, scale in scales if scale >= XNNPACK_MAX_REQUANTIZATION]
     if not over:
         return (f"{path!r}: XNNPACK, LiteRT's CPU delegate (phones run it too), refused the file ({error}); "
                 "LiteRT's own kernels load it.")

@@ -56,8 +56,9 @@ def native_bfloat16_gradient():
     return True
 
 
-_NATIVE_ONLY = []  # non-empty inside `native_grouped_convolutions()`
-_MIN_GROUP_WIDTH = []  # the innermost `native_grouped_convolutions(min_group_width=...)`'s
+# Non-empty inside `native_grouped_convolutions()`: the `min_group_width`
+# of each, the innermost last.
+_NATIVE_ONLY = []
 
 
 @contextlib.contextmanager
@@ -74,12 +75,10 @@ def native_grouped_convolutions(min_group_width=None):
     XNNPACK's int8 grouped kernel runs ResNeXt-50's stage-1 convolutions (4
     channels a group) 1.9x faster with pairs merged, despite twice the MACs
     (docs/performance.md, "LiteRT batch-1 latency")."""
-    _NATIVE_ONLY.append(True)
-    _MIN_GROUP_WIDTH.append(min_group_width)
+    _NATIVE_ONLY.append(min_group_width)
     try:
         yield
     finally:
-        _MIN_GROUP_WIDTH.pop()
         _NATIVE_ONLY.pop()
 
 
@@ -143,7 +142,7 @@ def _native_grouped_conv2d():
             and _on_cpu()
         ):
             return _split_grouped_conv2d(inputs, kernel, strides, padding, dilations, groups)
-        min_width = _MIN_GROUP_WIDTH[-1] if _MIN_GROUP_WIDTH else None
+        min_width = _NATIVE_ONLY[-1] if _NATIVE_ONLY else None
         width = kernel.shape[2]
         if min_width and width < min_width:
             merge = min_width // width
