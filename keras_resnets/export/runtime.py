@@ -132,6 +132,15 @@ def requantization_scales(path):
     return found
 
 
+def _operator_name(tensor_name):
+    """The convolution's (or matrix product's) part of a fused operator's
+    output name ("model/block/relu;model/block/bn;model/block/conv/Conv2D"),
+    else its first."""
+    parts = tensor_name.split(";")
+    return next((p for p in parts if p.endswith(("Conv2D", "Conv2D1", "MatMul", "convolution", "convolution1"))),
+                parts[0])
+
+
 def _xnnpack_refusal(path, error, scales):
     """Why XNNPACK refused a file that LiteRT's own kernels load: the
     operators over its requantization limit (of `scales`, as
@@ -140,7 +149,7 @@ def _xnnpack_refusal(path, error, scales):
     if not over:
         return (f"{path!r}: XNNPACK, LiteRT's CPU delegate (phones run it too), refused the file ({error}); "
                 "LiteRT's own kernels load it.")
-    listed = "; ".join(f"{name.split(';')[0]} ({scale:.0f})" for name, scale in over[:4])
+    listed = "; ".join(f"{_operator_name(name)} ({scale:.0f})" for name, scale in over[:4])
     more = f" and {len(over) - 4} more" if len(over) > 4 else ""
     return (
         f"{path!r}: XNNPACK, LiteRT's CPU delegate (phones run it too), refuses this int8 file: "
