@@ -263,6 +263,8 @@ def test_linear_probe_fits_the_head_on_frozen_features():
     """The finetune recipe's first phase: the head alone, a logistic
     regression on the frozen network's features of the unaugmented images."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from keras_resnets.training.transfer import fit_linear_probe, with_preprocessing
 
@@ -289,8 +291,11 @@ def test_linear_probe_fits_the_head_on_frozen_features():
                                atol=1e-5)
     assert np.mean(np.argmax(probabilities, -1) == labels) == pytest.approx(accuracy, abs=1e-6)
     # Random features, but a linear classifier on them does far better than
-    # the random head, and about as well as scikit-learn's logistic regression.
-    reference = LogisticRegression(max_iter=2000).fit(features, labels).score(features, labels)
+    # the random head, and about as well as scikit-learn's logistic regression
+    # on the same standardized features (0.98 measured; on the raw features
+    # L-BFGS took 2,000 iterations and 21 CPU-seconds to reach 0.97).
+    reference = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    reference = reference.fit(features, labels).score(features, labels)
     assert chance < 0.3 and accuracy > 0.9 * reference, (chance, accuracy, reference)
 
 
