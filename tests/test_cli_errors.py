@@ -164,6 +164,8 @@ CASES = {
         (["model.keras", "--output", "notes.txt/out"], "--output", "'notes.txt/out'"),
         (["model.keras", "--data", "no/such/folder"], "--data", "'no/such/folder'"),
         (["model.keras", "--format", "saved_model", "--quantize", "int8"], "--quantize", "int8"),
+        (["model.keras", "--format", "saved_model", "onnx", "--quantize", "int8"], "--format saved_model onnx",
+         "int8"),
         (["model.keras", "--quantize", "int8"], "--quantize int8", "no --data"),
         (["exported/model.keras"], "--overwrite", "model.tflite"),
     ],

@@ -1,8 +1,8 @@
 """The user's journey, as typed: the installed `keras-resnets` command in fresh
 processes, each step reading only what an earlier step wrote.
 
-train (ResNet-20, 16 px digits, 6 epochs) -> export (float32 and int8 LiteRT,
-SavedModel) -> predict on a folder of images -> train --weights THAT MODEL on
+train (ResNet-20, 16 px digits, 6 epochs) -> export (float32 and int8 LiteRT
+and a SavedModel, one command) -> predict on a folder of images -> train --weights THAT MODEL on
 another folder (a new head: the finetune recipe) -> export that model to int8.
 Then every kind of `.keras` file the package writes (classifier, fine-tuned
 model with its preprocessing, `features_only` dilated backbone, tuned model)
@@ -138,8 +138,8 @@ def journey(tmp_path_factory):
     model = "runs/resnet20-digits/model.keras"
     j.run("train", ["train", "--image-size", str(SIZE), "--epochs", "6", "--precision", "float32",
                     "--output", "runs"])
-    j.run("export tflite", ["export", model, "--quantize", "none", "int8", "--runs", "3"])
-    j.run("export saved_model", ["export", model, "--format", "saved_model", "--runs", "3"])
+    j.run("export", ["export", model, "--format", "tflite", "saved_model", "--quantize", "none", "int8",
+                     "--runs", "3"])
     j.run("predict", ["predict", model, "photos", "--format", "json", "--top", "3"])
     j.run("fine-tune", ["train", "--weights", model, "--data", "more", "--epochs", "1", "--output", "runs",
                         "--run-name", "finetuned"])
@@ -174,14 +174,15 @@ def test_train_writes_the_run(journey):
 
 
 def test_export_reads_the_trained_model_and_its_files_agree(journey):
-    out = journey.step("export tflite")["out"]
+    out = journey.step("export")["out"]
     run = journey.folder / "runs" / "resnet20-digits"
     assert (run / "model.tflite").is_file() and (run / "model_int8.tflite").is_file()
     rows = _table(out)
+    assert list(rows) == ["model.tflite", "model_int8.tflite", "model_saved_model"]  # in --format's order
     assert rows["model.tflite"] == (1.0, pytest.approx(0, abs=1e-4))
     assert rows["model_int8.tflite"][0] >= 0.97  # 0.98 when written: a 6-epoch model has near-ties
-    saved = _table(journey.step("export saved_model")["out"])
-    assert saved["model_saved_model"] == (1.0, pytest.approx(0, abs=1e-5))
+    assert rows["model_saved_model"] == (1.0, pytest.approx(0, abs=1e-5))
+    assert "runtime: LiteRT" in out and "; TensorFlow" in out
     assert (run / "model_saved_model" / "saved_model.pb").is_file()
 
 

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras            # float32 .tflite
   keras-resnets export saved_models/resnet20-digits/model.keras --quantize none float16 dynamic int8
   keras-resnets export saved_models/resnet20-digits/model.keras --format saved_model
+  keras-resnets export saved_models/resnet20-digits/model.keras --format tflite saved_model --quantize none int8
   keras-resnets export my_model.keras --quantize int8 --data ./photos --overwrite
   keras-resnets export saved_models/resnet20-digits/model.keras --format onnx   # onnxruntime
 """
@@ -41,8 +42,9 @@ def add_parser(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", help="a .keras file (e.g. saved_models/resnet20-digits/model.keras)")
-    p.add_argument("--format", default="tflite", choices=["tflite", "saved_model", "onnx"],
-                   help="onnx needs the onnx extra (pip install \"keras_resnets[onnx]\")")
+    p.add_argument("--format", nargs="+", default=["tflite"], choices=["tflite", "saved_model", "onnx"],
+                   help="one or more (default: tflite); onnx needs the onnx extra "
+                   "(pip install \"keras_resnets[onnx]\")")
     p.add_argument("--quantize", nargs="+", default=["none"], choices=QUANTIZE_CHOICES,
                    help="tflite: one file per choice (default: none, i.e. float32)")
     p.add_argument("--data", help="digits, tfds:NAME or an image folder (default: the training "
@@ -75,18 +77,20 @@ def _training_data(model_path):
 
 
 def _targets(args):
-    """`{kind: path}` of the files to write: into --output, by default the
-    model's folder."""
+    """`{kind: path}` of the files to write, in the order of --format: into
+    --output, by default the model's folder."""
     output = args.output or os.path.dirname(os.path.abspath(args.model))
     stem = os.path.splitext(os.path.basename(args.model))[0]
-    if args.format == "saved_model":
-        return {"saved_model": os.path.join(output, f"{stem}_saved_model")}
-    if args.format == "onnx":
-        return {"onnx": os.path.join(output, f"{stem}.onnx")}
-    return {
-        q: os.path.join(output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
-        for q in dict.fromkeys(args.quantize)
-    }
+    targets = {}
+    for kind in dict.fromkeys(args.format):
+        if kind == "saved_model":
+            targets["saved_model"] = os.path.join(output, f"{stem}_saved_model")
+        elif kind == "onnx":
+            targets["onnx"] = os.path.join(output, f"{stem}.onnx")
+        else:
+            targets.update({q: os.path.join(output, stem + ("" if q == "none" else f"_{q}") + ".tflite")
+                            for q in dict.fromkeys(args.quantize)})
+    return targets
 
 
 def validate(args):
@@ -94,10 +98,10 @@ def validate(args):
     the options fit the format, the data exists, the output folder can be
     written and no file there is replaced without --overwrite."""
     check_existing_file("MODEL", args.model, ("keras",))
-    if args.format != "tflite" and args.quantize != ["none"]:
-        raise UsageError(f"--quantize is for --format tflite; received --format {args.format} "
+    if "tflite" not in args.format and args.quantize != ["none"]:
+        raise UsageError(f"--quantize is for --format tflite; received --format {' '.join(args.format)} "
                          f"--quantize {' '.join(args.quantize)}.")
-    if args.format == "onnx":
+    if "onnx" in args.format:
         missing = [m for m in ("onnxruntime", "tf2onnx") if importlib.util.find_spec(m) is None]
         if missing:
             raise UsageError(f"--format onnx needs the onnx extra: pip install \"keras_resnets[onnx]\" "
@@ -108,7 +112,7 @@ def validate(args):
         data = _training_data(args.model)
         if data is not None:
             check_data("data (from the summary.json beside MODEL)", data)
-        elif "int8" in args.quantize and args.format == "tflite":
+        elif "int8" in args.quantize and "tflite" in args.format:
             raise UsageError(
                 "--quantize int8 needs --data (e.g. --data digits): its training images calibrate "
                 "the int8 ranges; received no --data and no summary.json beside MODEL."
@@ -168,5 +172,6 @@ def run(args):
                                mean=args.mean, std=args.std)
         print(f"wrote {path}")
     print(format_table(list(results.values()), baseline=results.get("none")))
-    print(f"runtime: {next(iter(results.values())).runtime}; latency: batch 1, {args.runs} runs")
+    runtimes = dict.fromkeys(r.runtime for r in results.values())
+    print(f"runtime: {'; '.join(runtimes)}; latency: batch 1, {args.runs} runs")
     return 0
