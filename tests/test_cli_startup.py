@@ -126,44 +126,39 @@ def test_min_log_level_respects_the_user(monkeypatch):
     assert tf_logs.min_log_level({"TF_CPP_MIN_LOG_LEVEL": "1"}) == 1
 
 
-def test_a_command_that_imports_tensorflow_is_quiet():
+def test_a_command_that_imports_tensorflow_is_quiet_and_on_onednn():
+    """A command that imports TensorFlow prints none of its start-up lines
+    and, the user's environment not choosing, runs on its oneDNN kernels
+    (`test_commands_run_on_onednn_unless_the_user_chose`)."""
     out = run_python("""
-        import sys
+        import os
         from keras_resnets.cli import main
-        sys.exit(main(["info", "resnet20", "--image-size", "8"]))
+        code = main(["info", "resnet20", "--image-size", "8"])
+        from keras_resnets.layers.grouped_conv import onednn_enabled
+        print("exit:", code, "onednn:", onednn_enabled(), os.environ["TF_ENABLE_ONEDNN_OPTS"])
     """)
     assert out.returncode == 0, out.stderr
     assert "resnet20: ResNet-20 (CIFAR)" in out.stdout
+    assert "exit: 0 onednn: True 1" in out.stdout.splitlines()
     assert out.stderr == ""
 
 
-@pytest.mark.parametrize("imports", ["import keras_resnets\nimport keras", "import keras\nimport keras_resnets"])
-def test_load_model_after_a_plain_import(imports, tmp_path):
-    """However the imports are ordered, `import keras_resnets` registers its
-    layers with Keras once Keras is imported (and not before), so that
-    `load_model` reads a keras_resnets model without any other use of the
-    package."""
-    model = keras_resnets.ResNet20(input_shape=(8, 8, 3), classes=3)
-    model.save(tmp_path / "resnet20.keras")
-    out = run_python(imports + f"""
-        import sys
-        model = keras.saving.load_model({str(tmp_path / "resnet20.keras")!r})
-        print("stem:", type(model.get_layer("stem")).__module__)
-    """.replace("\n        ", "\n"))
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.splitlines()[-2] == "stem: keras_resnets.layers.stem"
+# That `load_model` reads a keras_resnets model in a new process whether
+# keras_resnets or Keras is imported first (the layers registered once Keras
+# is imported, and not before) is test_user_journey.py's: its new processes
+# load every kind of model file the package writes, in three import orders.
 
 
-@pytest.mark.parametrize("user", [None, "0"])
-def test_commands_run_on_onednn_unless_the_user_chose(user):
+def test_commands_run_on_onednn_unless_the_user_chose():
     """The command line asks TensorFlow for its oneDNN kernels before
     importing it (on CPUs without AVX-512 it would not use them: slower,
     and no native grouped-convolution gradient); a user's
-    `TF_ENABLE_ONEDNN_OPTS` stands, and so does an earlier import."""
+    `TF_ENABLE_ONEDNN_OPTS` stands, and so does an earlier import. (Not
+    chosen, a command's TensorFlow runs on them: the test above.)"""
+    user = "0"
     out = run_python(f"""
         import os
-        if {user!r} is not None:
-            os.environ["TF_ENABLE_ONEDNN_OPTS"] = {user!r}
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = {user!r}
         from keras_resnets.cli import enable_onednn
         enable_onednn()
         import tensorflow
@@ -174,5 +169,5 @@ def test_commands_run_on_onednn_unless_the_user_chose(user):
     """)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
-    assert f"onednn: {user is None} {user or '1'}" in lines
+    assert "onednn: False 0" in lines
     assert "after import: {}" in lines
