@@ -39,12 +39,21 @@ def registry_params():
     return [pytest.param(name, marks=marks(name)) for name in representative_models()]
 
 
-def small_model(name, **kwargs):
-    # The smallest input whose last stage still has a few pixels: training-mode
-    # batch norm over a 1x1 map of 2 images can divide by a near-zero variance.
+def small_model(name, shallow=False, **kwargs):
+    """`name` with 7 classes at the smallest input whose last stage still has
+    a few pixels (training-mode batch norm over a 1x1 map of 2 images can
+    divide by a near-zero variance). `shallow`: at most two blocks a stage
+    (a stage's first block and one after it) at a quarter of the width: a
+    deeper or wider model repeats the same layers with other numbers, and
+    its config is the same list of layer configs (the serialization of the
+    14 models: 60 s alone at full size, 21 s so)."""
     spec = keras_resnets.get_spec(name)
+    if shallow:
+        spec = dataclasses.replace(spec, depths=tuple(min(depth, 2) for depth in spec.depths))
+        kwargs["width_multiplier"] = 0.25
     size = max(min_input_size(spec), 16)
-    return keras_resnets.get_model(name, input_shape=(size, size, 3), classes=7, **kwargs), size
+    return keras_resnets.build_model(spec if shallow else name, input_shape=(size, size, 3), classes=7,
+                                     **kwargs), size
 
 
 @pytest.mark.parametrize("name", registry_params())
@@ -60,22 +69,9 @@ def test_forward_and_gradients(name):
     assert trainable_count(model) == FIGURES[name][0] - (features + 1) * (classes - 7)
 
 
-def shallow_model(name, **kwargs):
-    """`small_model` with at most two blocks a stage (a stage's first block
-    and one after it) at a quarter of the width: a deeper or wider model
-    repeats the same layers with other numbers, and its config is the same
-    list of layer configs (60 s alone for the 14 models at full size, 21 s
-    so)."""
-    spec = keras_resnets.get_spec(name)
-    spec = dataclasses.replace(spec, depths=tuple(min(depth, 2) for depth in spec.depths))
-    size = max(min_input_size(spec), 16)
-    return keras_resnets.build_model(spec, input_shape=(size, size, 3), classes=7, width_multiplier=0.25,
-                                     **kwargs), size
-
-
 @pytest.mark.parametrize("name", registry_params())
 def test_serialization(name, tmp_path):
-    model, size = shallow_model(name, classifier_activation=None)
+    model, size = small_model(name, shallow=True, classifier_activation=None)
     assert model.name == name
     randomize_batchnorm(model)
     x = random_images((2, size, size, 3))
