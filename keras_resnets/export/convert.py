@@ -81,10 +81,10 @@ def tflite(
     grouped convolution is one builtin `CONV_2D` whose filter depth is the
     group width (in an int8 file at least `INT8_MIN_GROUP_WIDTH`: narrower
     groups merged, the same outputs). The input keeps the model's batch
-    (any size: resize it in the interpreter), image shape and type: raw `uint8` images for a model
-    trained by `keras_resnets.train`, floats for a builder's model, or raw
-    `uint8` images for a float model given `mean` and `std`, whose
-    normalization the file then holds. A mixed-precision model is exported
+    (any size: resize it in the interpreter), image shape and type: raw
+    `uint8` images for a model trained by `keras_resnets.train`, floats for
+    a builder's model, or raw `uint8` images for a float model given `mean`
+    and `std`, whose normalization the file then holds. A mixed-precision model is exported
     computing in float32. The output is float32: the model's own output
     (probabilities or logits).
 
@@ -178,8 +178,7 @@ def _convert(model, options, min_group_width=None):
     """The TFLite converter on the model's inference function (its grouped
     convolutions merged up to `min_group_width` input channels a group,
     see `inference_function`). Without a `trackable_obj` TensorFlow
-    freezes the weights into constants (its
-    "frozen graph" converter): 3 to 4 times faster than Keras'
+    freezes the weights into constants (its "frozen graph" converter): 3 to 4 times faster than Keras'
     `model.export(format="litert")`, which writes and reads back a
     SavedModel first, for the same operators."""
     import tensorflow as tf
