@@ -155,16 +155,15 @@ def test_commands_run_on_onednn_unless_the_user_chose():
     and no native grouped-convolution gradient); a user's
     `TF_ENABLE_ONEDNN_OPTS` stands, and so does an earlier import. (Not
     chosen, a command's TensorFlow runs on them: the test above.)"""
-    user = "0"
-    out = run_python(f"""
+    out = run_python("""
         import os
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = {user!r}
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
         from keras_resnets.cli import enable_onednn
         enable_onednn()
         import tensorflow
         from keras_resnets.layers.grouped_conv import onednn_enabled
         print("onednn:", onednn_enabled(), os.environ["TF_ENABLE_ONEDNN_OPTS"])
-        enable_onednn(environ := {{}})
+        enable_onednn(environ := {})
         print("after import:", environ)
     """)
     assert out.returncode == 0, out.stderr[-2000:]
