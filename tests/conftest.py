@@ -15,17 +15,24 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # README's `-n 3` runs three workers (and their child processes) on two
+    # cores: TensorFlow's thread pools, each as wide as the machine, only
+    # took turns on them. One thread an operation: 5% less CPU time and wall
+    # time for five of the slowest modules, measured side by side.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
-import keras  # noqa: E402
 import pytest  # noqa: E402
-
-from helpers import PARITY_COMMAND, PARITY_MODULE, torch_installed  # noqa: E402
 
 # The PyTorch-backend items of the cross-backend tests need torch (large; not in CI).
 BACKENDS_MODULE = "test_backends.py"
 BACKENDS_COMMAND = 'pip install torch && python -m pytest tests/test_backends.py'
 
-BACKEND = keras.backend.backend()
+# What `keras.backend.backend()` reads first, without importing Keras: the
+# pytest-xdist controller loads this file too, and importing Keras (and with
+# it TensorFlow, 6 s) there only delayed the workers' start.
+BACKEND = os.environ["KERAS_BACKEND"]
 BACKENDS_MARK = "pytest.mark.backends"
 
 # The modules that take longest, slowest first (their summed test times,
@@ -67,6 +74,8 @@ def _fresh_keras_state():
     worker (0.2 s alone, about 1 s late in a suite run: 480 s of the suite's
     2,200 test-seconds, measured); Python's own collector frees the cycles
     the tests leave, and `_collect_per_module` below bounds what is left."""
+    import keras
+
     keras.config.set_dtype_policy("float32")
     keras.utils.set_random_seed(0)
     yield
@@ -86,6 +95,8 @@ def pytest_collection_modifyitems(config, items):
     torch, the parity items and the PyTorch-backend items are each skipped,
     with a reason that says how many they are and the command that runs them.
     The slowest modules come first (SLOWEST_MODULES)."""
+    from helpers import PARITY_COMMAND, PARITY_MODULE, torch_installed
+
     rank = {name: i for i, name in enumerate(SLOWEST_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # (stable: a module keeps its order)
     if BACKEND != "tensorflow":
