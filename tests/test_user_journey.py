@@ -47,8 +47,9 @@ def _command():
 
 def _env():
     """A user's environment: no PYTHONPATH (the installed package is used),
-    no GPU."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL")}
+    no GPU, TensorFlow's own thread pools (conftest.py narrows the tests')."""
+    test_settings = ("PYTHONPATH", "TF_CPP_MIN_LOG_LEVEL", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+    env = {k: v for k, v in os.environ.items() if k not in test_settings}
     env["CUDA_VISIBLE_DEVICES"] = ""
     return env
 
