@@ -150,8 +150,10 @@ def _result(run_dir):
 def runs(tmp_path_factory):
     """One epoch (5 steps) five ways. In float64: one device (`model.fit`),
     two logical CPUs (MirroredStrategy), two worker processes
-    (MultiWorkerMirroredStrategy). In float32: one device. In mixed_bfloat16:
-    two worker processes. All side by side: most of each run is start-up and
+    (MultiWorkerMirroredStrategy). In float32: one device, twice, seeded
+    and `--deterministic` (test_training's check of `--deterministic`, run
+    here beside the others: two processes fewer). In mixed_bfloat16: two
+    worker processes. All side by side: most of each run is start-up and
     tracing, on one core."""
     out = tmp_path_factory.mktemp("runs")
     (out / "workers").mkdir()
@@ -160,7 +162,8 @@ def runs(tmp_path_factory):
     single = {
         "mirrored": _start_one(out, "mirrored", *f64, *mirrored, two_cpus=True),
         "one": _start_one(out, "one", *f64, *none),
-        "one32": _start_one(out, "one32", *f32, *none),
+        "one32": _start_one(out, "one32", *f32, *none, "--deterministic"),
+        "one32_again": _start_one(out, "one32_again", *f32, *none, "--deterministic"),
     }
     workers = _start_workers([*f64, "--epochs", "1"], out / "workers", out / "workers")
     workers_bf16 = _start_workers([*bf16, "--epochs", "1"], out / "workers_bf16", out / "workers_bf16")
@@ -221,6 +224,17 @@ def test_workers_mixed_bfloat16(runs):
     # bfloat16 keeps 8 significant bits: five steps end within its rounding
     # of the float32 one-device run (measured 0.040).
     assert _max_diff(weights, runs["one32"][0]) < 0.12
+
+
+def test_seeded_deterministic_runs_are_identical(runs):
+    """`train --deterministic --seed 1`, float32, in two processes that share
+    nothing: the same weights and optimizer state, bit for bit, and the same
+    losses."""
+    (weights, summary), (again, summary_again) = runs["one32"], runs["one32_again"]
+    assert summary["deterministic"] and summary["seed"] == 1 and summary["precision"] == "float32"
+    assert _max_diff(weights, again) == 0
+    for key in ("test_loss", "test_accuracy"):
+        assert summary[key] == summary_again[key], key
 
 
 def _rows(log):
