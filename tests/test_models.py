@@ -91,10 +91,10 @@ def test_registry_lists_every_builder():
 
 @pytest.mark.backends
 def test_builder_is_a_registry_lookup():
-    model = keras_resnets.ResNeXt50(input_shape=(32, 32, 3), name="mine")
+    model = keras_resnets.ResNeXt50(input_shape=(32, 32, 3), width_multiplier=0.5, name="mine")
     assert model.name == "mine"
     assert keras_resnets.get_spec("resnext50").name == "resnext50_32x4d"
-    again = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3), name="again")
+    again = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3), width_multiplier=0.5, name="again")
     assert again.count_params() == model.count_params()
     assert again.name == "again"
 
@@ -121,13 +121,14 @@ def test_duplicate_registration_refused():
 @pytest.mark.backends
 def test_feature_extractor_and_pooling():
     x = random_images((1, 64, 64, 3))
-    features = keras_resnets.ResNet18(include_top=False, input_shape=(64, 64, 3))
-    assert features(x).shape == (1, 2, 2, 512)
-    pooled = keras_resnets.ResNet18(include_top=False, pooling="avg", input_shape=(64, 64, 3))
+    narrow = dict(include_top=False, input_shape=(64, 64, 3), width_multiplier=0.25)
+    features = keras_resnets.ResNet18(**narrow)
+    assert features(x).shape == (1, 2, 2, 128)
+    pooled = keras_resnets.ResNet18(pooling="avg", **narrow)
     pooled.set_weights(features.get_weights())
     np.testing.assert_allclose(pooled(x), np.asarray(features(x)).mean(axis=(1, 2)), atol=1e-5)
-    maxed = keras_resnets.ResNet18(include_top=False, pooling="max", input_shape=(64, 64, 3))
-    assert maxed(x).shape == (1, 512)
+    maxed = keras_resnets.ResNet18(pooling="max", **narrow)
+    assert maxed(x).shape == (1, 128)
 
 
 @pytest.mark.backends
