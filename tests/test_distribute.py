@@ -142,19 +142,19 @@ def _result(run_dir):
 
 
 # The fixture `runs` is session-scoped, and pytest.ini's `--dist loadfile`
-# keeps this module on one pytest-xdist worker: its nine processes run once
+# keeps this module on one pytest-xdist worker: its eight processes run once
 # per suite run.
 
 
 @pytest.fixture(scope="session")
 def runs(tmp_path_factory):
-    """One epoch (5 steps) five ways. In float64: one device (`model.fit`),
+    """One epoch (5 steps) six ways. In float64: one device (`model.fit`),
     two logical CPUs (MirroredStrategy), two worker processes
     (MultiWorkerMirroredStrategy). In float32: one device, twice, seeded
-    and `--deterministic` (test_training's check of `--deterministic`, run
-    here beside the others: two processes fewer). In mixed_bfloat16: two
-    worker processes. All side by side: most of each run is start-up and
-    tracing, on one core."""
+    and `--deterministic` (the check of `--deterministic`, moved here from
+    test_training: one process beside the others instead of two of its
+    own). In mixed_bfloat16: two worker processes. All side by side: most
+    of each run is start-up and tracing, on one core."""
     out = tmp_path_factory.mktemp("runs")
     (out / "workers").mkdir()
     f64, f32, bf16 = (["--precision", p] for p in ("float64", "float32", "mixed_bfloat16"))
@@ -229,7 +229,7 @@ def test_workers_mixed_bfloat16(runs):
 def test_seeded_deterministic_runs_are_identical(runs):
     """`train --deterministic --seed 1`, float32, in two processes that share
     nothing: the same weights and optimizer state, bit for bit, and the same
-    losses."""
+    test loss and accuracy."""
     (weights, summary), (again, summary_again) = runs["one32"], runs["one32_again"]
     assert summary["deterministic"] and summary["seed"] == 1 and summary["precision"] == "float32"
     assert _max_diff(weights, again) == 0
