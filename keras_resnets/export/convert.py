@@ -84,9 +84,9 @@ def tflite(
     (any size: resize it in the interpreter), image shape and type: raw
     `uint8` images for a model trained by `keras_resnets.train`, floats for
     a builder's model, or raw `uint8` images for a float model given `mean`
-    and `std`, whose normalization the file then holds. A mixed-precision model is exported
-    computing in float32. The output is float32: the model's own output
-    (probabilities or logits).
+    and `std`, whose normalization the file then holds. A mixed-precision
+    model is exported computing in float32. The output is float32: the
+    model's own output (probabilities or logits).
 
     Args:
         model: a built `keras.Model` with one image input.
@@ -178,9 +178,9 @@ def _convert(model, options, min_group_width=None):
     """The TFLite converter on the model's inference function (its grouped
     convolutions merged up to `min_group_width` input channels a group,
     see `inference_function`). Without a `trackable_obj` TensorFlow
-    freezes the weights into constants (its "frozen graph" converter): 3 to 4 times faster than Keras'
-    `model.export(format="litert")`, which writes and reads back a
-    SavedModel first, for the same operators."""
+    freezes the weights into constants (its "frozen graph" converter): 3
+    to 4 times faster than Keras' `model.export(format="litert")`, which
+    writes and reads back a SavedModel first, for the same operators."""
     import tensorflow as tf
     from tensorflow.lite.python.convert_phase import ConverterError
 

@@ -157,7 +157,8 @@ def _xnnpack_refusal(path, error, scales):
         f"of {XNNPACK_MAX_REQUANTIZATION:.0f} or more, its limit: {listed}{more}. Their inputs' calibrated "
         "range is too wide for int8 against their outputs' (seen on quarter-width ResNeXt-50s trained "
         "15 and 30 epochs, whose stage-1 groups hold one channel each). Train it further, or export it "
-        "as float16 or dynamic (--quantize float16 dynamic); LiteRT's own kernels, without XNNPACK, load this file."
+        "as float16 or dynamic (--quantize float16 dynamic); LiteRT's own kernels, without XNNPACK, "
+        "load this file."
     )
 
 
