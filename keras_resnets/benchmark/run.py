@@ -276,16 +276,18 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
 
 
 def _peaks(matmul_size, repeats, gpu=False):
-    """Best-of-`repeats` matmul GFLOP/s per precision, in its compute dtype
-    (the best, not the median: a peak is what the machine reaches when
-    nothing disturbs it). On a CPU, float16 is not faster than float32 (no
-    float16 arithmetic: mixed_float16 converts), so its peak is float32's."""
+    """Matmul GFLOP/s per precision, in its compute dtype: the best of at
+    least `max(3, repeats)` products and of 0.5 s of them (the best, not the
+    median: a peak is what the machine reaches when nothing disturbs it; a
+    small `matmul_size` needs many products to see it). On a CPU, float16 is
+    not faster than float32 (no float16 arithmetic: mixed_float16 converts),
+    so its peak is float32's."""
     from keras_resnets.benchmark.peak import matmul_peak_gflops
 
     dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
     if gpu:
         dtypes["mixed_float16"] = "float16"
-    peak = {p: max(matmul_peak_gflops(d, matmul_size, repeats=1) for _ in range(max(3, repeats)))
+    peak = {p: matmul_peak_gflops(d, matmul_size, repeats=max(3, repeats), min_seconds=0.5)
             for p, d in dtypes.items()}
     peak.setdefault("mixed_float16", peak["float32"])
     return peak
