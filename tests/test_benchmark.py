@@ -273,10 +273,10 @@ def test_litert_table_times_the_four_exported_forms(tmp_path, capsys):
 
     out = tmp_path / "litert.json"
     code = cli_main(["benchmark", "--litert", "--models", "resnet20,resnet32", "--image-size", "32",
-                     "--repeats", "1", "--json", str(out)])
+                     "--repeats", "1", "--group-width", "16", "--json", str(out)])
     assert code == 0
     record = json.loads(out.read_text())
-    assert record["image_size"] == 32 and record["machine"]["cores"] >= 1
+    assert record["image_size"] == 32 and record["machine"]["cores"] >= 1 and record["group_width"] == 16
     rows = {r["model"]: r for r in record["rows"]}
     assert list(rows) == ["resnet20", "resnet32"]
     for row in rows.values():
@@ -294,4 +294,5 @@ def test_litert_table_times_the_four_exported_forms(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert ratio["int8_latency"] == pytest.approx(a["int8_ms"] / b["int8_ms"])
     assert "LiteRT batch-1 latency, 32 px" in printed and "int8 per MAC" in printed
+    assert "grouped convolutions: groups merged to 16 channels" in printed
     assert f"{ratio['int8']:.2f}" in printed.split("int8 per MAC")[1]

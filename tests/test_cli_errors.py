@@ -158,6 +158,8 @@ CASES = {
         (["model.keras", "--runs", "0"], "--runs", "'0'"),
         (["model.keras", "--threads", "-1"], "--threads", "'-1'"),
         (["model.keras", "--calibration-images", "0"], "--calibration-images", "'0'"),
+        (["model.keras", "--group-width", "0"], "--group-width", "'0'"),
+        (["model.keras", "--format", "saved_model", "--group-width", "64"], "--group-width", "64"),
         (["model.keras", "--std", "0"], "--std", "'0'"),
         (["model.keras", "--quantize", "int4"], "--quantize", "'int4'"),
         (["model.keras", "--format", "pb"], "--format", "'pb'"),
@@ -203,6 +205,8 @@ CASES = {
         (["--repeats", "0"], "--repeats", "'0'"),
         (["--warmup", "-1"], "--warmup", "'-1'"),
         (["--matmul-size", "8"], "--matmul-size", "'8'"),
+        (["--group-width", "64"], "--group-width", "without --litert"),
+        (["--litert", "--group-width", "0"], "--group-width", "'0'"),
         (["--torch-configs", "jit"], "--torch-configs", "'jit'"),
         (["--torch-configs", "none"], "--torch-configs", "[]"),
         # --litert and --backend refuse the options they would ignore.

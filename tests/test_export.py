@@ -20,6 +20,7 @@ from keras_resnets.cli import main as cli_main
 from keras_resnets.data import load_data
 from keras_resnets.layers import GroupedConv2D
 from keras_resnets.utils import file_kinds
+from keras_resnets.utils.validation import UsageError
 from helpers import random_images, randomize_batchnorm
 
 # The trained model and its exported files are session-scoped fixtures;
@@ -231,34 +232,37 @@ def test_int8_of_an_imagenet_stem_runs_in_xnnpack(tmp_path):
     assert result.max_abs_diff < 0.05
 
 
-def test_int8_file_merges_narrow_groups_with_the_same_outputs(tmp_path, monkeypatch):
-    """An int8 file's grouped convolutions read at least
-    `INT8_MIN_GROUP_WIDTH` (8) channels a group: a quarter-width ResNeXt-50
-    has 1, 2, 4 and 8 a group in its four stages, merged to 8 (XNNPACK's
-    int8 grouped kernel runs 4-channel groups 1.9x faster as pairs). Its
-    outputs equal those of the file with the groups as they are."""
-    from keras_resnets.export import convert
-
+def test_int8_file_merges_narrow_groups_with_the_same_outputs(tmp_path):
+    """An int8 file's grouped convolutions read at least `group_width`
+    channels a group (`INT8_MIN_GROUP_WIDTH`, 8, by default): a quarter-width
+    ResNeXt-50 has 1, 2, 4 and 8 a group in its four stages, merged to 8, or
+    to 32 with `group_width=32` (XNNPACK pads each group to its kernel's
+    tile: 8 on AVX2, 64 on AMX). The outputs equal those of the file with
+    the groups as they are (`group_width=1`), bit for bit."""
     model = keras_resnets.get_model("resnext50_32x4d", input_shape=(32, 32, 3), classes=10,
                                     classifier_activation=None, width_multiplier=0.25)
     randomize_batchnorm(model)
     images = random_images((16, 32, 32, 3))
     _scale_logits(model, images)
-    merged = export.tflite(model, tmp_path / "merged.tflite", quantize="int8", representative_data=images,
-                           input_type="int8")
-    monkeypatch.setattr(convert, "INT8_MIN_GROUP_WIDTH", None)
-    plain = export.tflite(model, tmp_path / "plain.tflite", quantize="int8", representative_data=images,
-                          input_type="int8")
+    files = {width: export.tflite(model, tmp_path / f"w{width}.tflite", quantize="int8",
+                                  representative_data=images, input_type="int8",
+                                  **({} if width == 8 else {"group_width": width}))
+             for width in (1, 8, 32)}
 
     def grouped_depths(path):  # filter depth of each CONV_2D that is grouped
         return [op["inputs"][1][-1] for op in export.tflite_ops(path)
                 if op["op"] == "CONV_2D" and op["inputs"][1][-1] != op["inputs"][0][-1]]
 
     widths = [layer.kernel.shape[2] for layer in _grouped_layers(model)]
-    assert sorted(set(widths)) == [1, 2, 4, 8] and grouped_depths(plain) == widths
-    assert grouped_depths(merged) == [8] * 16
+    assert sorted(set(widths)) == [1, 2, 4, 8] and grouped_depths(files[1]) == widths
+    # With 32, stage 1's 32 groups of one channel become one dense convolution.
+    assert grouped_depths(files[8]) == [8] * 16 and grouped_depths(files[32]) == [32] * 13
     quantized = np.clip(np.round(images / (2 / 255)), -128, 127).astype("int8")
-    np.testing.assert_array_equal(_run_litert(merged, quantized)[1], _run_litert(plain, quantized)[1])
+    plain = _run_litert(files[1], quantized)[1]
+    for width in (8, 32):
+        np.testing.assert_array_equal(_run_litert(files[width], quantized)[1], plain)
+    with pytest.raises(UsageError, match=r"group_width=0"):
+        export.tflite(model, tmp_path / "w0.tflite", quantize="int8", representative_data=images, group_width=0)
 
 
 def test_an_int8_file_xnnpack_refuses_is_named_with_the_reason(tmp_path):

@@ -69,6 +69,9 @@ def add_parser(subparsers):
                    "resnet18,resnet50,resnext50_32x4d,seresnext50_32x4d) exported as float32, float16, "
                    "dynamic and int8, timed in the same rounds, with the int8 speed-up and the time per MAC "
                    "against ResNet-50 (--repeats rounds; keras_resnets.benchmark.litert)")
+    p.add_argument("--group-width", type=int_at_least(1),
+                   help="--litert: export the files with grouped convolutions merged to this many channels "
+                   "a group, as `export --group-width` does (default: export's, 8 for int8)")
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")
@@ -96,11 +99,14 @@ def _check_mode(args):
     if args.litert and args.backend:
         raise UsageError(f"`--litert` and `--backend` are two benchmarks: give one; received --litert and "
                          f"--backend={','.join(args.backend)}.")
+    if args.group_width is not None and not args.litert:
+        raise UsageError(f"`--group-width` is an option of --litert (the exported files); received "
+                         f"--group-width={args.group_width} without --litert.")
     mode = "--litert" if args.litert else "--backend" if args.backend else None
     if mode is None:
         return
     ignored = {**TRAINING_ONLY, **(BATCHED if args.litert else {})}
-    reads = ("--models, --image-size, --repeats and --json (batch 1)" if args.litert else
+    reads = ("--models, --image-size, --repeats, --group-width and --json (batch 1)" if args.litert else
              "--models, --image-size, --batch-size, --warmup, --repeats and --json (float32)")
     for option, (dest, default) in ignored.items():
         value = getattr(args, dest)
@@ -192,7 +198,7 @@ def _litert(args):
 
     models = litert.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
     record = litert.litert_table(models, args.image_size or litert.DEFAULT_IMAGE_SIZE, rounds=args.repeats,
-                                 log=lambda line: print(line, flush=True))
+                                 log=lambda line: print(line, flush=True), group_width=args.group_width)
     record["machine"] = machine_info()
     print()
     machine = record["machine"]

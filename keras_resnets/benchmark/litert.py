@@ -26,9 +26,10 @@ DEFAULT_IMAGE_SIZE = 224
 CALIBRATION_IMAGES = 8
 
 
-def export_files(name, image_size, folder, log=print):
+def export_files(name, image_size, folder, log=print, group_width=None):
     """Exports the model `name` at `image_size` in each of `QUANTIZATIONS`
-    into `folder`: `(GMACs, {quantization: path})`."""
+    into `folder` (grouped convolutions merged to `group_width`, as
+    `export.tflite` takes it): `(GMACs, {quantization: path})`."""
     import keras_resnets
     from keras_resnets.export import tflite
     from keras_resnets.utils.macs import count_macs
@@ -40,7 +41,8 @@ def export_files(name, image_size, folder, log=print):
         started = time.time()
         path = os.path.join(folder, f"{name}_{quantize}.tflite")
         tflite(model, path, quantize=None if quantize == "float32" else quantize,
-               representative_data=images if quantize == "int8" else None, calibration_images=len(images))
+               representative_data=images if quantize == "int8" else None, calibration_images=len(images),
+               group_width=group_width)
         paths[quantize] = path
         log(f"  {name} {quantize}: {os.path.getsize(path) / 2**20:.1f} MiB, exported in {time.time() - started:.0f} s")
     return count_macs(model) / 1e9, paths
@@ -66,14 +68,17 @@ def time_files(paths, rounds=5, runs=10, warmup=3, num_threads=None):
     return {key: float(np.median(values)) for key, values in medians.items()}, num_threads
 
 
-def litert_table(models=DEFAULT_MODELS, image_size=DEFAULT_IMAGE_SIZE, rounds=5, runs=10, log=print):
-    """Exports and times `models`; the record `format_litert_table` prints."""
+def litert_table(models=DEFAULT_MODELS, image_size=DEFAULT_IMAGE_SIZE, rounds=5, runs=10, log=print,
+                 group_width=None):
+    """Exports and times `models` (their grouped convolutions merged to
+    `group_width`: None, `export.tflite`'s defaults); the record
+    `format_litert_table` prints."""
     from keras_resnets.export.runtime import _litert_name
 
     rows, paths = [], {}
     with tempfile.TemporaryDirectory() as folder:
         for name in models:
-            gmacs, files = export_files(name, image_size, folder, log)
+            gmacs, files = export_files(name, image_size, folder, log, group_width)
             rows.append(dict(model=name, gmacs=gmacs))
             paths.update({(name, q): p for q, p in files.items()})
         log(f"timing {len(paths)} files: {rounds} rounds of {runs} batch-1 calls each")
@@ -85,7 +90,7 @@ def litert_table(models=DEFAULT_MODELS, image_size=DEFAULT_IMAGE_SIZE, rounds=5,
         row["int8_speedup"] = row["float32_ms"] / row["int8_ms"]
         row["int8_ms_per_gmac"] = row["int8_ms"] / row["gmacs"]
     return dict(image_size=image_size, threads=threads, runtime=_litert_name(), rounds=rounds, runs=runs,
-                rows=rows, per_mac=per_mac_ratios(rows))
+                group_width=group_width, rows=rows, per_mac=per_mac_ratios(rows))
 
 
 def per_mac_ratios(rows):
@@ -107,7 +112,10 @@ def format_litert_table(record, cpu=""):
     from keras_resnets.benchmark.run import _columns
 
     lines = [f"LiteRT batch-1 latency, {record['image_size']} px, {record['runtime']}, {record['threads']} threads"
-             + (f", {cpu}" if cpu else "") + f"; median of {record['rounds']} rounds of {record['runs']} calls", ""]
+             + (f", {cpu}" if cpu else "") + f"; median of {record['rounds']} rounds of {record['runs']} calls",
+             "grouped convolutions: " + (f"groups merged to {record['group_width']} channels"
+                                         if record.get("group_width")
+                                         else "export's defaults (int8: merged to 8 channels)"), ""]
     header = ["model", "GMACs", *(f"{q} ms" for q in QUANTIZATIONS), "int8 speed-up", "int8 ms/GMAC"]
     lines += _columns(header, [
         [r["model"], f"{r['gmacs']:.2f}", *(f"{r[q + '_ms']:.1f}" for q in QUANTIZATIONS),

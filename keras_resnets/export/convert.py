@@ -26,12 +26,16 @@ float activations), `"int8"` full-integer (int8 weights and activations)."""
 INT8_INPUT_TYPES = ("uint8", "int8")
 DEFAULT_CALIBRATION_IMAGES = 200
 INT8_MIN_GROUP_WIDTH = 8
-"""int8 files: a grouped convolution whose groups read fewer input channels
-has groups merged up to this many (`native_grouped_convolutions`). XNNPACK's
-int8 grouped kernel ran ResNeXt-50's 4-channel groups (stage 1, 56 px) 1.9x
-faster with pairs merged, and its 8-channel groups (stage 2) 1.4x slower
-with pairs merged; the whole int8 ResNeXt-50 at 224 px 3.3% faster, its
-outputs equal (docs/performance.md, "LiteRT batch-1 latency")."""
+"""int8 files, by default: a grouped convolution whose groups read fewer
+input channels has groups merged up to this many (`group_width` of
+`tflite`). XNNPACK runs a grouped convolution as one matrix product a
+group, each padded to its int8 kernel's tile of output channels: 8 on an
+AVX2 CPU, 16 with AVX512-VNNI or ARM's dot product, 64 with AMX. On an AMD
+Zen 3 (AVX2) ResNeXt-50's 4-channel groups (stage 1, 56 px) ran 1.9x
+faster with pairs merged and its 8-channel groups 1.4x slower; the whole
+int8 ResNeXt-50 at 224 px 3.3% faster, its outputs equal. On an AMX Xeon,
+`group_width=64` runs it 2x faster than 8 (docs/performance.md, "LiteRT
+batch-1 latency")."""
 
 
 def representative_images(data, model, limit=DEFAULT_CALIBRATION_IMAGES):
@@ -72,6 +76,7 @@ def tflite(
     overwrite=False,
     mean=None,
     std=None,
+    group_width=None,
 ):
     """Exports `model` as a LiteRT / TensorFlow Lite flatbuffer (`.tflite`).
 
@@ -79,8 +84,8 @@ def tflite(
     `TFLITE_BUILTINS_INT8` for int8): an operator the plain mobile runtime
     lacks is a conversion error, never a Flex (SELECT_TF_OPS) operator. A
     grouped convolution is one builtin `CONV_2D` whose filter depth is the
-    group width (in an int8 file at least `INT8_MIN_GROUP_WIDTH`: narrower
-    groups merged, the same outputs). The input keeps the model's batch
+    group width (at least `group_width`: narrower groups merged, the same
+    outputs). The input keeps the model's batch
     (any size: resize it in the interpreter), image shape and type: raw
     `uint8` images for a model trained by `keras_resnets.train`, floats for
     a builder's model, or raw `uint8` images for a float model given `mean`
@@ -110,6 +115,17 @@ def tflite(
             `(images - mean) / std` before the model, as `saved_model` does.
             int8 calibration images are then raw 0..255 images.
         std: None, a number or one per channel, float models only.
+        group_width: None or an int >= 1: each grouped convolution whose
+            groups read fewer input channels is written with groups merged
+            into groups of this many (a kernel with zeros off its blocks;
+            the same outputs, bit for bit in int8). LiteRT's CPU kernels
+            pad every group to their tile of output channels, so merging up
+            to the tile of the CPU that runs the file makes it faster: 8 on
+            AVX2, 16 with AVX512-VNNI or ARM's dot product (most phones), 64
+            with AMX (ResNeXt-50 int8 2x faster there than with 8). The file
+            grows by the zeros (ResNeXt-50 int8: 24.7 MiB with 8, 27.4 with
+            64). Defaults to `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the
+            groups as they are for the float files.
 
     Returns:
         The `path`, as a str. The file is written beside it and renamed into
@@ -129,6 +145,10 @@ def tflite(
 
     check_choice("quantize", quantize, QUANTIZATIONS)
     check_choice("input_type", input_type, INT8_INPUT_TYPES)
+    if group_width is not None:
+        check_positive_int("group_width", group_width)
+    elif quantize == "int8":
+        group_width = INT8_MIN_GROUP_WIDTH
     path = os.fspath(path)
     if not path.endswith(".tflite"):
         raise UsageError(f"`path` must end with '.tflite'; received path={path!r}.")
@@ -168,7 +188,7 @@ def tflite(
         options["inference_input_type"] = tf.uint8 if input_type == "uint8" else tf.int8
         options["inference_output_type"] = tf.float32
 
-    flatbuffer = _convert(model, options, min_group_width=INT8_MIN_GROUP_WIDTH if quantize == "int8" else None)
+    flatbuffer = _convert(model, options, min_group_width=group_width)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(flatbuffer)
     return path

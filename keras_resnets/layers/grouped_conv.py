@@ -71,10 +71,10 @@ def native_grouped_convolutions(min_group_width=None):
     `min_group_width`: an int, or None. A convolution whose groups read
     fewer input channels is traced with `min_group_width // width` groups
     merged into each (`merged_group_kernel`): the same outputs, bit for bit,
-    from a kernel with zeros off its blocks. LiteRT's int8 files use 8:
-    XNNPACK's int8 grouped kernel runs ResNeXt-50's stage-1 convolutions (4
-    channels a group) 1.9x faster with pairs merged, despite twice the MACs
-    (docs/performance.md, "LiteRT batch-1 latency")."""
+    from a kernel with zeros off its blocks. LiteRT files take it from
+    `tflite(group_width=...)`: XNNPACK pads each group to its kernel's tile
+    of output channels, so merging narrow groups runs faster despite the
+    MACs (docs/performance.md, "LiteRT batch-1 latency")."""
     _NATIVE_ONLY.append(min_group_width)
     try:
         yield
