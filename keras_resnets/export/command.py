@@ -56,7 +56,7 @@ def add_parser(subparsers):
     p.add_argument("--group-width", type=int_at_least(1),
                    help="tflite: write grouped convolutions with groups merged to at least this many "
                    "input channels, the same outputs: LiteRT's tile of the CPU that will run the file "
-                   "is fastest (8 AVX2, 16 AVX512-VNNI or ARM dot product, 64 AMX; default: 8 for "
+                   "is fastest (8 AVX2, 16 AVX-512, 64 AMX; default: 8 for "
                    "int8, the groups as they are otherwise)")
     p.add_argument("--threads", type=int_at_least(1), help="LiteRT threads (default: every core)")
     p.add_argument("--runs", type=int_at_least(1), default=100, help="timed batch-1 runs (default: 100)")

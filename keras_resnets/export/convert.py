@@ -30,7 +30,7 @@ INT8_MIN_GROUP_WIDTH = 8
 input channels has groups merged up to this many (`group_width` of
 `tflite`). XNNPACK runs a grouped convolution as one matrix product a
 group, each padded to its int8 kernel's tile of output channels: 8 on an
-AVX2 CPU, 16 with AVX512-VNNI or ARM's dot product, 64 with AMX. On an AMD
+AVX2 CPU, 16 with AVX-512, 64 with AMX (LiteRT 2.3.0). On an AMD
 Zen 3 (AVX2) ResNeXt-50's 4-channel groups (stage 1, 56 px) ran 1.9x
 faster with pairs merged and its 8-channel groups 1.4x slower; the whole
 int8 ResNeXt-50 at 224 px 3.3% faster, its outputs equal. On an AMX Xeon,
@@ -121,8 +121,8 @@ def tflite(
             the same outputs, bit for bit in int8). LiteRT's CPU kernels
             pad every group to their tile of output channels, so merging up
             to the tile of the CPU that runs the file makes it faster: 8 on
-            AVX2, 16 with AVX512-VNNI or ARM's dot product (most phones), 64
-            with AMX (ResNeXt-50 int8 2x faster there than with 8). The file
+            AVX2, 16 with AVX-512, 64 with AMX (ResNeXt-50 int8 2x faster
+            there than with 8; ARM phones: not measured). The file
             grows by the zeros (ResNeXt-50 int8: 24.7 MiB with 8, 27.4 with
             64). Defaults to `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the
             groups as they are for the float files.
