@@ -294,5 +294,5 @@ def test_litert_table_times_the_four_exported_forms(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert ratio["int8_latency"] == pytest.approx(a["int8_ms"] / b["int8_ms"])
     assert "LiteRT batch-1 latency, 32 px" in printed and "int8 per MAC" in printed
-    assert "grouped convolutions: groups merged to 16 channels" in printed
+    assert "grouped convolutions: int8 and dynamic files' groups merged to 16 channels" in printed
     assert f"{ratio['int8']:.2f}" in printed.split("int8 per MAC")[1]

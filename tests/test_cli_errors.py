@@ -160,6 +160,8 @@ CASES = {
         (["model.keras", "--calibration-images", "0"], "--calibration-images", "'0'"),
         (["model.keras", "--group-width", "0"], "--group-width", "'0'"),
         (["model.keras", "--format", "saved_model", "--group-width", "64"], "--group-width", "64"),
+        (["model.keras", "--quantize", "none", "float16", "--group-width", "64"], "--group-width",
+         "--quantize none float16"),
         (["model.keras", "--std", "0"], "--std", "'0'"),
         (["model.keras", "--quantize", "int4"], "--quantize", "'int4'"),
         (["model.keras", "--format", "pb"], "--format", "'pb'"),

@@ -261,8 +261,22 @@ def test_int8_file_merges_narrow_groups_with_the_same_outputs(tmp_path):
     plain = _run_litert(files[1], quantized)[1]
     for width in (8, 32):
         np.testing.assert_array_equal(_run_litert(files[width], quantized)[1], plain)
+    # Dynamic files (int8 weights, activations quantized as they run) take
+    # `group_width` too. Merged, they run another kernel than the grouped
+    # one (XNNPACK's per-row quantized product), so their outputs are not
+    # those of the unmerged file bit for bit: each stays as close to the
+    # float model (2% of the largest logit here, for both).
+    dynamic = {width: export.tflite(model, tmp_path / f"dynamic{width}.tflite", quantize="dynamic",
+                                    **({} if width is None else {"group_width": width}))
+               for width in (None, 32)}
+    assert grouped_depths(dynamic[None]) == widths and grouped_depths(dynamic[32]) == [32] * 13
+    expected = model.predict(images, verbose=0)
+    for path in dynamic.values():
+        assert np.abs(_run_litert(path, images)[1] - expected).max() < 0.05 * np.abs(expected).max()
     with pytest.raises(UsageError, match=r"group_width=0"):
         export.tflite(model, tmp_path / "w0.tflite", quantize="int8", representative_data=images, group_width=0)
+    with pytest.raises(UsageError, match=r"group_width=32 with quantize='float16'"):
+        export.tflite(model, tmp_path / "f16.tflite", quantize="float16", group_width=32)
 
 
 def test_an_int8_file_xnnpack_refuses_is_named_with_the_reason(tmp_path):

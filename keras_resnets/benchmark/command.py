@@ -70,8 +70,8 @@ def add_parser(subparsers):
                    "dynamic and int8, timed in the same rounds, with the int8 speed-up and the time per MAC "
                    "against ResNet-50 (--repeats rounds; keras_resnets.benchmark.litert)")
     p.add_argument("--group-width", type=int_at_least(1),
-                   help="--litert: export the files with grouped convolutions merged to this many channels "
-                   "a group, as `export --group-width` does (default: export's, 8 for int8)")
+                   help="--litert: export the int8 and dynamic files with grouped convolutions merged to "
+                   "this many channels a group, as `export --group-width` does (default: export's, 8 for int8)")
     p.add_argument("--by-layer", action="store_true",
                    help="also time each model's convolutions alone, by shape (float32)")
     p.add_argument("--json", help="also write the record to this JSON file")

@@ -28,8 +28,9 @@ CALIBRATION_IMAGES = 8
 
 def export_files(name, image_size, folder, log=print, group_width=None):
     """Exports the model `name` at `image_size` in each of `QUANTIZATIONS`
-    into `folder` (grouped convolutions merged to `group_width`, as
-    `export.tflite` takes it): `(GMACs, {quantization: path})`."""
+    into `folder` (the int8 and dynamic files' grouped convolutions merged
+    to `group_width`, as `export.tflite` takes it): `(GMACs, {quantization:
+    path})`."""
     import keras_resnets
     from keras_resnets.export import tflite
     from keras_resnets.utils.macs import count_macs
@@ -42,7 +43,7 @@ def export_files(name, image_size, folder, log=print, group_width=None):
         path = os.path.join(folder, f"{name}_{quantize}.tflite")
         tflite(model, path, quantize=None if quantize == "float32" else quantize,
                representative_data=images if quantize == "int8" else None, calibration_images=len(images),
-               group_width=group_width)
+               group_width=group_width if quantize in ("int8", "dynamic") else None)
         paths[quantize] = path
         log(f"  {name} {quantize}: {os.path.getsize(path) / 2**20:.1f} MiB, exported in {time.time() - started:.0f} s")
     return count_macs(model) / 1e9, paths
@@ -113,7 +114,7 @@ def format_litert_table(record, cpu=""):
 
     lines = [f"LiteRT batch-1 latency, {record['image_size']} px, {record['runtime']}, {record['threads']} threads"
              + (f", {cpu}" if cpu else "") + f"; median of {record['rounds']} rounds of {record['runs']} calls",
-             "grouped convolutions: " + (f"groups merged to {record['group_width']} channels"
+             "grouped convolutions: " + (f"int8 and dynamic files' groups merged to {record['group_width']} channels"
                                          if record.get("group_width")
                                          else "export's defaults (int8: merged to 8 channels)"), ""]
     header = ["model", "GMACs", *(f"{q} ms" for q in QUANTIZATIONS), "int8 speed-up", "int8 ms/GMAC"]

@@ -54,10 +54,10 @@ def add_parser(subparsers):
     p.add_argument("--calibration-images", type=int_at_least(1), default=200,
                    help="int8: training images that calibrate (default: 200)")
     p.add_argument("--group-width", type=int_at_least(1),
-                   help="tflite: write grouped convolutions with groups merged to at least this many "
-                   "input channels, the same outputs: LiteRT's tile of the CPU that will run the file "
-                   "is fastest (8 AVX2, 16 AVX-512, 64 AMX; default: 8 for "
-                   "int8, the groups as they are otherwise)")
+                   help="int8 and dynamic tflite files: write grouped convolutions with groups merged to "
+                   "at least this many input channels, the same outputs: the int8 kernels' tile of the CPU "
+                   "that will run the file is fastest (8 AVX2, 16 AVX-512, 64 AMX; default: 8 for int8, "
+                   "the groups as they are otherwise)")
     p.add_argument("--threads", type=int_at_least(1), help="LiteRT threads (default: every core)")
     p.add_argument("--runs", type=int_at_least(1), default=100, help="timed batch-1 runs (default: 100)")
     p.add_argument("--mean", type=float, nargs="+",
@@ -106,8 +106,10 @@ def validate(args):
     if "tflite" not in args.format and args.quantize != ["none"]:
         raise UsageError(f"--quantize is for --format tflite; received --format {' '.join(args.format)} "
                          f"--quantize {' '.join(args.quantize)}.")
-    if "tflite" not in args.format and args.group_width is not None:
-        raise UsageError(f"--group-width is for --format tflite; received --format {' '.join(args.format)} "
+    if args.group_width is not None and ("tflite" not in args.format
+                                         or not {"int8", "dynamic"} & set(args.quantize)):
+        raise UsageError(f"--group-width is for the int8 and dynamic tflite files; received --format "
+                         f"{' '.join(args.format)} --quantize {' '.join(args.quantize)} "
                          f"--group-width {args.group_width}.")
     if "onnx" in args.format:
         missing = [m for m in ("onnxruntime", "tf2onnx") if importlib.util.find_spec(m) is None]
@@ -176,7 +178,7 @@ def run(args):
             tflite(model, path, quantize=quantize, overwrite=args.overwrite,
                    representative_data=train if quantize == "int8" else None,
                    calibration_images=args.calibration_images, mean=args.mean, std=args.std,
-                   group_width=args.group_width)
+                   group_width=args.group_width if quantize in ("int8", "dynamic") else None)
         results[kind] = verify(path, model, test, num_threads=args.threads, runs=args.runs,
                                mean=args.mean, std=args.std)
         print(f"wrote {path}")

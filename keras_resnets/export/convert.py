@@ -25,6 +25,8 @@ QUANTIZATIONS = (None, "float16", "dynamic", "int8")
 float activations), `"int8"` full-integer (int8 weights and activations)."""
 INT8_INPUT_TYPES = ("uint8", "int8")
 DEFAULT_CALIBRATION_IMAGES = 200
+INT8_KERNEL_QUANTIZATIONS = ("int8", "dynamic")
+"""The files whose convolutions run LiteRT's int8 kernels (`group_width`)."""
 INT8_MIN_GROUP_WIDTH = 8
 """int8 files, by default: a grouped convolution whose groups read fewer
 input channels has groups merged up to this many (`group_width` of
@@ -84,8 +86,8 @@ def tflite(
     `TFLITE_BUILTINS_INT8` for int8): an operator the plain mobile runtime
     lacks is a conversion error, never a Flex (SELECT_TF_OPS) operator. A
     grouped convolution is one builtin `CONV_2D` whose filter depth is the
-    group width (at least `group_width`: narrower groups merged, the same
-    outputs). The input keeps the model's batch
+    group width (in int8 and dynamic files at least `group_width`: narrower
+    groups merged, the same outputs). The input keeps the model's batch
     (any size: resize it in the interpreter), image shape and type: raw
     `uint8` images for a model trained by `keras_resnets.train`, floats for
     a builder's model, or raw `uint8` images for a float model given `mean`
@@ -115,17 +117,19 @@ def tflite(
             `(images - mean) / std` before the model, as `saved_model` does.
             int8 calibration images are then raw 0..255 images.
         std: None, a number or one per channel, float models only.
-        group_width: None or an int >= 1: each grouped convolution whose
-            groups read fewer input channels is written with groups merged
-            into groups of this many (a kernel with zeros off its blocks;
-            the same outputs, bit for bit in int8). LiteRT's CPU kernels
-            pad every group to their tile of output channels, so merging up
-            to the tile of the CPU that runs the file makes it faster: 8 on
-            AVX2, 16 with AVX-512, 64 with AMX (ResNeXt-50 int8 2x faster
-            there than with 8; ARM phones: not measured). The file
-            grows by the zeros (ResNeXt-50 int8: 24.7 MiB with 8, 27.4 with
-            64). Defaults to `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the
-            groups as they are for the float files.
+        group_width: None or an int >= 1, `"int8"` and `"dynamic"` files
+            only: each grouped convolution whose groups read fewer input
+            channels is written with groups merged into groups of this many
+            (a kernel with zeros off its blocks; the same outputs, bit for
+            bit in int8, within the quantization error in dynamic files,
+            which then run another kernel). LiteRT's int8 kernels pad every group to their
+            tile of output channels, so merging up to the tile of the CPU
+            that runs the file makes it faster: 8 on AVX2, 16 with AVX-512,
+            64 with AMX (ResNeXt-50 int8 2x faster there than with 8; ARM
+            phones: not measured). The file grows by the zeros (ResNeXt-50
+            int8: 24.7 MiB with 8, 27.4 with 64). Defaults to
+            `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the groups as they
+            are for dynamic files; float files always keep them.
 
     Returns:
         The `path`, as a str. The file is written beside it and renamed into
@@ -147,6 +151,12 @@ def tflite(
     check_choice("input_type", input_type, INT8_INPUT_TYPES)
     if group_width is not None:
         check_positive_int("group_width", group_width)
+        if quantize not in INT8_KERNEL_QUANTIZATIONS:
+            raise UsageError(
+                f"`group_width` fits grouped convolutions to LiteRT's int8 kernels: it is for "
+                f"quantize='int8' or 'dynamic'; received group_width={group_width!r} with "
+                f"quantize={quantize!r} (float files keep their groups)."
+            )
     elif quantize == "int8":
         group_width = INT8_MIN_GROUP_WIDTH
     path = os.fspath(path)
