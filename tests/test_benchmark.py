@@ -296,3 +296,19 @@ def test_litert_table_times_the_four_exported_forms(tmp_path, capsys):
     assert "LiteRT batch-1 latency, 32 px" in printed and "int8 per MAC" in printed
     assert "grouped convolutions: int8 and dynamic files' groups merged to 16 channels" in printed
     assert f"{ratio['int8']:.2f}" in printed.split("int8 per MAC")[1]
+
+
+def test_litert_table_names_the_amx_width_where_it_was_not_used():
+    """On an AMX CPU (`cpu_flags` has amx_int8) a table of files not merged
+    to 64 channels a group ends with the option that suits it; not with 64,
+    nor on other CPUs."""
+    from keras_resnets.benchmark.litert import format_litert_table
+
+    def table(flags, group_width):
+        return format_litert_table(dict(image_size=224, runtime="LiteRT", threads=2, rounds=1, runs=1,
+                                        group_width=group_width, rows=[], per_mac=[],
+                                        machine=dict(cpu_flags=flags)))
+
+    assert table(["avx2", "avx512f", "amx_int8"], None).endswith("--group-width 64")
+    assert "--group-width" not in table(["avx2", "avx512f", "amx_int8"], 64)
+    assert "--group-width" not in table(["avx2", "avx512f"], None)

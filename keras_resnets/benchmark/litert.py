@@ -108,6 +108,18 @@ def per_mac_ratios(rows):
             for r in rows if r is not base]
 
 
+def amx_hint(record):
+    """A line for a run on an AMX CPU whose int8 files were not merged to
+    64 channels a group (its int8 kernels' tile; docs/performance.md, "Issue
+    32 on an AMX Xeon"), else None. `record["machine"]["cpu_flags"]`, where
+    the record has them."""
+    flags = (record.get("machine") or {}).get("cpu_flags") or []
+    if "amx_int8" not in flags or record.get("group_width") == 64:
+        return None
+    return ("this CPU has AMX (amx_int8): its int8 kernels take 64 output channels a tile, and grouped "
+            "convolutions merged to 64 run faster there (ResNeXt-50 int8 about 2x): --group-width 64")
+
+
 def format_litert_table(record, cpu=""):
     """The record as text: the latency table, then the per-MAC ratios."""
     from keras_resnets.benchmark.run import _columns
@@ -125,4 +137,7 @@ def format_litert_table(record, cpu=""):
         lines += ["", *_columns(["ratio", "against", "int8 latency", "int8 per MAC", "float32 per MAC"], [
             [p["model"], p["against"], f"{p['int8_latency']:.2f}", f"{p['int8']:.2f}", f"{p['float32']:.2f}"]
             for p in record["per_mac"]])]
+    hint = amx_hint(record)
+    if hint:
+        lines += ["", hint]
     return "\n".join(lines)
