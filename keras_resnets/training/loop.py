@@ -328,7 +328,8 @@ def build_training_model(plan, bundle, dist, model_kwargs):
             net, normalization = pretrained_model(plan.model, start.weights, bundle, **model_kwargs)
         else:
             # (a `.weights.h5` file loaded below replaces the zeros)
-            net = with_preprocessing(plan.model, bundle, zero_head=plan.recipe.zero_init_head, **model_kwargs)
+            net = with_preprocessing(plan.model, bundle, zero_head=plan.recipe.zero_init_head,
+                                     zero_residual=plan.recipe.zero_init_residual, **model_kwargs)
             normalization = "data"
             if start.kind == "keras_weights":
                 load_keras_weights(net, start.weights)

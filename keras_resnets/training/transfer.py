@@ -19,6 +19,7 @@ import keras
 
 from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
+from keras_resnets.models.registry import get_spec
 from keras_resnets.models.model import ResNetModel
 from keras_resnets.models.saving import load_model
 from keras_resnets.training.recipes import zero_classifier
@@ -34,12 +35,16 @@ def image_transform(bundle):
     return "center_crop" if bundle.augment == "imagenet" else "resize"
 
 
-def with_preprocessing(name, bundle, zero_head=False, **model_kwargs):
+def with_preprocessing(name, bundle, zero_head=False, zero_residual=False, **model_kwargs):
     """The model `name` taking raw uint8 images: normalization is inside it.
     `zero_head`: its classifier starts at zero (the recipes'
-    `zero_init_head`, see `keras_resnets.training.recipes.zero_classifier`)."""
+    `zero_init_head`, see `keras_resnets.training.recipes.zero_classifier`).
+    `zero_residual`: a bottleneck network's residual branches start at zero
+    (the recipes' `zero_init_residual`; the builders' argument of that name)."""
     inputs = keras.Input(bundle.image_shape, dtype="uint8", name="image")
     x = data_normalization(bundle)(inputs)
+    if zero_residual and get_spec(name).block == "bottleneck":
+        model_kwargs.setdefault("zero_init_residual", True)
     net = build_model(
         name, input_tensor=x, classes=bundle.num_classes, **model_kwargs
     )

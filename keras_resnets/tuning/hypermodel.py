@@ -245,6 +245,7 @@ class ResNetHyperModel(keras_tuner.HyperModel):
         set_precision(training["precision"])
         return with_preprocessing(
             arch.pop("name"), self._bundle(training["batch_size"]), zero_head=self.recipe.zero_init_head,
+            zero_residual=self.recipe.zero_init_residual,
             drop_path_rate=training["drop_path_rate"], dropout_rate=training["dropout_rate"], **arch,
         )
 
