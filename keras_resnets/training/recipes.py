@@ -41,7 +41,7 @@ batch size and scaled linearly with the batch (Goyal et al. 2017).
   recipes' rate of 0.1 such networks diverged on small data without it: on
   the digits at 32 px (20 epochs, one seed, TensorFlow) ResNeXt-50 32x4d
   reached a test accuracy of 0.32 and ResNet-50 0.24 (first-epoch losses of
-  47 and 22), and 0.98 and 0.975 with it; a linear warm-up of 1 or 3 epochs
+  47 and 22), and 0.96-0.98 and 0.975 with it; a linear warm-up of 1 or 3 epochs
   did not help ResNeXt-50 (0.31, 0.23). Basic-block networks keep their
   branches as initialized: ResNet-20 fell from 0.99 to 0.64 with it.
 - "finetune": for a pretrained backbone with a new head: "linear probing,

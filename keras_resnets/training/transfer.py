@@ -19,8 +19,8 @@ import keras
 
 from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
-from keras_resnets.models.registry import get_spec
 from keras_resnets.models.model import ResNetModel
+from keras_resnets.models.registry import get_spec
 from keras_resnets.models.saving import load_model
 from keras_resnets.training.recipes import zero_classifier
 from keras_resnets.utils.validation import UsageError
