@@ -277,6 +277,10 @@ def test_int8_file_merges_narrow_groups_with_the_same_outputs(tmp_path):
         export.tflite(model, tmp_path / "w0.tflite", quantize="int8", representative_data=images, group_width=0)
     with pytest.raises(UsageError, match=r"group_width=32 with quantize='float16'"):
         export.tflite(model, tmp_path / "f16.tflite", quantize="float16", group_width=32)
+    # The CLI checks --group-width against its own copy of the list (no TensorFlow imported then).
+    from keras_resnets.export import command, convert
+
+    assert command.GROUP_WIDTH_QUANTIZE == convert.INT8_KERNEL_QUANTIZATIONS
 
 
 def test_an_int8_file_xnnpack_refuses_is_named_with_the_reason(tmp_path):

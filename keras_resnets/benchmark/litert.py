@@ -33,6 +33,7 @@ def export_files(name, image_size, folder, log=print, group_width=None):
     path})`."""
     import keras_resnets
     from keras_resnets.export import tflite
+    from keras_resnets.export.convert import INT8_KERNEL_QUANTIZATIONS
     from keras_resnets.utils.macs import count_macs
 
     model = keras_resnets.get_model(name, input_shape=(image_size, image_size, 3))
@@ -43,7 +44,7 @@ def export_files(name, image_size, folder, log=print, group_width=None):
         path = os.path.join(folder, f"{name}_{quantize}.tflite")
         tflite(model, path, quantize=None if quantize == "float32" else quantize,
                representative_data=images if quantize == "int8" else None, calibration_images=len(images),
-               group_width=group_width if quantize in ("int8", "dynamic") else None)
+               group_width=group_width if quantize in INT8_KERNEL_QUANTIZATIONS else None)
         paths[quantize] = path
         log(f"  {name} {quantize}: {os.path.getsize(path) / 2**20:.1f} MiB, exported in {time.time() - started:.0f} s")
     return count_macs(model) / 1e9, paths

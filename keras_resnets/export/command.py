@@ -23,6 +23,9 @@ EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras --format onnx   # onnxruntime
 """
 QUANTIZE_CHOICES = ("none", "float16", "dynamic", "int8")
+# The files --group-width applies to (`convert.INT8_KERNEL_QUANTIZATIONS`,
+# named here so that checking the arguments imports no TensorFlow).
+GROUP_WIDTH_QUANTIZE = ("int8", "dynamic")
 RANDOM_IMAGES = 64
 
 
@@ -107,7 +110,7 @@ def validate(args):
         raise UsageError(f"--quantize is for --format tflite; received --format {' '.join(args.format)} "
                          f"--quantize {' '.join(args.quantize)}.")
     if args.group_width is not None and ("tflite" not in args.format
-                                         or not {"int8", "dynamic"} & set(args.quantize)):
+                                         or not set(GROUP_WIDTH_QUANTIZE) & set(args.quantize)):
         raise UsageError(f"--group-width is for the int8 and dynamic tflite files; received --format "
                          f"{' '.join(args.format)} --quantize {' '.join(args.quantize)} "
                          f"--group-width {args.group_width}.")
@@ -178,7 +181,7 @@ def run(args):
             tflite(model, path, quantize=quantize, overwrite=args.overwrite,
                    representative_data=train if quantize == "int8" else None,
                    calibration_images=args.calibration_images, mean=args.mean, std=args.std,
-                   group_width=args.group_width if quantize in ("int8", "dynamic") else None)
+                   group_width=args.group_width if quantize in GROUP_WIDTH_QUANTIZE else None)
         results[kind] = verify(path, model, test, num_threads=args.threads, runs=args.runs,
                                mean=args.mean, std=args.std)
         print(f"wrote {path}")

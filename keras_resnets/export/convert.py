@@ -122,14 +122,14 @@ def tflite(
             channels is written with groups merged into groups of this many
             (a kernel with zeros off its blocks; the same outputs, bit for
             bit in int8, within the quantization error in dynamic files,
-            which then run another kernel). LiteRT's int8 kernels pad every group to their
-            tile of output channels, so merging up to the tile of the CPU
-            that runs the file makes it faster: 8 on AVX2, 16 with AVX-512,
-            64 with AMX (ResNeXt-50 int8 2x faster there than with 8; ARM
-            phones: not measured). The file grows by the zeros (ResNeXt-50
-            int8: 24.7 MiB with 8, 27.4 with 64). Defaults to
-            `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the groups as they
-            are for dynamic files; float files always keep them.
+            which then run another kernel). LiteRT's int8 kernels pad every
+            group to their tile of output channels, so merging up to the
+            tile of the CPU that runs the file makes it faster: 8 on AVX2,
+            16 with AVX-512, 64 with AMX (ResNeXt-50 int8 2x faster there
+            than with 8; ARM phones: not measured). The file grows by the
+            zeros (ResNeXt-50 int8: 24.7 MiB with 8, 27.4 with 64). Defaults
+            to `INT8_MIN_GROUP_WIDTH` (8) for int8, and to the groups as
+            they are for dynamic files; float files always keep them.
 
     Returns:
         The `path`, as a str. The file is written beside it and renamed into
