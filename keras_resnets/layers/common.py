@@ -1,5 +1,6 @@
 """Pieces shared by the layers: convolution factory and initializers."""
 
+import contextlib
 import math
 
 import keras
@@ -161,10 +162,47 @@ def conv_norm(conv, norm, inputs, training=None):
     scale, shift = norm.inference_scale_shift()
     if layer.use_bias:
         shift = shift + ops.cast(layer.bias, "float32") * scale
-    # `layer.kernel` reads in the compute dtype (as the convolution uses it);
-    # the product is taken in float32 and rounded once.
-    kernel = ops.cast(ops.cast(layer.kernel, "float32") * scale, x.dtype)
+    if _FOLD_EVERY:
+        # The stored (float32) kernel: a frozen graph's optimizer folds the
+        # product into a constant, which it does not do through a cast up
+        # from bfloat16 (a larger constant); one rounding, of the product.
+        kernel = ops.cast(ops.cast(_stored_value(layer.kernel), "float32") * scale, x.dtype)
+    else:
+        # `layer.kernel` reads in the compute dtype (as the convolution uses
+        # it); the product is taken in float32 and rounded once.
+        kernel = ops.cast(ops.cast(layer.kernel, "float32") * scale, x.dtype)
     return tf.nn.bias_add(layer.convolution_op(x, kernel), ops.cast(shift, x.dtype))
+
+
+# Non-empty inside `fold_every_batch_norm()`.
+_FOLD_EVERY = []
+
+
+@contextlib.contextmanager
+def fold_every_batch_norm():
+    """Traces `conv_norm` with every batch norm that can fold folded, at any
+    size, known or not (a batch dimension of None among them).
+
+    For graphs whose weights become constants (`keras_resnets.export`'s
+    frozen SavedModel): there the folded kernel is computed once, when the
+    graph is optimized, so folding costs nothing per call and saves a pass
+    over every output. Measured (bfloat16 ResNet-50, 128 px, batch 16,
+    oneDNN's own times): a frozen graph traced for any batch folded none,
+    and its 53 batch norms took 22.5 of 60.8 ms."""
+    _FOLD_EVERY.append(True)
+    try:
+        yield
+    finally:
+        _FOLD_EVERY.pop()
+
+
+def _stored_value(variable):
+    """`variable`'s value in the dtype it is stored in, also where a mixed
+    precision layer's call reads its variables in the compute dtype."""
+    from keras.src.backend.common.variables import AutocastScope
+
+    with AutocastScope(None):
+        return variable.value
 
 
 def _folds(layer, norm, inputs, training):
@@ -183,6 +221,8 @@ def _folds(layer, norm, inputs, training):
         and norm._fused(keras.KerasTensor(inputs.shape, layer.compute_dtype), None)
     ):
         return False
+    if _FOLD_EVERY:
+        return True
     shape = tuple(inputs.shape)
     output = layer.compute_output_shape(shape)
     if None in shape or None in output:

@@ -2,7 +2,26 @@
 faster than TensorFlow's CPU convolution kernels: 1x1 kernels, and the
 kernel gradient of k x k kernels over wide inputs."""
 
+import contextlib
+
 import keras
+
+# Non-empty inside `plain_convolutions()`.
+_PLAIN = []
+
+
+@contextlib.contextmanager
+def plain_convolutions():
+    """Traces `Conv2D` as Keras' convolution, without this module's custom
+    gradients: for graphs that are never differentiated (the frozen
+    SavedModel of `keras_resnets.export.saved_model`), which then save
+    without gradient functions and load without TensorFlow's warning about
+    them."""
+    _PLAIN.append(True)
+    try:
+        yield
+    finally:
+        _PLAIN.pop()
 
 
 def _matmul_conv2d(inputs, kernel, strides, padding, matmul_forward=False):
@@ -238,7 +257,7 @@ class Conv2D(keras.layers.Conv2D):
         return outputs
 
     def convolution_op(self, inputs, kernel):
-        if not self._uses_matmul(inputs):
+        if _PLAIN or not self._uses_matmul(inputs):
             return super().convolution_op(inputs, kernel)
         return self._matmul(inputs, kernel)
 
