@@ -160,6 +160,7 @@ CASES = {
         (["model.keras", "--calibration-images", "0"], "--calibration-images", "'0'"),
         (["model.keras", "--group-width", "0"], "--group-width", "'0'"),
         (["model.keras", "--format", "saved_model", "--group-width", "64"], "--group-width", "64"),
+        (["model.keras", "--keep-precision"], "--keep-precision", "--format tflite"),
         (["model.keras", "--quantize", "none", "float16", "--group-width", "64"], "--group-width",
          "--quantize none float16"),
         (["model.keras", "--std", "0"], "--std", "'0'"),
@@ -209,6 +210,7 @@ CASES = {
         (["--matmul-size", "8"], "--matmul-size", "'8'"),
         (["--group-width", "64"], "--group-width", "without --litert"),
         (["--litert", "--group-width", "0"], "--group-width", "'0'"),
+        (["--litert", "--no-saved-model"], "--no-saved-model", "with --litert"),
         (["--torch-configs", "jit"], "--torch-configs", "'jit'"),
         (["--torch-configs", "none"], "--torch-configs", "[]"),
         # --litert and --backend refuse the options they would ignore.

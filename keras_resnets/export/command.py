@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   keras-resnets export saved_models/resnet20-digits/model.keras            # float32 .tflite
   keras-resnets export saved_models/resnet20-digits/model.keras --quantize none float16 dynamic int8
   keras-resnets export saved_models/resnet20-digits/model.keras --format saved_model
+  keras-resnets export my_bf16_model.keras --format saved_model --keep-precision  # AMX / AVX512-BF16 CPUs
   keras-resnets export saved_models/resnet20-digits/model.keras --format tflite saved_model --quantize none int8
   keras-resnets export my_model.keras --quantize int8 --data ./photos --overwrite
   keras-resnets export saved_models/resnet20-digits/model.keras --format onnx   # onnxruntime
@@ -61,6 +62,10 @@ def add_parser(subparsers):
                    "at least this many input channels, the same outputs: the int8 kernels' tile of the CPU "
                    "that will run the file is fastest (8 AVX2, 16 AVX-512, 64 AMX; default: 8 for int8, "
                    "the groups as they are otherwise)")
+    p.add_argument("--keep-precision", action="store_true",
+                   help="saved_model: compute in the model's own precision (a mixed_bfloat16 model in "
+                   "bfloat16: fast on CPUs with AMX or AVX512-BF16 and on GPUs, slow elsewhere) instead "
+                   "of float32")
     p.add_argument("--threads", type=int_at_least(1), help="LiteRT threads (default: every core)")
     p.add_argument("--runs", type=int_at_least(1), default=100, help="timed batch-1 runs (default: 100)")
     p.add_argument("--mean", type=float, nargs="+",
@@ -114,6 +119,9 @@ def validate(args):
         raise UsageError(f"--group-width is for the int8 and dynamic tflite files; received --format "
                          f"{' '.join(args.format)} --quantize {' '.join(args.quantize)} "
                          f"--group-width {args.group_width}.")
+    if args.keep_precision and "saved_model" not in args.format:
+        raise UsageError(f"--keep-precision is for --format saved_model; received --format "
+                         f"{' '.join(args.format)} --keep-precision.")
     if "onnx" in args.format:
         missing = [m for m in ("onnxruntime", "tf2onnx") if importlib.util.find_spec(m) is None]
         if missing:
@@ -173,7 +181,8 @@ def run(args):
     results = {}
     for kind, path in targets.items():
         if kind == "saved_model":
-            saved_model(model, path, mean=args.mean, std=args.std, overwrite=args.overwrite)
+            saved_model(model, path, mean=args.mean, std=args.std, overwrite=args.overwrite,
+                        keep_precision=args.keep_precision)
         elif kind == "onnx":
             onnx(model, path, overwrite=args.overwrite, mean=args.mean, std=args.std)
         else:

@@ -77,7 +77,39 @@ def serving_function(model, mean=None, std=None):
     return serve
 
 
-def saved_model(model, directory, mean=None, std=None, overwrite=False):
+def frozen_function(model, mean=None, std=None):
+    """`serving_function(model, mean, std)` as a concrete TensorFlow function
+    of `uint8` images (any batch) with the model's weights as constants:
+    what a frozen `saved_model` serves.
+
+    Traced without gradient functions (`plain_convolutions`) and with every
+    batch norm folded into its convolution
+    (`fold_every_batch_norm`); TensorFlow's graph optimizer then computes
+    each folded kernel once, and oneDNN keeps each constant kernel in its
+    own layout instead of reordering it on every call. Measured (bfloat16
+    ResNet-50, 128 px, AMX Xeon, 2 cores): 36.5 -> 10.4 ms at batch 1 and
+    68.7 -> 39.7 ms at batch 16 against `predict_on_batch`.
+
+    Returns:
+        `(function, output_name)`: the function returns a list of one tensor.
+    """
+    check_backend()
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from keras_resnets.layers.common import fold_every_batch_norm
+    from keras_resnets.layers.conv import plain_convolutions
+
+    shape, _ = model_input(model)
+    serve = serving_function(model, mean=mean, std=std)
+    spec = tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)
+    with fold_every_batch_norm(), plain_convolutions():
+        concrete = tf.function(serve).get_concrete_function(spec)
+    return convert_variables_to_constants_v2(concrete), output_name(model)
+
+
+def saved_model(model, directory, mean=None, std=None, overwrite=False, frozen=True,
+                keep_precision=False):
     """Exports `model` as a TensorFlow SavedModel serving raw `uint8` images.
 
     The `serving_default` signature takes `images`: `uint8`
@@ -94,9 +126,25 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False):
       `std=(58.395, 57.12, 57.375)`).
 
     A logits model (`classifier_activation=None`) gets a softmax in the
-    signature. A mixed-precision model is exported computing in float32.
-    The SavedModel is written to a temporary folder beside `directory` and
-    renamed into place: `directory` is never half-written.
+    signature. The SavedModel is written to a temporary folder beside
+    `directory` and renamed into place: `directory` is never half-written.
+
+    By default (`frozen=True`) the weights are constants of the graph
+    (`frozen_function`): every batch norm folded into its convolution, and
+    oneDNN keeps the kernels in its own layout. ResNet-50 at 128 px, loaded
+    in a new process on a 2-core AMX Xeon: float32 18.8 ms at batch 1 and
+    158 ms at batch 16 against 31.5 and 194 ms with variables; bfloat16
+    (`keep_precision`) 9.0 and 36.9 ms against 36.4 and 114 ms. The folder
+    holds the weights once (98 MiB), where Keras' `ExportArchive` writes
+    every variable twice (198 MiB, keras-team/keras#23553). The first call
+    after loading takes 2-3 s more (TensorFlow optimizes the graph with its
+    constants). `frozen=False` keeps the weights as variables, for a
+    program that reads or changes them after loading.
+
+    A mixed-precision model computes in float32, the type every CPU runs
+    fast, unless `keep_precision=True`: then in its own compute type (a
+    `mixed_bfloat16` model in bfloat16, fast on CPUs with AMX or
+    AVX512-BF16 and on GPUs, slow elsewhere).
 
     Args:
         model: a built `keras.Model` with one image input.
@@ -105,6 +153,9 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False):
         std: None, a number or one per channel, float models only.
         overwrite: bool, replace an existing `directory`. Defaults to False:
             a `FileExistsError`.
+        frozen: bool, the weights as constants (default) or as variables.
+        keep_precision: bool, compute in the model's own precision rather
+            than float32. Defaults to False.
 
     Returns:
         The `directory` path, as a str.
@@ -120,17 +171,26 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False):
     check_backend()
     import tensorflow as tf
 
-    model = float32_model(model)
+    for name, value in (("frozen", frozen), ("keep_precision", keep_precision)):
+        if not isinstance(value, bool):
+            raise TypeError(f"`{name}` must be True or False; received {name}={value!r}.")
+    if not keep_precision:
+        model = float32_model(model)
     shape, _ = model_input(model)
-    serve = serving_function(model, mean=mean, std=std)
+    check_normalization(model, mean, std)  # before anything is written
     directory = check_destination(directory, overwrite, "SavedModel")
+    spec = tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)
+    if frozen:
+        function, key = frozen_function(model, mean=mean, std=std)
+        module = tf.Module()
+        module.serve = tf.function(lambda images: {key: function(images)[0]}, input_signature=[spec])
+        with atomic_directory(directory) as tmp:
+            tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
+        return directory
+    serve = serving_function(model, mean=mean, std=std)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        SIGNATURE,
-        serve,
-        input_signature=[tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)],
-    )
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[spec])
     with atomic_directory(directory) as tmp:
         archive.write_out(tmp, verbose=False)
     return directory
