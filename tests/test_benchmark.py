@@ -69,6 +69,9 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
         # and a batch-1 call each took less than the whole command did.
         assert 0 < r["train_step_times"][0] < elapsed
         assert 0 < 4 / r["infer_ips"] < elapsed and 0 < r["infer_b1_ms"] / 1e3 < elapsed
+        # The same through the exported SavedModel, loaded back.
+        assert 0 < 4 / r["served_ips"] < elapsed and 0 < r["served_b1_ms"] / 1e3 < elapsed
+        assert r["served_b1_ips"] == pytest.approx(1e3 / r["served_b1_ms"])
         # No model runs faster than the machine's measured matmul peak.
         assert 0 < r["train_peak_fraction"] < 1 and 0 < r["infer_peak_fraction"] < 1
         assert r["train_peak_rss_mib"] > 100  # TensorFlow alone is more
@@ -83,6 +86,8 @@ def test_tiny_run_end_to_end(tmp_path, capsys):
     # LiteRT columns.
     row = next(line for line in printed.splitlines() if re.match(r"resnet20\s+mixed_bfloat16\s", line))
     assert rows[0]["litert"] is None and row.split()[-2:] == ["n/a", "n/a"]
+    cells = row.split()
+    assert cells[8:10] == [f"{rows[0]['served_ips']:.2f}", f"{rows[0]['served_b1_ms']:.1f}"]
 
 
 def test_targets_are_ratios_of_the_rows():
@@ -139,6 +144,25 @@ def test_ratios_against_torchvision_take_its_best_configuration():
     assert "a CPU (avx512_bf16)" in report
     for config in ("eager", "channels_last", "compile"):
         assert re.search(rf"^torchvision resnet50 \({config}\) +mixed_bfloat16 ", report, re.M)
+
+
+def test_served_ratios_pair_our_savedmodel_with_torchvision_inference():
+    rows = [
+        dict(model="resnet50", precision="mixed_bfloat16", train_ips=1.0, infer_ips=100.0,
+             infer_b1_ips=25.0, served_ips=200.0, served_b1_ips=80.0, train_peak_fraction=0.5),
+        dict(model="torchvision resnet50", precision="mixed_bfloat16", config="eager", train_ips=1.0,
+             infer_ips=150.0, infer_b1_ips=40.0),
+        dict(model="torchvision resnet50", precision="mixed_bfloat16", config="channels_last",
+             train_ips=1.0, infer_ips=160.0, infer_b1_ips=50.0),
+    ]
+    targets = {t["what"]: t for t in evaluate_targets(rows)}
+    t = targets["resnet50 SavedModel / torchvision resnet50 infer [mixed_bfloat16]"]
+    assert t["value"] == pytest.approx(200 / 160) and t["met"]
+    t = targets["resnet50 SavedModel / torchvision resnet50 batch-1 [mixed_bfloat16]"]
+    assert t["value"] == pytest.approx(80 / 50) and t["against"] == "torchvision resnet50 (channels_last)"
+    # Without the SavedModel rows (--no-saved-model) there is no such ratio.
+    del rows[0]["served_ips"], rows[0]["served_b1_ips"]
+    assert not any("SavedModel" in t["what"] for t in evaluate_targets(rows))
 
 
 def test_cpu_flags_read_from_cpuinfo(tmp_path):

@@ -64,6 +64,9 @@ def add_parser(subparsers):
                    f"{','.join(TORCH_CONFIGS)} (default: {','.join(DEFAULT_TORCH_CONFIGS)}; "
                    "compile: channels_last + torch.compile, minutes of compilation per model)")
     p.add_argument("--no-litert", action="store_true", help="skip the LiteRT latency")
+    p.add_argument("--no-saved-model", action="store_true",
+                   help="skip the SavedModel timing (keras_resnets' models exported by `export.saved_model`, "
+                   "frozen, in each precision, and loaded back)")
     p.add_argument("--litert", action="store_true",
                    help="instead, the LiteRT batch-1 latency of --models (default: "
                    "resnet18,resnet50,resnext50_32x4d,seresnext50_32x4d) exported as float32, float16, "
@@ -88,7 +91,8 @@ def add_parser(subparsers):
 TRAINING_ONLY = {"--peers": ("peers", list(DEFAULT_PEERS)), "--precision": ("precision", None),
                  "--matmul-size": ("matmul_size", MATMUL_SIZE),
                  "--torch-configs": ("torch_configs", list(DEFAULT_TORCH_CONFIGS)),
-                 "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False)}
+                 "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False),
+                 "--no-saved-model": ("no_saved_model", False)}
 BATCHED = {"--batch-size": ("batch_size", BATCH_SIZE), "--warmup": ("warmup", WARMUP)}  # --backend reads them
 
 
@@ -149,7 +153,7 @@ def _benchmark(args):
         models=args.models, peers=args.peers, precisions=args.precision,
         image_size=args.image_size or IMAGE_SIZE, batch_size=args.batch_size, warmup=args.warmup,
         repeats=args.repeats, matmul_size=args.matmul_size, litert=not args.no_litert,
-        torch_configs=args.torch_configs,
+        torch_configs=args.torch_configs, serving=not args.no_saved_model,
         log=lambda line: print(line, flush=True),
     )
     if args.by_layer:

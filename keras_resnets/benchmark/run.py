@@ -58,6 +58,16 @@ for _ours, _theirs in [("resnet50", "keras.applications ResNet50"),
         for _metric in ("train_ips", "infer_ips"):
             TARGETS.append((f"{_ours} / {_theirs} {_metric.split('_')[0]} [{_p}]",
                             (_ours, _p), (_theirs, _p), _metric, 1.0))
+# Served: our model exported by `keras_resnets.export.saved_model` (frozen,
+# in its own precision) against torchvision's best, batches and batch 1
+# (`*_b1_ips`: batch-1 calls per second). A metric pair is (ours, theirs).
+for _ours, _theirs in [("resnet50", "torchvision resnet50"),
+                       ("resnext50_32x4d", "torchvision resnext50_32x4d")]:
+    for _p in PRECISIONS:
+        TARGETS.append((f"{_ours} SavedModel / {_theirs} infer [{_p}]", (_ours, _p), (_theirs, _p),
+                        ("served_ips", "infer_ips"), 1.0))
+        TARGETS.append((f"{_ours} SavedModel / {_theirs} batch-1 [{_p}]", (_ours, _p), (_theirs, _p),
+                        ("served_b1_ips", "infer_b1_ips"), 1.0))
 
 
 MINIMUMS = {"image_size": 32, "batch_size": 1, "warmup": 0, "repeats": 1, "matmul_size": 16}
@@ -141,7 +151,7 @@ def _ours(name):
 
 def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
                   image_size=128, batch_size=16, warmup=1, repeats=5, matmul_size=4096,
-                  litert=True, torch_configs=DEFAULT_TORCH_CONFIGS, log=print):
+                  litert=True, torch_configs=DEFAULT_TORCH_CONFIGS, serving=True, log=print):
     """Measures `models` and `peers` side by side; returns the whole record.
 
     Args:
@@ -163,6 +173,9 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             row, and a ratio against torchvision takes its best row.
         litert: time LiteRT batch-1 inference (float32 and int8 files from
             `keras_resnets.export`) of the keras_resnets models' float32 rows.
+        serving: time the keras_resnets models' inference through the
+            SavedModel `keras_resnets.export.saved_model` writes (frozen, in
+            the row's precision), loaded back, beside `predict_on_batch`.
         log: called with a line of progress.
 
     Returns:
@@ -204,7 +217,7 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
     common = dict(image_size=image_size, batch_size=batch_size)
     for name in models:
         for precision in precisions:
-            cases.append(KerasCase(name, _ours(name), precision, **common))
+            cases.append(KerasCase(name, _ours(name), precision, serving=serving, **common))
     for peer in peers:
         if peer in KERAS_PEERS:
             label, build = KERAS_PEERS[peer]
@@ -247,8 +260,13 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
             notes.append(f"{peer}: torch sees no GPU; measured on the CPU (not comparable)")
             log(notes[-1])
     for row in rows:
+        row["infer_b1_ips"] = 1e3 / row["infer_b1_ms"]
+        if "served_b1_ms" in row:
+            row["served_b1_ips"] = 1e3 / row["served_b1_ms"]
         log(f"{_label(row)} [{row['precision']}]: train {row['train_ips']:.2f} img/s, "
-            f"infer {row['infer_ips']:.2f} img/s, batch-1 {row['infer_b1_ms']:.1f} ms")
+            f"infer {row['infer_ips']:.2f} img/s, batch-1 {row['infer_b1_ms']:.1f} ms"
+            + (f"; SavedModel {row['served_ips']:.2f} img/s, batch-1 {row['served_b1_ms']:.1f} ms"
+               if "served_ips" in row else ""))
     # The peak again at the end: the best of both is the machine's limit.
     again = _peaks(matmul_size, repeats, gpu=bool(gpu))
     peak = {k: max(v, again[k]) for k, v in peak.items()}
@@ -269,7 +287,8 @@ def run_benchmark(models=DEFAULT_MODELS, peers=DEFAULT_PEERS, precisions=None,
         machine=machine,
         settings=dict(models=models, peers=peers, precisions=precisions, image_size=image_size,
                       batch_size=batch_size, warmup=warmup, repeats=repeats,
-                      matmul_size=matmul_size, classes=1000, torch_configs=torch_configs),
+                      matmul_size=matmul_size, classes=1000, torch_configs=torch_configs,
+                      serving=serving),
         peak_gflops=peak, rows=rows, targets=evaluate_targets(rows), notes=notes,
         seconds=time.time() - start,
     )
@@ -303,21 +322,24 @@ def evaluate_targets(rows):
     `against`: the denominator row's label (a peer measured in several
     configurations counts with its fastest in the target's metric)."""
     def find(model, precision, metric="train_ips"):
-        found = [r for r in rows if r["model"] == model and r["precision"] == precision]
+        found = [r for r in rows if r["model"] == model and r["precision"] == precision
+                 and metric in r]
         return max(found, key=lambda r: r[metric]) if found else None
 
     results = []
     for what, (num, num_p), (den, den_p), metric, target in TARGETS:
-        a = find(num, num_p, metric)
+        # One metric for both sides, or a pair (numerator's, denominator's).
+        ours, theirs = (metric, metric) if isinstance(metric, str) else metric
+        a = find(num, num_p, ours)
         if a is None:
             continue
         if den == "peak":
-            value, against = a[metric.replace("_ips", "_peak_fraction")], "peak"
+            value, against = a[ours.replace("_ips", "_peak_fraction")], "peak"
         else:
-            b = find(den, den_p, metric)
+            b = find(den, den_p, theirs)
             if b is None:
                 continue
-            value, against = a[metric] / b[metric], _label(b)
+            value, against = a[ours] / b[theirs], _label(b)
         results.append(dict(what=what, value=value, target=target, met=value >= target,
                             against=against))
     return results
@@ -339,8 +361,8 @@ def format_report(record):
         "",
     ]
     header = ["model", "precision", "GMACs", "train img/s", "train %peak", "infer img/s",
-              "infer %peak", "batch-1 ms", "CPU busy", "train RSS MiB", "+RSS MiB", "LiteRT fp32 ms",
-              "LiteRT int8 ms"]
+              "infer %peak", "batch-1 ms", "SavedModel img/s", "SavedModel b1 ms", "CPU busy",
+              "train RSS MiB", "+RSS MiB", "LiteRT fp32 ms", "LiteRT int8 ms"]
     table = []
     for r in record["rows"]:
         lite = r.get("litert") or {}
@@ -348,6 +370,8 @@ def format_report(record):
             _label(r), r["precision"], f"{r['macs'] / 1e9:.3f}", f"{r['train_ips']:.2f}",
             f"{100 * r['train_peak_fraction']:.0f}%", f"{r['infer_ips']:.2f}",
             f"{100 * r['infer_peak_fraction']:.0f}%", f"{r['infer_b1_ms']:.1f}",
+            f"{r['served_ips']:.2f}" if "served_ips" in r else "n/a",
+            f"{r['served_b1_ms']:.1f}" if "served_b1_ms" in r else "n/a",
             f"{100 * r['train_cpu_busy']:.0f}%" if r.get("train_cpu_busy") else "n/a",
             f"{r['train_peak_rss_mib']:.0f}", f"{r['train_rss_increase_mib']:.0f}",
             f"{lite['float32_ms']:.1f}" if "float32_ms" in lite else "n/a",
