@@ -198,7 +198,12 @@ def test_two_workers_equal_two_devices_and_one_process(runs):
     # temporary folder of this test); worker 1's temporary folder is gone.
     output = runs["workers_output"]
     assert sorted(p.name for p in output.iterdir()) == ["resnet20-digits", "tmp", "worker0.txt", "worker1.txt"]
-    assert not list((output / "tmp").iterdir())
+    # TensorFlow's autograph writes its generated modules into TMPDIR, and
+    # where Python writes bytecode (PYTHONDONTWRITEBYTECODE unset, as in a
+    # clean `env -i` shell) their __pycache__ stays behind: that is all.
+    left = list((output / "tmp").iterdir())
+    assert [p.name for p in left] in ([], ["__pycache__"])
+    assert all(f.name.startswith("__autograph_generated_file") for p in left for f in p.iterdir())
 
 
 def test_mirrored_equals_one_process(runs):
