@@ -438,7 +438,7 @@ def _frozen_graph_ops(model, **kwargs):
 
 
 @pytest.mark.parametrize("name,kwargs", [("resnet18", {"width_multiplier": 0.25}),
-                                         ("resnext50_32x4d", {"width_multiplier": 0.25})])
+                                         ("resnext29_8x64d", {"width_multiplier": 0.125})])
 def test_frozen_saved_model_folds_every_batch_norm_and_keeps_no_variables(name, kwargs, tmp_path):
     """The default SavedModel: the weights are constants, every batch norm is
     folded into its convolution (also at a batch size unknown when traced),
@@ -459,6 +459,8 @@ def test_frozen_saved_model_folds_every_batch_norm_and_keeps_no_variables(name, 
     got = served(images=tf.constant(images))["probabilities"].numpy()
     expected = model.predict(images.astype("float32"), verbose=0)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+    if name != "resnet18":
+        return  # the variables' SavedModel once: the grouped network adds nothing to it
     # With variables: the same outputs.
     directory = export.saved_model(model, tmp_path / "vars", frozen=False)
     assert _stored_variables(directory)
