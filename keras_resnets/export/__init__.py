@@ -2,7 +2,8 @@
 
 - `saved_model(model, directory)`: a TensorFlow SavedModel whose
   `serving_default` signature takes raw `uint8` images and returns class
-  probabilities.
+  probabilities; frozen (the weights as constants, every batch norm
+  folded), in float32 or with `keep_precision=True` the model's own.
 - `tflite(model, path, quantize=None | "float16" | "dynamic" | "int8",
   representative_data=...)`: a `.tflite` file of builtin operators only.
 - `verify(path, model, data)`: runs the file in the LiteRT interpreter
