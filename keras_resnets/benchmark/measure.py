@@ -134,7 +134,8 @@ class KerasCase:
             self.served(self.images[:1])
 
     def time(self, what):
-        """Times one call of `what` ("train", "infer" or "infer_one")."""
+        """Times one call of `what` ("train", "infer", "infer_one", and with
+        `serving` "serve" and "serve_one")."""
         call = {
             "train": lambda: self.model.train_on_batch(self.x, self.y),
             "infer": lambda: self.model.predict_on_batch(self.x),
