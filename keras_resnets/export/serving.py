@@ -77,6 +77,15 @@ def serving_function(model, mean=None, std=None):
     return serve
 
 
+def _images_spec(model):
+    """The signature's input: `uint8` images of any batch, of the model's
+    image shape."""
+    import tensorflow as tf
+
+    shape, _ = model_input(model)
+    return tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)
+
+
 def frozen_function(model, mean=None, std=None):
     """`serving_function(model, mean, std)` as a concrete TensorFlow function
     of `uint8` images (any batch) with the model's weights as constants:
@@ -100,11 +109,9 @@ def frozen_function(model, mean=None, std=None):
     from keras_resnets.layers.common import fold_every_batch_norm
     from keras_resnets.layers.conv import plain_convolutions
 
-    shape, _ = model_input(model)
     serve = serving_function(model, mean=mean, std=std)
-    spec = tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)
     with fold_every_batch_norm(), plain_convolutions():
-        concrete = tf.function(serve).get_concrete_function(spec)
+        concrete = tf.function(serve).get_concrete_function(_images_spec(model))
     return convert_variables_to_constants_v2(concrete), output_name(model)
 
 
@@ -176,10 +183,9 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False, frozen=T
             raise TypeError(f"`{name}` must be True or False; received {name}={value!r}.")
     if not keep_precision:
         model = float32_model(model)
-    shape, _ = model_input(model)
+    spec = _images_spec(model)
     check_normalization(model, mean, std)  # before anything is written
     directory = check_destination(directory, overwrite, "SavedModel")
-    spec = tf.TensorSpec((None, *shape[1:]), tf.uint8, name=INPUT_NAME)
     if frozen:
         function, key = frozen_function(model, mean=mean, std=std)
         module = tf.Module()
