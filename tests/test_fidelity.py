@@ -8,7 +8,7 @@ import keras_resnets
 from keras_resnets.models.catalog import FIGURES, measure
 from keras_resnets.weights import load_keras_applications_model
 
-from helpers import cifar_resnet_figures, randomize_batchnorm, trainable_count
+from helpers import cifar_resnet_figures, randomize_batchnorm, shapes_only, trainable_count
 
 # torchvision's published figures for its ImageNet weights, typed from its
 # documentation: https://pytorch.org/vision/stable/models.html, "Table of all
@@ -64,7 +64,8 @@ PAPER_PARAMS_MILLIONS = {
 @pytest.mark.parametrize("name", list(PAPER_PARAMS_MILLIONS))
 def test_parameter_count_equals_paper(name):
     expected, with_bn = PAPER_PARAMS_MILLIONS[name]
-    model = keras_resnets.get_model(name, input_shape=(32, 32, 3), classes=10)
+    with shapes_only():
+        model = keras_resnets.get_model(name, input_shape=(32, 32, 3), classes=10)
     count = sum(
         int(np.prod(w.shape))
         for w in model.trainable_weights
@@ -128,8 +129,9 @@ def test_parameters_equal_keras_applications(reference, name):
     """keras.applications' deeper ResNets and ours in its layout: the same
     parameters (their blocks are the 50-layer ones', compared above)."""
     shape = (64, 64, 3)
-    source = getattr(keras.applications, reference)(weights=None, input_shape=shape, classifier_activation=None)
-    ours = keras_resnets.get_model(name, layout="keras", input_shape=shape, classifier_activation=None)
+    with shapes_only():
+        source = getattr(keras.applications, reference)(weights=None, input_shape=shape, classifier_activation=None)
+        ours = keras_resnets.get_model(name, layout="keras", input_shape=shape, classifier_activation=None)
     assert ours.count_params() == source.count_params()
 
 
