@@ -162,15 +162,13 @@ def conv_norm(conv, norm, inputs, training=None):
     scale, shift = norm.inference_scale_shift()
     if layer.use_bias:
         shift = shift + ops.cast(layer.bias, "float32") * scale
-    if _FOLD_EVERY:
-        # The stored (float32) kernel: a frozen graph's optimizer folds the
-        # product into a constant, which it does not do through a cast up
-        # from bfloat16 (a larger constant); one rounding, of the product.
-        kernel = ops.cast(ops.cast(_stored_value(layer.kernel), "float32") * scale, x.dtype)
-    else:
-        # `layer.kernel` reads in the compute dtype (as the convolution uses
-        # it); the product is taken in float32 and rounded once.
-        kernel = ops.cast(ops.cast(layer.kernel, "float32") * scale, x.dtype)
+    # `layer.kernel` reads in the compute dtype (as the convolution uses it).
+    # Inside `fold_every_batch_norm`, the stored (float32) kernel instead: a
+    # frozen graph's optimizer folds the product into a constant, which it
+    # does not do through a cast up from bfloat16 (a larger constant). The
+    # product is taken in float32 and rounded once.
+    kernel = _stored_value(layer.kernel) if _FOLD_EVERY else layer.kernel
+    kernel = ops.cast(ops.cast(kernel, "float32") * scale, x.dtype)
     return tf.nn.bias_add(layer.convolution_op(x, kernel), ops.cast(shift, x.dtype))
 
 
