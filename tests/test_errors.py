@@ -33,6 +33,7 @@ import keras_resnets
         ("resnet50", dict(drop_path_rate=1.0), r"received drop_path_rate=1.0"),
         ("resnet50", dict(dropout_rate=1.5), r"`dropout_rate` must be a number in \[0, 1\); received dropout_rate=1.5"),
         ("resnet50", dict(classes=0), r"`classes` must be a positive integer; received classes=0"),
+        ("resnet50", dict(include_top=1), r"`include_top` must be True or False; received include_top=1"),
         ("resnet50", dict(include_top=False, pooling="mean"), r"`pooling` must be None, 'avg' or 'max'; received pooling='mean'"),
         ("resnet50", dict(width_multiplier=0), r"`width_multiplier` must be a positive number; received width_multiplier=0"),
         ("resnext50", dict(groups=0), r"`groups` must be a positive integer; received groups=0"),

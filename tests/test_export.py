@@ -343,7 +343,7 @@ def test_saved_model_preprocessing_arguments_are_checked(trained, tmp_path):
         export.saved_model(floats, tmp_path / "b", std=0)
     with pytest.raises(ValueError, match=r"`mean` must be a number or 3 numbers"):
         export.saved_model(floats, tmp_path / "c", mean=(1.0, 2.0))
-    with pytest.raises(TypeError, match=r"`keep_precision` must be True or False; received keep_precision='yes'"):
+    with pytest.raises(UsageError, match=r"`keep_precision` must be True or False; received keep_precision='yes'"):
         export.saved_model(floats, tmp_path / "d", keep_precision="yes")
     assert os.listdir(tmp_path) == []
 

@@ -28,7 +28,14 @@ import numpy as np
 import tensorflow as tf
 
 from keras_resnets.data import augment as augment_lib
-from keras_resnets.utils.validation import UsageError, check_choice, check_data, check_positive_int, data_error
+from keras_resnets.utils.validation import (
+    UsageError,
+    check_bool,
+    check_choice,
+    check_data,
+    check_positive_int,
+    data_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -217,11 +224,7 @@ def load_data(
             f"received test_split={test_split!r}."
         )
     test_split = float(test_split)
-    if not isinstance(skip_bad_images, bool):
-        raise UsageError(
-            "`skip_bad_images` must be True or False; "
-            f"received skip_bad_images={skip_bad_images!r}."
-        )
+    check_bool("skip_bad_images", skip_bad_images)
 
     data = check_data("data", data)
     if data == "digits":

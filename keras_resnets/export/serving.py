@@ -10,6 +10,7 @@ from keras_resnets.export.common import (
     float32_model,
     model_input,
 )
+from keras_resnets.utils.validation import check_bool
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "images"
@@ -178,9 +179,8 @@ def saved_model(model, directory, mean=None, std=None, overwrite=False, frozen=T
     check_backend()
     import tensorflow as tf
 
-    for name, value in (("frozen", frozen), ("keep_precision", keep_precision)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{name}` must be True or False; received {name}={value!r}.")
+    check_bool("frozen", frozen)
+    check_bool("keep_precision", keep_precision)
     if not keep_precision:
         model = float32_model(model)
     spec = _images_spec(model)

@@ -15,6 +15,7 @@ from keras_resnets.models.registry import get_spec
 from keras_resnets.models.specs import STEM_STRIDES, min_input_size, output_strides
 from keras_resnets.utils.validation import (
     UsageError,
+    check_bool,
     check_choice,
     check_positive_int,
     check_rate,
@@ -81,8 +82,7 @@ def block_schedule(strides, stem_stride, output_stride):
 
 
 def _check_features(features_only, include_top, pooling, levels):
-    if not isinstance(features_only, bool):
-        raise UsageError(f"`features_only` must be True or False; received features_only={features_only!r}.")
+    check_bool("features_only", features_only)
     if features_only and (include_top or pooling is not None):
         raise UsageError(
             "features_only=True builds the trunk's feature maps without a head: leave include_top out "
@@ -290,8 +290,7 @@ def build_model(
     spec = get_spec(name)
     if include_top is None:
         include_top = features_only is not True
-    if not isinstance(include_top, bool):
-        raise UsageError(f"`include_top` must be True or False; received include_top={include_top!r}.")
+    check_bool("include_top", include_top)
     if include_top:
         classes = check_positive_int("classes", classes)
     source, chosen = weights_build_arguments(spec, weights, shortcut, stem, layout, include_top, classes)

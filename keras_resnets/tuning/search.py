@@ -51,7 +51,13 @@ from keras_resnets.tuning.settings import (
     TUNER_NAMES,
     default_directory,
 )
-from keras_resnets.utils.validation import UsageError, check_choice, check_non_negative_int, check_positive_int
+from keras_resnets.utils.validation import (
+    UsageError,
+    check_bool,
+    check_choice,
+    check_non_negative_int,
+    check_positive_int,
+)
 
 
 
@@ -437,8 +443,7 @@ def tune(
     if hyperband_iterations is None and time_budget is None:
         hyperband_iterations = 1
     directory = directory or default_directory(data)
-    if not isinstance(overwrite, bool):
-        raise UsageError(f"`overwrite` must be True or False; received overwrite={overwrite!r}.")
+    check_bool("overwrite", overwrite)
 
     hypermodel = ResNetHyperModel(data, seed=seed, epochs=DEFAULT_EPOCHS if epochs is None else epochs,
                                   **hypermodel_kwargs)

@@ -31,6 +31,13 @@ class DownloadError(ConnectionError):
     `keras-resnets` prints it as one line and exits with status 1."""
 
 
+def check_bool(name, value):
+    """True or False, nothing else (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise UsageError(f"`{name}` must be True or False; received {name}={value!r}.")
+    return value
+
+
 def check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise UsageError(
