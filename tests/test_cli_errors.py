@@ -219,6 +219,8 @@ CASES = {
         (["--litert", "--batch-size", "8"], "--batch-size", "=8 with --litert"),
         (["--litert", "--peers", "none"], "--peers", "--peers= with --litert"),
         (["--backend", "jax", "--matmul-size", "512"], "--matmul-size", "=512 with --backend"),
+        (["--backend", "jax", "--peers", "keras-resnet50"], "--peers", "received --peers=keras-resnet50"),
+        (["--backend", "jax", "--precision", "float8"], "--precision", "'float8'"),
         (["--litert", "--backend", "jax"], "--backend", "--backend=jax"),
     ],
     "models": [

@@ -2,7 +2,7 @@
 
 import argparse
 
-from keras_resnets.benchmark.peers import DEFAULT_TORCH_CONFIGS, TORCH_CONFIGS
+from keras_resnets.benchmark.peers import DEFAULT_TORCH_CONFIGS, TORCH_CONFIGS, TORCH_PEERS
 from keras_resnets.benchmark.run import DEFAULT_MODELS, DEFAULT_PEERS, MINIMUMS, PEERS, PRECISIONS, check_list
 from keras_resnets.models.registry import check_model_name
 from keras_resnets.utils.validation import UsageError, check_new_file, int_at_least
@@ -80,8 +80,10 @@ def add_parser(subparsers):
     p.add_argument("--json", help="also write the record to this JSON file")
     p.add_argument("--backend", type=_names, default=None,
                    help="comma-separated Keras backends (tensorflow, jax, torch): instead, time --models "
-                   "(default: resnet50,resnext50_32x4d) on each, one process per backend (float32; "
-                   "keras_resnets.benchmark.backends)")
+                   "(default: resnet50,resnext50_32x4d) on each, one process per backend and --precision "
+                   "(default: float32), on its first device (a GPU where it sees one); with --peers "
+                   "torch-resnet50,torch-resnext50, beside torchvision in channels_last with autocast "
+                   "(keras_resnets.benchmark.backends)")
     p.set_defaults(func=_benchmark, validate=validate)
 
 
@@ -94,6 +96,7 @@ TRAINING_ONLY = {"--peers": ("peers", list(DEFAULT_PEERS)), "--precision": ("pre
                  "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False),
                  "--no-saved-model": ("no_saved_model", False)}
 BATCHED = {"--batch-size": ("batch_size", BATCH_SIZE), "--warmup": ("warmup", WARMUP)}  # --backend reads them
+BACKEND_READS = ("--peers", "--precision")  # --backend reads these too (torchvision peers only)
 
 
 def _check_mode(args):
@@ -109,9 +112,11 @@ def _check_mode(args):
     mode = "--litert" if args.litert else "--backend" if args.backend else None
     if mode is None:
         return
-    ignored = {**TRAINING_ONLY, **(BATCHED if args.litert else {})}
+    ignored = {option: value for option, value in TRAINING_ONLY.items() if args.litert or option not in BACKEND_READS}
+    ignored.update(BATCHED if args.litert else {})
     reads = ("--models, --image-size, --repeats, --group-width and --json (batch 1)" if args.litert else
-             "--models, --image-size, --batch-size, --warmup, --repeats and --json (float32)")
+             "--models, --image-size, --batch-size, --warmup, --repeats, --precision, --peers (PyTorch) "
+             "and --json")
     for option, (dest, default) in ignored.items():
         value = getattr(args, dest)
         if value != default:
@@ -140,6 +145,16 @@ def validate(args):
         from keras_resnets.benchmark.backends import BACKENDS
 
         check_list("--backend", args.backend, BACKENDS)
+        others = [p for p in _backend_peers(args) if p not in TORCH_PEERS]
+        if others:
+            raise UsageError(f"`--peers` with --backend takes the PyTorch peers ({', '.join(TORCH_PEERS)}), "
+                             f"which run in processes of their own; received --peers={','.join(args.peers)}.")
+
+
+def _backend_peers(args):
+    """--backend's peers: none unless --peers is given (the training
+    benchmark's default peers are Keras models on TensorFlow)."""
+    return [] if args.peers == list(DEFAULT_PEERS) else args.peers
 
 
 def _benchmark(args):
@@ -186,14 +201,14 @@ def _by_backend(args):
     # ResNet-50 and ResNeXt-50 unless --models names others.
     models = backends.DEFAULT_MODELS if args.models == list(DEFAULT_MODELS) else args.models
     records = backends.compare_backends(args.backend, models, args.image_size or IMAGE_SIZE, args.batch_size,
-                                        max(1, args.warmup),
-                               args.repeats, log=lambda line: print(line, flush=True))
+                                        max(1, args.warmup), args.repeats, precisions=args.precision or ["float32"],
+                                        peers=_backend_peers(args), log=lambda line: print(line, flush=True))
     print()
     print(backends.format_table(records))
     if args.json:
         backends.write_json(records, args.json)
         print(f"written to {args.json}")
-    return 0 if all("error" not in r for r in records.values()) else 1
+    return 0 if all("error" not in r and "errors" not in r for r in records.values()) else 1
 
 
 def _litert(args):

@@ -88,7 +88,8 @@ def main(args):
     results = [
         dict(measure(args["name"], p, args["image_size"], args["batch_size"], args["warmup"],
                      args["repeats"], args["classes"], device, config, args.get("library", "torchvision")),
-             device="gpu" if device == "cuda" else "cpu")
+             device="gpu" if device == "cuda" else "cpu", torch_version=torch.__version__,
+             device_name=f"gpu: {torch.cuda.get_device_name(0)}" if device == "cuda" else "cpu")
         for config in args.get("configs", ["eager"])
         for p in args["precisions"]
     ]
