@@ -154,6 +154,9 @@ def main(argv=None):
             wall = re.search(r"WALL_MS (\S+)", child.stdout)
             if child.returncode or not wall:
                 sys.exit(f"{name}: the timed process failed:\n{child.stderr[-2000:]}")
+            if not os.path.exists(data):
+                sys.exit("perf recorded nothing: it needs the right to sample this user's processes "
+                         "(root, or `sysctl kernel.perf_event_paranoid=1`).")
             rows.append((name, float(wall.group(1)), kernel_ms(data, args.calls), file_gmacs(path)))
 
     families = [name for name, _ in FAMILIES if any(row[2].get(name, 0) >= 0.01 for row in rows)]
