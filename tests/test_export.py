@@ -21,7 +21,7 @@ from keras_resnets.data import load_data
 from keras_resnets.layers import GroupedConv2D
 from keras_resnets.utils import file_kinds
 from keras_resnets.utils.validation import UsageError
-from helpers import random_images, randomize_batchnorm
+from helpers import random_images, randomize_batchnorm, write_digit_folder
 
 # The trained model and its exported files are session-scoped fixtures;
 # pytest.ini's `--dist loadfile` keeps this module on one pytest-xdist
@@ -155,6 +155,35 @@ def test_truncated_model_and_tflite_files_are_found(trained, exported, tmp_path)
             cut = tmp_path / f"cut{os.path.splitext(path)[1]}"
             cut.write_bytes(data[: int(len(data) * fraction)])
             assert file_kinds.damage(cut, kind), (path, fraction)
+
+
+def test_predict_reads_the_exported_files(trained, exported, tmp_path):
+    """`keras_resnets.predict` on the .tflite files and a SavedModel in the
+    run folder: the run's class names (from its summary.json), the .keras
+    model's classes and probabilities (float32, SavedModel), and in int8
+    the file's own probabilities: they sum to 1 only roughly, and must not
+    go through a second softmax."""
+    model_path, _, _ = trained
+    _, _, paths = exported
+    served = export.saved_model(keras_resnets.load_model(model_path), os.path.join(os.path.dirname(model_path),
+                                                                                  "predict_saved_model"))
+    write_digit_folder(tmp_path / "photos", size=SIZE, limit=3)
+
+    def top(model):
+        results = keras_resnets.predict(model, str(tmp_path / "photos"), top=3)
+        return ([r["image"] for r in results], [[t["class"] for t in r["top"]] for r in results],
+                np.array([[t["probability"] for t in r["top"]] for r in results]))
+
+    images, classes, probabilities = top(model_path)
+    assert len(images) == 30 and {c for row in classes for c in row} <= set("0123456789")
+    for path in (paths["float32"], served):
+        got = top(path)
+        assert got[0] == images and got[1] == classes, path
+        np.testing.assert_allclose(got[2], probabilities, atol=1e-5)
+    images8, classes8, probabilities8 = top(paths["int8"])
+    assert images8 == images
+    assert np.mean([a[0] == b[0] for a, b in zip(classes8, classes)]) >= 0.9
+    np.testing.assert_allclose(probabilities8[:, 0], probabilities[:, 0], atol=0.05)
 
 
 def test_int8_agrees_with_the_float_model(trained, exported):

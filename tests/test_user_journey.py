@@ -142,6 +142,8 @@ def journey(tmp_path_factory):
     j.run("export", ["export", model, "--format", "tflite", "saved_model", "--quantize", "none", "int8",
                      "--runs", "3"])
     j.run("predict", ["predict", model, "photos", "--format", "json", "--top", "3"])
+    j.run("predict int8", ["predict", "runs/resnet20-digits/model_int8.tflite", "photos", "--format", "json",
+                           "--top", "3"])
     j.run("fine-tune", ["train", "--weights", model, "--data", "more", "--epochs", "1", "--output", "runs",
                         "--run-name", "finetuned"])
     j.run("export fine-tuned", ["export", "runs/finetuned/model.keras", "--quantize", "int8", "--runs", "3"])
@@ -205,6 +207,20 @@ def test_predict_gives_the_models_own_classes(journey):
         assert [t["index"] for t in record["top"]] == list(np.argsort(-p)[:3]), record["image"]
         np.testing.assert_allclose([t["probability"] for t in record["top"]], np.sort(p)[::-1][:3], atol=1e-5)
         assert record["top"][0]["class"] == str(record["top"][0]["index"])
+
+
+def test_predict_runs_the_exported_int8_file(journey):
+    """`predict` on the int8 file export wrote, in a fresh process: the
+    run's class names, the .keras model's top class (the int8 file agreed
+    on 0.97 or more at export), and probabilities close to the model's."""
+    keras_records = [json.loads(line) for line in journey.step("predict")["out"].strip().splitlines()]
+    records = [json.loads(line) for line in journey.step("predict int8")["out"].strip().splitlines()]
+    assert [r["image"] for r in records] == [r["image"] for r in keras_records]
+    same = [r["top"][0]["class"] == k["top"][0]["class"] for r, k in zip(records, keras_records)]
+    assert np.mean(same) >= 0.9
+    for record, reference, agree in zip(records, keras_records, same):
+        if agree:
+            assert abs(record["top"][0]["probability"] - reference["top"][0]["probability"]) < 0.05, record
 
 
 def test_fine_tune_starts_from_the_trained_model_and_exports(journey):

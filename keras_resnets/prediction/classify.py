@@ -2,9 +2,11 @@
 
 The model is a trained `.keras` file (what `keras-resnets train` or `tune`
 saves: it takes raw `uint8` images and knows its class names and how its
-images are resized, `ResNetModel.set_labels`) or a registered model name with
-pretrained weights (the ImageNet classifier, its images normalized as the
-weights expect, inside the model). Images are read with
+images are resized, `ResNetModel.set_labels`), a file `keras-resnets export`
+wrote from one (a `.tflite` file, run by LiteRT, or a SavedModel folder; its
+class names and image transform from the `summary.json` of the run beside
+it), or a registered model name with pretrained weights (the ImageNet
+classifier, its images normalized as the weights expect, inside the model). Images are read with
 `keras.utils.load_img` (any format Pillow reads), made RGB, and brought to
 the model's size as its evaluation data was: resized to the square
 ("resize"), or the shorter side resized to size / 0.875 and the centre
@@ -41,20 +43,34 @@ class Classifier:
 
     Attributes:
         model: a `keras.Model` taking images of `image_size` (uint8, or
-            0..255 floats for a model with a float input).
+            0..255 floats for a model with a float input), or the path of
+            an exported file.
         class_names: the name of each output.
         wordnet_ids: ImageNet's WordNet ids of the outputs, or None.
         image_size: the side the images are brought to.
         image_transform: "resize" or "center_crop".
         softmax: whether the outputs are logits, to go through a softmax.
+        probabilities: whether the outputs are known to be probabilities
+            (an int8 file's, dequantized, sum to 1 only roughly); if
+            neither, outputs that do not sum to 1 go through a softmax.
+        run: the model as a function of a uint8 batch `[n, size, size, 3]`
+            (a NumPy array) to its outputs; by default `model`'s
+            `predict_on_batch`.
     """
 
-    model: keras.Model
+    model: object
     class_names: list
     wordnet_ids: list
     image_size: int
     image_transform: str
     softmax: bool
+    run: object = None
+    probabilities: bool = False
+
+    def __post_init__(self):
+        if self.run is None:
+            model, dtype = self.model, self.model.inputs[0].dtype
+            self.run = lambda batch: model.predict_on_batch(batch.astype(dtype))
 
 
 def _fixed_side(model):
@@ -71,12 +87,24 @@ def _is_probability(model):
 
 
 def _neighbour_summary(path):
-    """The class names of the run whose `summary.json` sits beside `path`."""
+    """The `summary.json` of the run beside `path` (a file or a SavedModel
+    folder), or {}."""
     summary = os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")
-    if os.path.isfile(summary):
+    if not os.path.isfile(summary):
+        return {}
+    try:
         with open(summary) as f:
-            return json.load(f).get("class_names")
-    return None
+            found = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{summary}, beside {path!r}, is not a readable training summary ({e}).") from None
+    return found if isinstance(found, dict) else {}
+
+
+def is_exported(path):
+    """Whether `path` names a file `keras-resnets export` writes that
+    `predict` reads: a `.tflite` file or a SavedModel folder."""
+    path = os.fspath(path)
+    return path.lower().endswith(".tflite") or os.path.isfile(os.path.join(path, "saved_model.pb"))
 
 
 def _names(count, class_names=None):
@@ -105,18 +133,23 @@ def load_classifier(model, weights=None, image_size=None):
             input side, else (a model taking any size) its architecture's
             reference size (224, or 32 for the CIFAR nets).
     """
-    if isinstance(model, str) and not model.lower().endswith(".keras") and not os.path.isfile(model):
+    exported = isinstance(model, (str, os.PathLike)) and is_exported(model)
+    if (isinstance(model, str) and not exported and not model.lower().endswith(".keras")
+            and not os.path.isfile(model)):
         return _named_classifier(model, "imagenet" if weights is None else weights, image_size)
     if weights is not None:
         raise UsageError(
             f"`weights` are for a model name; received weights={weights!r} with model={model!r}, which has "
             "its own. Allowed: weights=None."
         )
+    if exported:
+        return _exported_classifier(os.fspath(model), image_size)
     path = None
     if not isinstance(model, keras.Model):
         path = os.fspath(model)
         model = load_model(path, compile=False)
-    class_names = getattr(model, "class_names", None) or (_neighbour_summary(path) if path else None)
+    class_names = getattr(model, "class_names", None) or (_neighbour_summary(path).get("class_names")
+                                                           if path else None)
     names, ids = _names(int(model.outputs[0].shape[-1]), class_names)
     side = _fixed_side(model)
     if image_size is not None and side is not None and image_size != side:
@@ -129,6 +162,63 @@ def load_classifier(model, weights=None, image_size=None):
     return Classifier(model, names, ids, side or image_size or spec_size,
                       getattr(model, "image_transform", None) or "center_crop",
                       _is_probability(model) is False)
+
+
+def _exported_classifier(path, image_size):
+    """A `Classifier` running an exported file: a `.tflite` file in LiteRT
+    (XNNPACK) or a SavedModel's serving signature. It must take raw uint8
+    images (as the files of a model trained by `keras-resnets train` do, or
+    those exported with `mean` and `std`)."""
+    summary = _neighbour_summary(path)
+    if path.lower().endswith(".tflite"):
+        from keras_resnets.export.runtime import _run_interpreter, load_interpreter, tflite_ops
+        from keras_resnets.utils.validation import check_existing_file
+
+        check_existing_file("model", path, ("tflite",))
+        interpreter = load_interpreter(path)
+        last = [op["op"] for op in tflite_ops(path) if op["op"] not in ("QUANTIZE", "DEQUANTIZE")][-1:]
+        probabilities = last == ["SOFTMAX"]
+        detail = interpreter.get_input_details()[0]
+        shape = [int(d) for d in detail.get("shape_signature", detail["shape"])]
+        dtype, scaled = np.dtype(detail["dtype"]).name, bool(detail["quantization"][0])
+        classes = int(interpreter.get_output_details()[0]["shape"][-1])
+
+        def run(batch):
+            return _run_interpreter(interpreter, batch)
+    else:
+        from keras_resnets.export.serving import INPUT_NAME, SIGNATURE
+
+        try:
+            served = tf.saved_model.load(path).signatures[SIGNATURE]
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"{path!r} is not a SavedModel with a {SIGNATURE!r} signature ({e}).") from None
+        spec = served.structured_input_signature[1].get(INPUT_NAME)
+        if spec is None:
+            raise UsageError(f"{path!r}'s {SIGNATURE!r} signature takes no {INPUT_NAME!r}: not a file "
+                             "keras-resnets export wrote.")
+        shape, dtype, scaled = [-1 if d is None else int(d) for d in spec.shape], spec.dtype.name, False
+        key = next(iter(served.structured_outputs))
+        probabilities = key == "probabilities"  # a classifier's signature ends with its softmax
+        classes = int(served.structured_outputs[key].shape[-1])
+
+        def run(batch):
+            return served(**{INPUT_NAME: tf.constant(batch)})[key].numpy()
+    if dtype != "uint8" or scaled:
+        raise UsageError(
+            f"{path!r} takes {dtype} inputs{' (quantized)' if scaled else ''}, a float model's; predict reads "
+            "raw uint8 images: export a model that takes them (one trained by keras-resnets train), or "
+            "a float model with --mean and --std."
+        )
+    side = shape[1] if len(shape) == 4 and shape[1] == shape[2] and shape[1] > 0 else None
+    if image_size is not None and side is not None and image_size != side:
+        raise UsageError(f"`image_size` must be the model's input side, {side}; received image_size={image_size}.")
+    size = side or image_size or summary.get("image_size")
+    if not size:
+        raise UsageError(f"{path!r} takes images of any size and no summary.json beside it says which: "
+                         "pass image_size (--image-size).")
+    names, ids = _names(classes, summary.get("class_names"))
+    return Classifier(path, names, ids, int(size), summary.get("image_transform") or "center_crop", False,
+                      run=run, probabilities=probabilities)
 
 
 def _named_classifier(name, weights, image_size):
@@ -205,12 +295,12 @@ def predict_batches(classifier, images, top=None, batch_size=DEFAULT_BATCH_SIZE)
     if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or not 1 <= top <= count:
         raise UsageError(f"`top` must be an integer from 1 to the model's {count} classes; received top={top!r}.")
     items = _expand(images)
-    dtype = classifier.model.inputs[0].dtype
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
         batch = np.stack([_prepare(load(), classifier).numpy() for _, load in chunk])
-        scores = np.asarray(classifier.model.predict_on_batch(batch.astype(dtype)), dtype="float64")
-        if classifier.softmax or not (np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)):
+        scores = np.asarray(classifier.run(batch), dtype="float64")
+        summing_to_one = np.all(scores >= 0) and np.allclose(scores.sum(-1), 1, atol=1e-3)
+        if classifier.softmax or not (classifier.probabilities or summing_to_one):
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
         for (label, _), row in zip(chunk, scores):

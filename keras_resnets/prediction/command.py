@@ -17,6 +17,7 @@ from keras_resnets.utils.validation import UsageError, check_existing_file, int_
 EXAMPLES = """examples:
   keras-resnets predict saved_models/resnet20-digits/model.keras digit.png   # a trained model: its classes
   keras-resnets predict saved_models/resnet20-digits/model.keras ./digits --format json > predictions.jsonl
+  keras-resnets predict saved_models/resnet20-digits/model_int8.tflite ./digits   # a file export wrote
   keras-resnets predict resnet50 cat.jpg dog.jpg --top 3        # ImageNet weights (downloaded once)
   keras-resnets predict resnet50 --weights ./resnet50-0676ba61.pth ./photos
 """
@@ -30,13 +31,16 @@ def add_parser(subparsers):
         "predict",
         help="classify images with a trained model or pretrained weights",
         description="Prints the top classes of each image with their probabilities, one line per image. "
-        "MODEL is a .keras file saved by keras-resnets train or tune (its own class names) or a "
-        "registered model name with --weights (default imagenet: ImageNet's class names). Images of any "
-        "size and of any format Pillow reads; a folder is searched for images recursively.",
+        "MODEL is a .keras file saved by keras-resnets train or tune (its own class names), a .tflite "
+        "file or SavedModel folder that keras-resnets export wrote from one (run by LiteRT or TensorFlow; "
+        "class names from the summary.json beside it), or a registered model name with --weights (default "
+        "imagenet: ImageNet's class names). Images of any size and of any format Pillow reads; a folder is "
+        "searched for images recursively.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="a .keras file, or a registered model name")
+    p.add_argument("model", metavar="MODEL",
+                   help="a .keras file, an exported .tflite file or SavedModel folder, or a registered model name")
     p.add_argument("images", metavar="IMAGE", nargs="+", help="image files or folders of images")
     p.add_argument("--weights", metavar="SOURCE",
                    help="with a model name: imagenet (default), torchvision:TAG, timm:NAME.TAG, keras:imagenet "
@@ -52,19 +56,25 @@ def add_parser(subparsers):
 
 
 def _is_keras_file(model):
-    return model.lower().endswith(".keras") or os.path.isfile(model)
+    return model.lower().endswith(".keras") or (os.path.isfile(model) and not _is_exported(model))
+
+
+def _is_exported(model):
+    return model.lower().endswith(".tflite") or os.path.isfile(os.path.join(model, "saved_model.pb"))
 
 
 def validate(args):
     """Checks MODEL, --weights, IMAGE and --image-size without loading
-    anything: a whole .keras file or a registered name; weights a name has
+    anything: a whole .keras or .tflite file, a SavedModel folder or a
+    registered name; weights a name has
     a file for, or a whole checkpoint; images that exist (a folder holding
     some)."""
-    if _is_keras_file(args.model):
-        check_existing_file("MODEL", args.model, ("keras",))
+    if _is_keras_file(args.model) or _is_exported(args.model):
+        if not os.path.isdir(args.model):
+            check_existing_file("MODEL", args.model, ("tflite",) if _is_exported(args.model) else ("keras",))
         if args.weights is not None:
             raise UsageError(f"`--weights` is for a model name; received --weights={args.weights!r} with MODEL "
-                             f"{args.model!r}, a .keras model with its own weights. Allowed: leave it out.")
+                             f"{args.model!r}, a model file with its own weights. Allowed: leave it out.")
     else:
         spec = check_model_name("MODEL", args.model)
         weights = "imagenet" if args.weights is None else args.weights
