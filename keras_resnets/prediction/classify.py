@@ -124,8 +124,9 @@ def load_classifier(model, weights=None, image_size=None):
     """A `Classifier` from a `.keras` path, a `keras.Model` or a model name.
 
     Args:
-        model: the path of a `.keras` file, a `keras.Model`, or a registered
-            model name.
+        model: the path of a `.keras` file, of a `.tflite` file or
+            SavedModel folder that `keras-resnets export` wrote (taking raw
+            uint8 images), a `keras.Model`, or a registered model name.
         weights: with a model name: what the builders' `weights=` takes
             (default "imagenet"): a source or a checkpoint file with a
             classifier. Not with a `.keras` file or a model.
@@ -319,9 +320,11 @@ def predict(model, images, weights=None, top=None, image_size=None, batch_size=D
 
     Args:
         model: a trained `.keras` file (its class names come from the
-            model, or from the `summary.json` of its run), a `keras.Model`,
-            or a registered model name (with `weights`, default "imagenet":
-            ImageNet's class names).
+            model, or from the `summary.json` of its run), a `.tflite` file
+            or SavedModel folder exported from one (run by LiteRT or
+            TensorFlow; class names from the run's `summary.json`), a
+            `keras.Model`, or a registered model name (with `weights`,
+            default "imagenet": ImageNet's class names).
         images: an image file or folder (searched recursively for the image
             files Pillow reads), a list of them, or a uint8 array
             `[n, h, w, 3]`; any size, brought to the model's.
