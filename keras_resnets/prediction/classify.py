@@ -6,12 +6,12 @@ images are resized, `ResNetModel.set_labels`), a file `keras-resnets export`
 wrote from one (a `.tflite` file, run by LiteRT, or a SavedModel folder; its
 class names and image transform from the `summary.json` of the run beside
 it), or a registered model name with pretrained weights (the ImageNet
-classifier, its images normalized as the weights expect, inside the model). Images are read with
-`keras.utils.load_img` (any format Pillow reads), made RGB, and brought to
-the model's size as its evaluation data was: resized to the square
-("resize"), or the shorter side resized to size / 0.875 and the centre
-cropped ("center_crop", ImageNet's evaluation and the default of named
-weights); the same TensorFlow ops as `keras_resnets.data`'s evaluation
+classifier, its images normalized as the weights expect, inside the model).
+Images are read with `keras.utils.load_img` (any format Pillow reads), made
+RGB, and brought to the model's size as its evaluation data was: resized to
+the square ("resize"), or the shorter side resized to size / 0.875 and the
+centre cropped ("center_crop", ImageNet's evaluation and the default of
+named weights); the same TensorFlow ops as `keras_resnets.data`'s evaluation
 pipeline, so that a PNG scores what `model.evaluate` scores on it.
 """
 
