@@ -162,7 +162,7 @@ def load_classifier(model, weights=None, image_size=None):
         pass
     return Classifier(model, names, ids, side or image_size or spec_size,
                       getattr(model, "image_transform", None) or "center_crop",
-                      _is_probability(model) is False)
+                      _is_probability(model) is False, probabilities=_is_probability(model) is True)
 
 
 def _exported_classifier(path, image_size):
