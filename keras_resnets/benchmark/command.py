@@ -96,7 +96,7 @@ TRAINING_ONLY = {"--peers": ("peers", list(DEFAULT_PEERS)), "--precision": ("pre
                  "--no-litert": ("no_litert", False), "--by-layer": ("by_layer", False),
                  "--no-saved-model": ("no_saved_model", False)}
 BATCHED = {"--batch-size": ("batch_size", BATCH_SIZE), "--warmup": ("warmup", WARMUP)}  # --backend reads them
-BACKEND_READS = ("--peers", "--precision")  # --backend reads these too (torchvision peers only)
+BACKEND_READS = ("--peers", "--precision")  # --backend reads these too (PyTorch peers only)
 
 
 def _check_mode(args):
@@ -112,7 +112,8 @@ def _check_mode(args):
     mode = "--litert" if args.litert else "--backend" if args.backend else None
     if mode is None:
         return
-    ignored = {option: value for option, value in TRAINING_ONLY.items() if args.litert or option not in BACKEND_READS}
+    ignored = {option: value for option, value in TRAINING_ONLY.items()
+               if args.litert or option not in BACKEND_READS}
     ignored.update(BATCHED if args.litert else {})
     reads = ("--models, --image-size, --repeats, --group-width and --json (batch 1)" if args.litert else
              "--models, --image-size, --batch-size, --warmup, --repeats, --precision, --peers (PyTorch) "
