@@ -157,7 +157,7 @@ def test_truncated_model_and_tflite_files_are_found(trained, exported, tmp_path)
             assert file_kinds.damage(cut, kind), (path, fraction)
 
 
-def test_predict_reads_the_exported_files(trained, exported, tmp_path):
+def test_predict_reads_the_exported_files(trained, exported, tmp_path, capsys):
     """`keras_resnets.predict` on the .tflite files and a SavedModel in the
     run folder: the run's class names (from its summary.json), the .keras
     model's classes and probabilities (float32, SavedModel), and in int8
@@ -184,6 +184,15 @@ def test_predict_reads_the_exported_files(trained, exported, tmp_path):
     assert images8 == images
     assert np.mean([a[0] == b[0] for a, b in zip(classes8, classes)]) >= 0.9
     np.testing.assert_allclose(probabilities8[:, 0], probabilities[:, 0], atol=0.05)
+    # Away from its run folder a file has no class names or transform: said, not guessed silently.
+    alone = shutil.copy(paths["float32"], tmp_path / "alone.tflite")
+    with pytest.warns(UserWarning, match=r"No summary.json beside .*alone.tflite.*10 classes are named by their index"):
+        keras_resnets.predict(alone, str(tmp_path / "photos" / "3"), top=1)
+    capsys.readouterr()
+    assert cli_main(["predict", str(alone), str(tmp_path / "photos" / "3"), "--top", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3
+    assert err.startswith("keras-resnets predict: warning: No summary.json beside"), err
 
 
 def test_int8_agrees_with_the_float_model(trained, exported):

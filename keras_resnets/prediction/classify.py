@@ -18,6 +18,7 @@ pipeline, so that a PNG scores what `model.evaluate` scores on it.
 import dataclasses
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -35,6 +36,11 @@ from keras_resnets.utils.validation import UsageError
 
 DEFAULT_TOP = 5
 DEFAULT_BATCH_SIZE = 32
+
+
+class NoRunSummaryWarning(UserWarning):
+    """An exported file read without the `summary.json` of its run: its
+    class names and image transform are guessed."""
 
 
 @dataclasses.dataclass
@@ -217,6 +223,11 @@ def _exported_classifier(path, image_size):
     if not size:
         raise UsageError(f"{path!r} takes images of any size and no summary.json beside it says which: "
                          "pass image_size (--image-size).")
+    if not summary:
+        warnings.warn(f"No summary.json beside {path!r}: its {classes} classes are named by their index and "
+                      "images are brought to size by a centre crop. Keep an exported file in its run folder "
+                      "(export's default) for the run's class names and image transform.",
+                      NoRunSummaryWarning, stacklevel=3)
     names, ids = _names(classes, summary.get("class_names"))
     return Classifier(path, names, ids, int(size), summary.get("image_transform") or "center_crop", False,
                       run=run, probabilities=probabilities)

@@ -8,6 +8,8 @@ its probability) or, with `--format json`, one JSON object.
 
 import argparse
 import os
+import sys
+import warnings
 
 from keras_resnets.models.registry import check_model_name
 from keras_resnets.models.specs import check_image_size
@@ -113,10 +115,23 @@ def _check_image_argument(path):
 
 def run(args):
     """The `predict` handler: prints one line per image; exit status."""
-    from keras_resnets.prediction.classify import format_json, format_line, load_classifier, predict_batches
+    from keras_resnets.prediction.classify import (
+        NoRunSummaryWarning,
+        format_json,
+        format_line,
+        load_classifier,
+        predict_batches,
+    )
     from keras_resnets.utils.file_kinds import image_files
 
-    classifier = load_classifier(args.model, args.weights, args.image_size)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoRunSummaryWarning)
+        classifier = load_classifier(args.model, args.weights, args.image_size)
+    for w in caught:  # ours as one line, as the command's errors; others as Python shows them
+        if issubclass(w.category, NoRunSummaryWarning):
+            print(f"keras-resnets predict: warning: {w.message}", file=sys.stderr, flush=True)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     paths = [p for item in args.images for p in (image_files(item) if os.path.isdir(item) else [item])]
     width = max(len(p) for p in paths)
     for result in predict_batches(classifier, paths, args.top, args.batch_size):
