@@ -130,12 +130,11 @@ def main(argv=None):
         sys.exit("litert_profile needs Linux `perf` (Debian: apt-get install linux-perf).")
 
     import keras_resnets
-    from keras_resnets.benchmark.run import cpu_flags
+    from keras_resnets.benchmark.run import machine_info
     from keras_resnets.export import tflite
 
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    print(f"CPU: {cpu}, flags {' '.join(cpu_flags())}; {args.quantize}, {args.image_size} px, batch 1, "
+    machine = machine_info()
+    print(f"CPU: {machine['cpu']}, flags {' '.join(machine['cpu_flags'])}; {args.quantize}, {args.image_size} px, batch 1, "
           f"{args.threads} threads, {args.calls} calls, group width {args.group_width}")
     rows = []
     with tempfile.TemporaryDirectory() as folder:

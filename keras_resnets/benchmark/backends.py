@@ -124,11 +124,12 @@ def compare_backends(backends=BACKENDS, models=DEFAULT_MODELS, image_size=128, b
     backend "torchvision" (or "timm"); a record is `{"error": ...}` where a
     run failed (a backend not installed, say)."""
     from keras_resnets.benchmark.peers import TORCH_PEERS
+    from keras_resnets.benchmark.run import check_list
 
-    _check_names("--backend", backends, BACKENDS)
-    _check_names("--precision", precisions, PRECISIONS)
+    check_list("--backend", backends, BACKENDS)
+    check_list("--precision", precisions, PRECISIONS)
     if peers:
-        _check_names("--peers", peers, tuple(TORCH_PEERS))
+        check_list("--peers", peers, tuple(TORCH_PEERS))
     records = {}
     for backend in backends:
         for precision in precisions:
@@ -149,13 +150,6 @@ def compare_backends(backends=BACKENDS, models=DEFAULT_MODELS, image_size=128, b
     for peer in peers:
         _measure_peer(peer, TORCH_PEERS[peer], records, image_size, batch_size, warmup, repeats, precisions, log)
     return records
-
-
-def _check_names(option, names, allowed):
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise UsageError(f"`{option}` must be a non-empty list of {', '.join(allowed)}; "
-                         f"received {option}={','.join(names)}.")
 
 
 def _measure_peer(peer, label_and_name, records, image_size, batch_size, warmup, repeats, precisions, log):

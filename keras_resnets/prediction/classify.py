@@ -29,7 +29,7 @@ from keras_resnets.layers.preprocessing import ImagePreprocessing
 from keras_resnets.models.builder import build_model, weights_build_arguments
 from keras_resnets.models.registry import get_spec
 from keras_resnets.models.saving import load_model
-from keras_resnets.utils.file_kinds import image_files
+from keras_resnets.utils.file_kinds import image_files, is_exported_model
 from keras_resnets.weights.pretrained import load_weights
 from keras_resnets.weights.preprocessing import imagenet_classes
 from keras_resnets.utils.validation import UsageError
@@ -106,13 +106,6 @@ def _neighbour_summary(path):
     return found if isinstance(found, dict) else {}
 
 
-def is_exported(path):
-    """Whether `path` names a file `keras-resnets export` writes that
-    `predict` reads: a `.tflite` file or a SavedModel folder."""
-    path = os.fspath(path)
-    return path.lower().endswith(".tflite") or os.path.isfile(os.path.join(path, "saved_model.pb"))
-
-
 def _names(count, class_names=None):
     """(class names, WordNet ids): the given names, ImageNet's for 1000
     outputs, else the indices."""
@@ -140,7 +133,7 @@ def load_classifier(model, weights=None, image_size=None):
             input side, else (a model taking any size) its architecture's
             reference size (224, or 32 for the CIFAR nets).
     """
-    exported = isinstance(model, (str, os.PathLike)) and is_exported(model)
+    exported = isinstance(model, (str, os.PathLike)) and is_exported_model(model)
     if (isinstance(model, str) and not exported and not model.lower().endswith(".keras")
             and not os.path.isfile(model)):
         return _named_classifier(model, "imagenet" if weights is None else weights, image_size)

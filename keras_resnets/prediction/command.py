@@ -58,11 +58,7 @@ def add_parser(subparsers):
 
 
 def _is_keras_file(model):
-    return model.lower().endswith(".keras") or (os.path.isfile(model) and not _is_exported(model))
-
-
-def _is_exported(model):
-    return model.lower().endswith(".tflite") or os.path.isfile(os.path.join(model, "saved_model.pb"))
+    return model.lower().endswith(".keras") or (os.path.isfile(model) and not file_kinds.is_exported_model(model))
 
 
 def validate(args):
@@ -71,9 +67,10 @@ def validate(args):
     registered name; weights a name has
     a file for, or a whole checkpoint; images that exist (a folder holding
     some)."""
-    if _is_keras_file(args.model) or _is_exported(args.model):
+    exported = file_kinds.is_exported_model(args.model)
+    if exported or _is_keras_file(args.model):
         if not os.path.isdir(args.model):
-            check_existing_file("MODEL", args.model, ("tflite",) if _is_exported(args.model) else ("keras",))
+            check_existing_file("MODEL", args.model, ("tflite",) if exported else ("keras",))
         if args.weights is not None:
             raise UsageError(f"`--weights` is for a model name; received --weights={args.weights!r} with MODEL "
                              f"{args.model!r}, a model file with its own weights. Allowed: leave it out.")

@@ -164,6 +164,13 @@ folder of images is searched for (any case); an image file named on its own
 may have another ending Pillow reads."""
 
 
+def is_exported_model(path):
+    """Whether `path` names a model file `keras-resnets export` writes that
+    `predict` reads: a `.tflite` file or a SavedModel folder."""
+    path = os.fspath(path)
+    return path.lower().endswith(".tflite") or os.path.isfile(os.path.join(path, "saved_model.pb"))
+
+
 def image_files(folder):
     """The image files under `folder` (`IMAGE_FILE_EXTENSIONS`), recursively,
     sorted; hidden files and folders left out."""
