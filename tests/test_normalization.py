@@ -181,3 +181,65 @@ def test_models_use_it():
     model = keras_resnets.get_model("resnet20", input_shape=(16, 16, 3), classes=10)
     norms = [l for l in model._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
     assert norms and all(type(l) is BatchNormalization for l in norms)
+
+
+TWO_REPLICAS = """
+import json
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, numpy as np
+from keras_resnets.layers import BatchNormalization
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+result = {}
+for case in ("float32", "float64", "synchronized"):
+    dtype = "float64" if case == "float64" else "float32"
+    # Each replica's part of the batch from another distribution.
+    parts = [rng.normal(0.0, 1.0, (4, 3, 3, 8)), rng.normal(2.0, 3.0, (4, 3, 3, 8))]
+    with strategy.scope():
+        layer = BatchNormalization(momentum=0.9, dtype=dtype, synchronized=case == "synchronized")
+        layer.build((None, 3, 3, 8))
+    batch = strategy.experimental_distribute_values_from_function(
+        lambda context: tf.constant(parts[context.replica_id_in_sync_group], dtype))
+    strategy.run(tf.function(lambda x: layer(x, training=True)), args=(batch,))
+    result[case] = {
+        "mean": [np.asarray(v, "float64").tolist() for v in strategy.experimental_local_results(layer.moving_mean.value)],
+        "variance": [np.asarray(v, "float64").tolist()
+                     for v in strategy.experimental_local_results(layer.moving_variance.value)],
+        "parts": [p.tolist() for p in parts],
+    }
+print(json.dumps(result))
+"""
+
+
+def test_moving_statistics_are_averaged_across_replicas():
+    """Two replicas (MirroredStrategy on two logical CPUs), each training on
+    its own part of the batch: after one step both hold the moving mean of
+    the whole batch and the mean of the two parts' variances, on the fused
+    path (float32) and Keras's (float64); Keras 3's layer would leave each
+    replica the statistics of its own part. With Keras's `synchronized=True`
+    both follow the whole batch's moments (no averaging needed)."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import REPO, subprocess_env
+
+    out = subprocess.run([sys.executable, "-c", TWO_REPLICAS], cwd=REPO, env=subprocess_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for case, tol in (("float32", 1e-6), ("float64", 1e-12), ("synchronized", 1e-5)):
+        parts = [np.asarray(p) for p in result[case]["parts"]]
+        whole = np.concatenate(parts).reshape(-1, 8)
+        if case == "synchronized":
+            mean, variance = whole.mean(0), whole.var(0)
+        else:
+            mean = np.mean([p.reshape(-1, 8).mean(0) for p in parts], axis=0)
+            variance = np.mean([p.reshape(-1, 8).var(0) for p in parts], axis=0)
+        for replica in range(2):
+            np.testing.assert_allclose(result[case]["mean"][replica], 0.1 * mean, atol=tol, err_msg=case)
+            np.testing.assert_allclose(result[case]["variance"][replica], 0.9 + 0.1 * variance, atol=tol,
+                                       err_msg=case)

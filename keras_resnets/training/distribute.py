@@ -35,9 +35,10 @@ Rules:
   (`keras_resnets.layers.BatchNormalization`) where synchronized batch norm
   runs Keras's own arithmetic (with Keras's arithmetic on one device too:
   0.005).
-  `sync_batchnorm=False` keeps them per replica (cheaper, no extra all-reduce
-  per layer, but each replica normalizes a smaller batch: the results differ
-  from one device's).
+  `sync_batchnorm=False` keeps them per replica (cheaper: one all-reduce per
+  layer, of the moving statistics, which `BatchNormalization` averages
+  across replicas; but each replica normalizes a smaller batch: the results
+  differ from one device's).
 - Every worker runs every callback (a checkpoint reads variables that may be
   synchronized on read, which is a collective); only the chief writes into
   the run folder, the others into a temporary folder removed at the end.
