@@ -10,7 +10,10 @@ validation, as `summary.json` reports it):
 - `1 worker`: one process, `--strategy multiworker` with a one-worker
   `TF_CONFIG` (the `strategy.run` training step, no peer);
 - `2 workers`: two processes on 127.0.0.1, each training half of every global
-  batch, batch norm synchronized.
+  batch, batch norm synchronized;
+- `2 workers, local BN` (with `--local-batchnorm`): the same with batch norm
+  per worker (`train --local-batchnorm`: one all-reduce a layer, of the
+  moving statistics, instead of two).
 
 The global batch is the same in all three. On a 2-core machine the two
 workers share the cores, so no speed-up is expected: the numbers record the
@@ -39,13 +42,13 @@ def free_ports(n):
     return ports
 
 
-def run(workers, strategy, args, output, timeout):
+def run(workers, strategy, args, output, timeout, extra=()):
     """Images per second of one training run with `workers` processes."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(workers)]
     train = [sys.executable, "-m", "keras_resnets.cli", "train", "--model", args.model,
              "--image-size", str(args.image_size), "--batch-size", str(args.batch_size),
              "--epochs", str(args.epochs), "--precision", args.precision, "--strategy", strategy,
-             "--output", output, "--run-name", "run"]
+             "--output", output, "--run-name", "run", *extra]
     procs = []
     try:
         for index in range(workers):
@@ -77,20 +80,25 @@ def main():
     parser.add_argument("--epochs", type=int, default=3, help="at least 2: the first epoch (tracing) is not timed")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per run")
+    parser.add_argument("--local-batchnorm", action="store_true",
+                        help="also two workers with `train --local-batchnorm`")
     args = parser.parse_args()
 
+    runs = [("fit", 1, "none", ()), ("1 worker", 1, "multiworker", ()), ("2 workers", 2, "multiworker", ())]
+    if args.local_batchnorm:
+        runs.append(("2 workers, local BN", 2, "multiworker", ("--local-batchnorm",)))
     rows = []
-    for label, workers, strategy in (("fit", 1, "none"), ("1 worker", 1, "multiworker"), ("2 workers", 2, "multiworker")):
+    for label, workers, strategy, extra in runs:
         with tempfile.TemporaryDirectory() as output:
-            summary = run(workers, strategy, args, output, args.timeout)
+            summary = run(workers, strategy, args, output, args.timeout, extra)
         rows.append((label, workers, summary["replicas"], summary["train_images_per_second"]))
         print(f"{label:10s} done: {summary['train_images_per_second']} images/s", flush=True)
     base = rows[0][3]
     print(f"\n{args.model}, digits at {args.image_size} px, global batch {args.batch_size}, "
           f"{args.precision}, {os.cpu_count()} CPU cores")
-    print(f"{'run':10s} {'processes':>9s} {'replicas':>8s} {'images/s':>9s} {'vs fit':>7s}")
+    print(f"{'run':20s} {'processes':>9s} {'replicas':>8s} {'images/s':>9s} {'vs fit':>7s}")
     for label, workers, replicas, ips in rows:
-        print(f"{label:10s} {workers:9d} {replicas:8d} {ips:9.1f} {ips / base:7.2f}")
+        print(f"{label:20s} {workers:9d} {replicas:8d} {ips:9.1f} {ips / base:7.2f}")
 
 
 if __name__ == "__main__":
