@@ -240,11 +240,13 @@ for case in sys.argv[1:]:
             loop._freeze_batchnorm(net)
         net.compile(optimizer=recipes.make_optimizer(recipe, recipe.lr, 5, 1), loss=loss)
     # "fit": a user's own `model.fit` (each replica's batch norm normalizes
-    # its part of the batch); "steps": `train` under a strategy (batch norm
-    # synchronized); "local-steps": `train --local-batchnorm`.
-    if way == "steps":
+    # its part of the batch); "sync-fit": the same after
+    # `set_synchronized_batchnorm` (docs/distributed.md); "steps": `train`
+    # under a strategy (batch norm synchronized); "local-steps": `train
+    # --local-batchnorm`.
+    if way in ("steps", "sync-fit"):
         distribute.set_synchronized_batchnorm(net, True)
-    if way == "fit":
+    if way.endswith("fit"):
         net.fit(data, epochs=1, verbose=0)
     else:
         distribute.fit_distributed(net, strategy, loss, data, None, epochs=1, steps_per_epoch=5, verbose=0)
@@ -285,7 +287,8 @@ def test_every_recipe_keeps_the_replicas_of_every_variable_equal():
 
     cases = ["cifar:trained:steps:float32", "imagenet:trained:fit:float32", "finetune:frozen:fit:float32",
              "finetune:frozen:steps:float32", "finetune:trained:steps:float32",
-             "finetune:frozen:steps:mixed_bfloat16", "cifar:trained:local-steps:float32"]
+             "finetune:frozen:steps:mixed_bfloat16", "cifar:trained:local-steps:float32",
+             "cifar:trained:sync-fit:float32"]
     assert {case.split(":")[0] for case in cases} == set(recipes.RECIPES)
     out = subprocess.run([sys.executable, "-c", REPLICAS, *cases], cwd=REPO, env=subprocess_env(),
                          capture_output=True, text=True, timeout=600)
