@@ -210,6 +210,20 @@ for case in ("float32", "float64", "synchronized"):
                      for v in strategy.experimental_local_results(layer.moving_variance.value)],
         "parts": [p.tolist() for p in parts],
     }
+# Synchronized as `train` does, then called outside `strategy.run` (in the
+# strategy's scope, as a callback is): the moments of the batch it is given.
+from keras_resnets.training.distribute import set_synchronized_batchnorm
+whole = np.concatenate(parts)
+with strategy.scope():
+    layer = BatchNormalization(momentum=0.9)
+    model = keras.Sequential([keras.Input((3, 3, 8)), layer])
+    set_synchronized_batchnorm(model)
+    model(tf.constant(whole, "float32"), training=True)
+result["cross-replica"] = {"mean": [np.asarray(v, "float64").tolist()
+                                    for v in strategy.experimental_local_results(layer.moving_mean.value)],
+                           "variance": [np.asarray(v, "float64").tolist()
+                                        for v in strategy.experimental_local_results(layer.moving_variance.value)],
+                           "parts": [whole.tolist()]}
 print(json.dumps(result))
 """
 
@@ -220,7 +234,10 @@ def test_moving_statistics_are_averaged_across_replicas():
     the whole batch and the mean of the two parts' variances, on the fused
     path (float32) and Keras's (float64); Keras 3's layer would leave each
     replica the statistics of its own part. With Keras's `synchronized=True`
-    both follow the whole batch's moments (no averaging needed)."""
+    both follow the whole batch's moments (no averaging needed). A layer
+    synchronized as `train` does it, called in the strategy's scope outside
+    `strategy.run` (as a callback calls a model), takes the moments of the
+    batch it is given."""
     import json
     import subprocess
     import sys
@@ -231,10 +248,10 @@ def test_moving_statistics_are_averaged_across_replicas():
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    for case, tol in (("float32", 1e-6), ("float64", 1e-12), ("synchronized", 1e-5)):
+    for case, tol in (("float32", 1e-6), ("float64", 1e-12), ("synchronized", 1e-5), ("cross-replica", 1e-5)):
         parts = [np.asarray(p) for p in result[case]["parts"]]
         whole = np.concatenate(parts).reshape(-1, 8)
-        if case == "synchronized":
+        if case in ("synchronized", "cross-replica"):
             mean, variance = whole.mean(0), whole.var(0)
         else:
             mean = np.mean([p.reshape(-1, 8).mean(0) for p in parts], axis=0)

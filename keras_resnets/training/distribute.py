@@ -248,9 +248,11 @@ def _global_moments(layer, inputs, mask=None):
     rounding of a different summation order, grown over the steps); after
     one step this agrees to 1.2e-7.
     """
-    if mask is not None:
-        return type(layer)._moments(layer, inputs, mask)
     ctx = tf.distribute.get_replica_context()
+    if mask is not None or ctx is None:
+        # (None: a call in the strategy's cross-replica context, outside
+        # `strategy.run`, as a callback makes: the whole batch is this one.)
+        return type(layer)._moments(layer, inputs, mask)
     axes = layer._reduction_axes
     local_sum = tf.reduce_sum(inputs, axes, keepdims=True)
     local_count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(inputs), axes)), inputs.dtype)
