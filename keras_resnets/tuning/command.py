@@ -87,6 +87,9 @@ def add_parser(subparsers):
     p.add_argument("--directory", help="default: saved_models/tune-DATA")
     p.add_argument("--overwrite", action="store_true", help="replace a different search in --directory")
     p.add_argument("--seed", type=random_seed, default=0)
+    p.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored"],
+                   help="mirrored: each trial trains on every GPU of this host (global batch, batch norm "
+                   "synchronized); auto (default): mirrored if several GPUs are visible, else none")
     add_verbose(p)
     p.set_defaults(func=_tune, validate=validate, requires="tensorflow-backend")
 
@@ -110,7 +113,7 @@ def _tune(args):
         overwrite=args.overwrite, seed=args.seed, image_size=args.image_size,
         families=args.families, depths=args.depths, min_depth=args.min_depth,
         max_depth=args.max_depth, max_params=args.max_params, max_macs=args.max_macs,
-        max_latency_ms=args.max_latency_ms, verbose=verbosity(args),
+        max_latency_ms=args.max_latency_ms, verbose=verbosity(args), strategy=args.strategy,
     )
     print(
         f"best: trial {summary['best_trial']}, {summary['best_architecture']}: validation accuracy "

@@ -18,6 +18,7 @@ import numpy as np
 
 from keras_resnets.data import load_data
 from keras_resnets.training import callbacks as cb
+from keras_resnets.training.distribute import set_synchronized_batchnorm
 from keras_resnets.training.loop import build_for_fit, one_hot_labels, with_preprocessing
 from keras_resnets.training.precision import dtype_policy_restored, resolve_precision, set_precision
 from keras_resnets.training.recipes import get_recipe, make_optimizer, steps_per_epoch
@@ -342,16 +343,24 @@ class ResNetHyperModel(keras_tuner.HyperModel):
                                      label_smoothing=training["label_smoothing"])
         steps = steps_per_epoch(bundle.train_size, training["batch_size"])
         lr = training["learning_rate"] * training["batch_size"] / recipe.batch_size
-        model.compile(
-            optimizer=make_optimizer(recipe, lr, steps,
-                                     max(1, epochs - initial_epoch)),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-            metrics=["accuracy"],
-        )
-
-        nan_guard = cb.NaNGuard()
         train = one_hot_labels(bundle.train, bundle.num_classes)
-        build_for_fit(model, train.element_spec)
+        # Under KerasTuner's `distribution_strategy` the model was built in
+        # the strategy's scope; its optimizer and their variables must be
+        # too, or each replica steps its own copy (the replicas drift apart).
+        strategy = model.distribute_strategy
+        with strategy.scope():
+            model.compile(
+                optimizer=make_optimizer(recipe, lr, steps,
+                                         max(1, epochs - initial_epoch)),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+                metrics=["accuracy"],
+            )
+            build_for_fit(model, train.element_spec)
+        if strategy.num_replicas_in_sync > 1:
+            # As `train` does: each batch norm normalizes with the global
+            # batch's moments, so a trial trains as on one device.
+            set_synchronized_batchnorm(model)
+        nan_guard = cb.NaNGuard()
         try:
             history = model.fit(
                 train,

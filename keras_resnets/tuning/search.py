@@ -365,6 +365,20 @@ def _claim_directory(directory, settings, overwrite):
     write_json(path, settings)
 
 
+STRATEGIES = ("auto", "none", "mirrored")
+
+
+def _distribution(strategy):
+    """The `tf.distribute.MirroredStrategy` the trials train under, or None
+    (one device) for `strategy` ("auto": mirrored where several GPUs are
+    visible)."""
+    import tensorflow as tf
+
+    if strategy == "auto":
+        strategy = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
+    return tf.distribute.MirroredStrategy() if strategy == "mirrored" else None
+
+
 def tune(
     data="digits",
     tuner="hyperband",
@@ -379,6 +393,7 @@ def tune(
     hyperparameters=None,
     seed=0,
     verbose=0,
+    strategy="auto",
     **hypermodel_kwargs,
 ):
     """Runs an architecture and hyperparameter search and saves its results.
@@ -414,6 +429,12 @@ def tune(
         verbose: Keras `fit` verbosity of the trials' epochs: 0 (default:
             only the line per trial), 1 (the live progress bar), 2 (one line
             per epoch) or "auto" (1 on a terminal, else 2).
+        strategy: "auto" (default: "mirrored" if this host has several
+            GPUs, else "none"), "none" (one device) or "mirrored" (each
+            trial trains on every GPU of this host: KerasTuner's
+            `distribution_strategy`, a `tf.distribute.MirroredStrategy`).
+            The batch size is global and batch norm synchronized, as in
+            `train`, so a trial scores as on one device.
         **hypermodel_kwargs: `ResNetHyperModel` arguments: `image_size`,
             `families`, `depths`, `max_depth`, `max_params`, `max_macs`,
             `max_latency_ms`, ...
@@ -427,6 +448,7 @@ def tune(
     """
     started = time.time()
     check_choice("tuner", tuner, tuple(TUNERS))
+    check_choice("strategy", strategy, STRATEGIES)
     verbose = resolve_verbose(verbose)
     if time_budget is not None and (
         isinstance(time_budget, bool) or not isinstance(time_budget, (int, float))
@@ -465,6 +487,9 @@ def tune(
                    hyperparameters=hyperparameters.copy() if hyperparameters else None,
                    directory=directory, project_name="trials",
                    overwrite=False, max_consecutive_failed_trials=1000)
+    distribution = _distribution(strategy)
+    if distribution is not None:
+        options.update(distribution_strategy=distribution)
     if tuner == "hyperband":
         options.update(max_epochs=max_epochs, hyperband_iterations=hyperband_iterations)
     else:
@@ -519,7 +544,8 @@ def tune(
             model, final = _final_training(search, best_trial, model, final_epochs, deadline, verbose)
         cb.atomic_save(model, os.path.join(directory, "best.keras"))
         bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
-        model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
+        with keras_tuner.engine.tuner.maybe_distribute(distribution):
+            model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
         test = one_hot_labels(bundle.test, bundle.num_classes)
         test_loss, test_accuracy = model.evaluate(test, verbose=0)
     summary = {
@@ -547,6 +573,8 @@ def tune(
         "trials": len(rows),
         **{f"trials_{k}": v for k, v in counts.items()},
         "stopped_by": stopped_by,
+        "strategy": "none" if distribution is None else "mirrored",
+        "replicas": 1 if distribution is None else distribution.num_replicas_in_sync,
         "time_budget_minutes": time_budget,
         "wall_seconds": round(time.time() - started, 1),
         "versions": versions(),
