@@ -140,7 +140,13 @@ def resolve_strategy(strategy="auto", tpu=None):
     cluster = _tf_config().get("cluster", {})
     if sum(len(tasks) for tasks in cluster.values()) > 1:
         return "multiworker"
-    return "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
+    return "mirrored" if several_gpus() else "none"
+
+
+def several_gpus():
+    """Whether TensorFlow sees more than one GPU on this host (where
+    "auto" means "mirrored")."""
+    return len(tf.config.list_physical_devices("GPU")) > 1
 
 
 def make_strategy(strategy="auto", tpu=None):

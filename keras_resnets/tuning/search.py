@@ -372,11 +372,11 @@ def _distribution(strategy):
     """The `tf.distribute.MirroredStrategy` the trials train under, or None
     (one device) for `strategy` ("auto": mirrored where several GPUs are
     visible)."""
-    import tensorflow as tf
+    from keras_resnets.training.distribute import make_strategy, several_gpus
 
     if strategy == "auto":
-        strategy = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "none"
-    return tf.distribute.MirroredStrategy() if strategy == "mirrored" else None
+        strategy = "mirrored" if several_gpus() else "none"
+    return make_strategy("mirrored") if strategy == "mirrored" else None
 
 
 def tune(
@@ -544,7 +544,7 @@ def tune(
             model, final = _final_training(search, best_trial, model, final_epochs, deadline, verbose)
         cb.atomic_save(model, os.path.join(directory, "best.keras"))
         bundle = hypermodel._bundle(best_trial.hyperparameters.get("batch_size"))
-        with keras_tuner.engine.tuner.maybe_distribute(distribution):
+        with model.distribute_strategy.scope():  # where KerasTuner built it (as in `fit`)
             model.compile(loss="categorical_crossentropy", metrics=["accuracy"])
         test = one_hot_labels(bundle.test, bundle.num_classes)
         test_loss, test_accuracy = model.evaluate(test, verbose=0)
