@@ -20,7 +20,9 @@ __version__ = "0.1.0"
 from keras_resnets.models.registry import BUILDER_NAMES as _BUILDER_NAMES
 from keras_resnets.models.registry import get_spec, list_models
 from keras_resnets.models.specs import ModelSpec
+from keras_resnets.utils.backend import torch_before_tensorflow as _torch_before_tensorflow
 from keras_resnets.utils.lazy import attach as _attach
+from keras_resnets.utils.lazy import before_imported as _before_imported
 from keras_resnets.utils.lazy import when_imported as _when_imported
 
 __all__ = [
@@ -55,3 +57,4 @@ def _register_with_keras():
 
 
 _when_imported("keras", _register_with_keras)
+_before_imported("tensorflow", _torch_before_tensorflow)

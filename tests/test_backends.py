@@ -31,6 +31,7 @@ that gives their number and the command (conftest.py).
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -42,7 +43,7 @@ from safetensors.numpy import save_file
 import keras_resnets
 from keras_resnets.weights.layouts import to_state_dict
 
-from helpers import random_images, randomize_batchnorm, to_numpy
+from helpers import random_images, randomize_batchnorm, to_numpy, write_digit_folder
 
 # The exchange fixture (a subprocess per backend, about 100 s) is
 # session-scoped; pytest.ini's `--dist loadfile` keeps this module on one
@@ -230,3 +231,36 @@ def test_weights_files_load_on_every_backend(exchange, backend, case):
     for loaded in [case] + [f"{case}-pth"] * (backend == "torch" and case.endswith("safetensors")):
         ours = _outputs_of(results, backend, loaded, backend)
         assert _difference(ours, reference) <= TOLERANCE["inference"], loaded
+
+
+@pytest.mark.parametrize("backend", ["torch"])
+def test_the_command_line_trains_on_the_backend(backend, tmp_path):
+    """`KERAS_BACKEND=torch keras-resnets train`, as typed, then `predict` on
+    TensorFlow from the file it wrote, each in a process of its own. On
+    PyTorch the first died at once (a segmentation fault: torch's triton
+    loaded after TensorFlow) until `import keras_resnets` loaded triton first."""
+    command = shutil.which("keras-resnets", path=os.path.dirname(sys.executable))
+    assert command, 'the keras-resnets command is not installed beside this Python: pip install -e ".[test]"'
+    runs = tmp_path / "runs"
+    train = subprocess.run(
+        [command, "train", "--image-size", "16", "--epochs", "2", "--output", str(runs), "--run-name", "r",
+         "--verbose", "2"],
+        env=dict(os.environ, KERAS_BACKEND=backend), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert train.returncode == 0, f"exit status {train.returncode}:\n{train.stdout[-2000:]}\n{train.stderr[-3000:]}"
+    summary = json.loads((runs / "r" / "summary.json").read_text())
+    assert summary["versions"]["backend"] == backend and summary["epochs_logged"] == 2
+    assert f"test accuracy {summary['test_accuracy']:.4f}" in train.stdout
+    write_digit_folder(tmp_path / "digits", size=16, limit=3)
+    predict = subprocess.run(
+        [command, "predict", str(runs / "r" / "model.keras"), str(tmp_path / "digits"), "--format", "json"],
+        env=dict(os.environ, KERAS_BACKEND="tensorflow"), cwd=tmp_path, capture_output=True, text=True,
+        timeout=600)
+    assert predict.returncode == 0, predict.stderr[-3000:]
+    results = [json.loads(line) for line in predict.stdout.splitlines()]
+    paths = sorted(str(p) for p in (tmp_path / "digits").rglob("*.png"))
+    assert [r["image"] for r in results] == paths and len(paths) == 30
+    model = keras_resnets.load_model(runs / "r" / "model.keras")
+    images = np.stack([np.asarray(keras.utils.load_img(p)) for p in paths])
+    expected = to_numpy(model.predict(images, verbose=0))
+    assert [r["top"][0]["index"] for r in results] == list(expected.argmax(-1))
+    np.testing.assert_allclose([r["top"][0]["probability"] for r in results], expected.max(-1), atol=1e-5)

@@ -170,3 +170,53 @@ def test_commands_run_on_onednn_unless_the_user_chose():
     lines = out.stdout.splitlines()
     assert "onednn: False 0" in lines
     assert "after import: {}" in lines
+
+
+def test_a_hook_runs_before_the_module_and_not_on_a_look_up(tmp_path):
+    # Two real modules: `late` notes, when its code runs, whether `early`
+    # was loaded before it.
+    (tmp_path / "early_mod.py").write_text("")
+    (tmp_path / "late_mod.py").write_text("import sys\nEARLY_FIRST = 'early_mod' in sys.modules\n")
+    out = run_python(f"""
+        import importlib, importlib.util, sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from keras_resnets.utils.lazy import before_imported
+        calls = []
+        before_imported("late_mod", lambda: (calls.append(1), importlib.import_module("early_mod")))
+        assert importlib.util.find_spec("late_mod") is not None and calls == []  # a look-up: not yet
+        import late_mod
+        assert late_mod.EARLY_FIRST and calls == [1], (late_mod.EARLY_FIRST, calls)
+        before_imported("late_mod", lambda: calls.append(2))  # imported already: never
+        import late_mod
+        assert calls == [1]
+        print("ok")
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "ok"
+
+
+@pytest.mark.parametrize("backend, loaded", [("torch", True), ("tensorflow", False), ("jax", False)])
+def test_on_pytorch_triton_loads_before_tensorflow(tmp_path, backend, loaded):
+    # PyTorch's triton crashes the process when it is loaded after TensorFlow
+    # (`KERAS_BACKEND=torch keras-resnets train` died at once); torch is not
+    # installed here, so a package of that name notes what was loaded when
+    # its code ran: TensorFlow's modules and its native library.
+    (tmp_path / "triton").mkdir()
+    (tmp_path / "triton" / "__init__.py").write_text(
+        "import sys\n"
+        "TF_MODULES = 'tensorflow.python' in sys.modules\n"
+        "TF_LIBRARY = 'libtensorflow' in open('/proc/self/maps').read()\n"
+    )
+    out = run_python(f"""
+        import os, sys
+        os.environ["KERAS_BACKEND"] = {backend!r}
+        sys.path.insert(0, {str(tmp_path)!r})
+        import keras_resnets
+        from keras_resnets.utils.tf_logs import import_tensorflow
+        tf = import_tensorflow()  # as the command line does, first
+        assert tf.constant(1).numpy() == 1
+        triton = sys.modules.get("triton")
+        print("triton:", triton and (triton.TF_MODULES, triton.TF_LIBRARY))
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == ("triton: (False, False)" if loaded else "triton: None")

@@ -62,6 +62,23 @@ def configured_backend():
         return "tensorflow"
 
 
+def torch_before_tensorflow():
+    """Loads PyTorch's `triton` now if Keras runs on PyTorch (`import
+    keras_resnets` calls it just before TensorFlow is first imported).
+
+    `triton` (a dependency of the Linux `torch` wheels, which Keras's PyTorch
+    backend imports through `torch._dynamo`) crashes the process (a
+    segmentation fault in `triton._C.libtriton`) when it is loaded after
+    TensorFlow, and the command line imports TensorFlow first (its log lines,
+    its `tf.data` pipelines): `KERAS_BACKEND=torch keras-resnets train`
+    died at once. Loaded before TensorFlow, both work. Nothing happens on
+    the other backends or where triton is not installed.
+    """
+    if "triton" in sys.modules or configured_backend() != "torch" or importlib.util.find_spec("triton") is None:
+        return
+    import triton  # noqa: F401
+
+
 def tensorflow_installed():
     """Whether TensorFlow can be imported here (found, not imported)."""
     return importlib.util.find_spec("tensorflow") is not None

@@ -73,19 +73,32 @@ def when_imported(name, callback):
     if name in sys.modules:
         callback()
     else:
-        sys.meta_path.insert(0, _AfterImport(name, callback))
+        sys.meta_path.insert(0, _ImportHook(name, callback, before=False))
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    def __init__(self, name, callback):
-        self.name, self.callback = name, callback
+def before_imported(name, callback):
+    """Calls `callback()` just before the code of the top-level module `name`
+    runs at its first import; never if it is imported already.
+
+    As `when_imported`, a look-up that imports nothing
+    (`importlib.util.find_spec(name)`) does not call it. `import
+    keras_resnets` uses it to load PyTorch's `triton` before TensorFlow where
+    Keras runs on PyTorch (`keras_resnets.utils.backend.torch_before_tensorflow`).
+    """
+    if name not in sys.modules:
+        sys.meta_path.insert(0, _ImportHook(name, callback, before=True))
+
+
+class _ImportHook(importlib.abc.MetaPathFinder):
+    def __init__(self, name, callback, before):
+        self.name, self.callback, self.before = name, callback, before
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != self.name:
             return None
         spec = self._spec_after_this(fullname, path, target)
         if spec is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _CallbackLoader(spec.loader, self._done)
+            spec.loader = _CallbackLoader(spec.loader, self._run, self.before)
         return spec
 
     def _spec_after_this(self, fullname, path, target):
@@ -99,22 +112,25 @@ class _AfterImport(importlib.abc.MetaPathFinder):
                 return spec
         return None
 
-    def _done(self):
+    def _run(self):
         if self in sys.meta_path:
             sys.meta_path.remove(self)
         self.callback()
 
 
 class _CallbackLoader(importlib.abc.Loader):
-    def __init__(self, loader, callback):
-        self.loader, self.callback = loader, callback
+    def __init__(self, loader, callback, before):
+        self.loader, self.callback, self.before = loader, callback, before
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
+        if self.before:
+            self.callback()
         self.loader.exec_module(module)
-        self.callback()
+        if not self.before:
+            self.callback()
 
     def __getattr__(self, attribute):  # get_data, get_filename, is_package, ...
         return getattr(self.loader, attribute)
