@@ -1,5 +1,7 @@
 """`tflite`: a LiteRT (TensorFlow Lite) flatbuffer, float or quantized."""
 
+import contextlib
+import logging
 import os
 import re
 import warnings
@@ -204,6 +206,20 @@ def tflite(
     return path
 
 
+@contextlib.contextmanager
+def _without_log_line(logger, start):
+    """Drops the records of the Python logger `logger` that start with `start`."""
+    def keep(record):
+        return not record.getMessage().startswith(start)
+
+    found = logging.getLogger(logger)
+    found.addFilter(keep)
+    try:
+        yield
+    finally:
+        found.removeFilter(keep)
+
+
 def _convert(model, options, min_group_width=None):
     """The TFLite converter on the model's inference function (its grouped
     convolutions merged up to `min_group_width` input channels a group,
@@ -214,7 +230,8 @@ def _convert(model, options, min_group_width=None):
     import tensorflow as tf
     from tensorflow.lite.python.convert_phase import ConverterError
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model, min_group_width)])
+    with _without_log_line("absl", "Please consider providing the trackable_obj"):  # (the frozen graph, chosen)
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([inference_function(model, min_group_width)])
     for key, value in options.pop("target_spec").items():
         setattr(converter.target_spec, key, value)
     for key, value in options.items():
