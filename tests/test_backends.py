@@ -247,6 +247,7 @@ def test_the_command_line_trains_on_the_backend(backend, tmp_path):
          "--verbose", "2"],
         env=dict(os.environ, KERAS_BACKEND=backend), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert train.returncode == 0, f"exit status {train.returncode}:\n{train.stdout[-2000:]}\n{train.stderr[-3000:]}"
+    assert "CUDA initialization" not in train.stderr, train.stderr  # torch imported after TensorFlow's failed CUDA start
     summary = json.loads((runs / "r" / "summary.json").read_text())
     assert summary["versions"]["backend"] == backend and summary["epochs_logged"] == 2
     assert f"test accuracy {summary['test_accuracy']:.4f}" in train.stdout

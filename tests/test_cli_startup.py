@@ -196,17 +196,21 @@ def test_a_hook_runs_before_the_module_and_not_on_a_look_up(tmp_path):
 
 
 @pytest.mark.parametrize("backend, loaded", [("torch", True), ("tensorflow", False), ("jax", False)])
-def test_on_pytorch_triton_loads_before_tensorflow(tmp_path, backend, loaded):
+def test_on_pytorch_triton_and_torch_load_before_tensorflow(tmp_path, backend, loaded):
     # PyTorch's triton crashes the process when it is loaded after TensorFlow
-    # (`KERAS_BACKEND=torch keras-resnets train` died at once); torch is not
-    # installed here, so a package of that name notes what was loaded when
-    # its code ran: TensorFlow's modules and its native library.
+    # (`KERAS_BACKEND=torch keras-resnets train` died at once), and torch
+    # imported after TensorFlow warned at its CUDA check where TensorFlow had
+    # failed its own. torch is not installed here, so packages of those
+    # names note what was loaded when they ran: TensorFlow's modules and its
+    # native library.
+    probe = ("import sys\n"
+             "def tensorflow_loaded():\n"
+             "    return ('tensorflow.python' in sys.modules, 'libtensorflow' in open('/proc/self/maps').read())\n")
     (tmp_path / "triton").mkdir()
-    (tmp_path / "triton" / "__init__.py").write_text(
-        "import sys\n"
-        "TF_MODULES = 'tensorflow.python' in sys.modules\n"
-        "TF_LIBRARY = 'libtensorflow' in open('/proc/self/maps').read()\n"
-    )
+    (tmp_path / "triton" / "__init__.py").write_text(probe + "SEEN = tensorflow_loaded()\n")
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        probe + "SEEN = tensorflow_loaded()\n")
     out = run_python(f"""
         import os, sys
         os.environ["KERAS_BACKEND"] = {backend!r}
@@ -215,8 +219,9 @@ def test_on_pytorch_triton_loads_before_tensorflow(tmp_path, backend, loaded):
         from keras_resnets.utils.tf_logs import import_tensorflow
         tf = import_tensorflow()  # as the command line does, first
         assert tf.constant(1).numpy() == 1
-        triton = sys.modules.get("triton")
-        print("triton:", triton and (triton.TF_MODULES, triton.TF_LIBRARY))
+        for name in ("triton", "torch"):
+            print(name, getattr(sys.modules.get(name), "SEEN", None))
     """)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[0] == ("triton: (False, False)" if loaded else "triton: None")
+    assert out.stdout.splitlines()[:2] == (["triton (False, False)", "torch (False, False)"] if loaded
+                                           else ["triton None", "torch None"])

@@ -63,20 +63,27 @@ def configured_backend():
 
 
 def torch_before_tensorflow():
-    """Loads PyTorch's `triton` now if Keras runs on PyTorch (`import
-    keras_resnets` calls it just before TensorFlow is first imported).
+    """Where Keras runs on PyTorch, loads what of PyTorch must come before
+    TensorFlow (`import keras_resnets` calls it just before TensorFlow is
+    first imported; the command line imports TensorFlow first, for its log
+    lines and its `tf.data` pipelines). Nothing happens on the other backends.
 
-    `triton` (a dependency of the Linux `torch` wheels, which Keras's PyTorch
-    backend imports through `torch._dynamo`) crashes the process (a
-    segmentation fault in `triton._C.libtriton`) when it is loaded after
-    TensorFlow, and the command line imports TensorFlow first (its log lines,
-    its `tf.data` pipelines): `KERAS_BACKEND=torch keras-resnets train`
-    died at once. Loaded before TensorFlow, both work. Nothing happens on
-    the other backends or where triton is not installed.
+    - `triton` (a dependency of the Linux `torch` wheels, which Keras's
+      PyTorch backend imports through `torch._dynamo`) crashes the process (a
+      segmentation fault in `triton._C.libtriton`) when it is loaded after
+      TensorFlow: `KERAS_BACKEND=torch keras-resnets train` died at once.
+    - torch itself: imported after TensorFlow had failed its own CUDA start
+      (a machine without a GPU), a CUDA build of torch warned "CUDA
+      initialization: Unexpected error from cudaGetDeviceCount()" at the
+      CUDA check that Keras's PyTorch backend makes, on every command.
+      Imported first, it answers quietly.
     """
-    if "triton" in sys.modules or configured_backend() != "torch" or importlib.util.find_spec("triton") is None:
+    if configured_backend() != "torch":
         return
-    import triton  # noqa: F401
+    if "triton" not in sys.modules and importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401
 
 
 def tensorflow_installed():
