@@ -82,8 +82,9 @@ def before_imported(name, callback):
 
     As `when_imported`, a look-up that imports nothing
     (`importlib.util.find_spec(name)`) does not call it. `import
-    keras_resnets` uses it to load PyTorch's `triton` and torch before TensorFlow where
-    Keras runs on PyTorch (`keras_resnets.utils.backend.torch_before_tensorflow`).
+    keras_resnets` uses it to load PyTorch's `triton` and torch before
+    TensorFlow where Keras runs on PyTorch
+    (`keras_resnets.utils.backend.torch_before_tensorflow`).
     """
     if name not in sys.modules:
         sys.meta_path.insert(0, _ImportHook(name, callback, before=True))
