@@ -7,6 +7,7 @@ from keras_resnets.layers import (
     GroupedConv2D,
     IdentityShortcut,
     ProjectionShortcut,
+    Stem,
 )
 
 from helpers import random_images, run_layer_test, to_numpy
@@ -234,3 +235,55 @@ def test_he_normal_fan_out_compiles_once_for_many_kernel_shapes_on_jax():
     seeded = HeNormalFanOut(seed=3)
     np.testing.assert_allclose(to_numpy(jax.jit(lambda: seeded((3, 3, 5, 7)))()), to_numpy(seeded((3, 3, 5, 7))),
                                atol=1e-6)
+
+
+FROZEN_CASES = {
+    # layer, its input shape, the layers with weights inside it to freeze
+    "bottleneck_se": (lambda: BottleneckBlock(16, strides=2, groups=2, width_per_group=32, attention="se"),
+                      (2, 16, 16, 8), ["bn1", "shortcut/bn", "attention/fc2"]),
+    "basic_eca_C": (lambda: BasicBlock(8, attention="eca", shortcut="C"), (2, 16, 16, 8), ["bn2", "attention"]),
+    "preact_D": (lambda: BasicBlock(8, strides=2, preactivation=True, shortcut="D"), (2, 16, 16, 4),
+                 ["preact_bn", "shortcut/conv"]),
+    "stem_deep": (lambda: Stem("deep", filters=8), (2, 32, 32, 3), None),
+}
+
+
+@pytest.mark.parametrize("case", list(FROZEN_CASES))
+def test_frozen_sublayers_survive_config_and_keras_file(case, tmp_path):
+    """Keras saves a layer's own `trainable`, not that of the layers it
+    makes: batch norm frozen inside a block came back trainable from a
+    `.keras` file (in training mode, with the optimizer's saved state
+    dropped). The paths in the config freeze them again."""
+    import keras
+
+    make, shape, paths = FROZEN_CASES[case]
+    layer = make()
+    layer.build(shape)
+    if paths is None:  # the batch norms of the stem
+        paths = [p for p, sub in layer._sublayers_by_path().items() if isinstance(sub, keras.layers.BatchNormalization)]
+        assert len(paths) == 3
+    for path in paths:
+        layer._sublayers_by_path()[path].trainable = False
+    frozen = {p for p, sub in layer._sublayers_by_path().items() if not sub.trainable}
+    assert sorted(layer.get_config()["frozen_sublayers"]) == sorted(paths)
+    trainable = [v.path for v in layer.trainable_variables]
+    # get_config / from_config
+    copy = type(layer).from_config(layer.get_config())
+    copy.build(shape)
+    assert {p for p, sub in copy._sublayers_by_path().items() if not sub.trainable} == frozen
+    assert len(copy.trainable_variables) == len(trainable) < len(copy.weights)
+    # a .keras file: the same trainable variables, and the frozen batch norms
+    # in inference mode in a training step, as before saving
+    x = random_images(shape)
+    inputs = keras.Input(shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert [v.path for v in loaded.trainable_variables] == [v.path for v in model.trainable_variables]
+    np.testing.assert_allclose(to_numpy(loaded(x, training=True)), to_numpy(model(x, training=True)), atol=1e-5)
+    # unfrozen, nothing is left in the config
+    for path in paths:
+        layer._sublayers_by_path()[path].trainable = True
+    assert "frozen_sublayers" not in layer.get_config()
+    with pytest.raises(ValueError, match=r"`frozen_sublayers` names layers that .* does not have: \['bn9'\]"):
+        type(layer).from_config({**layer.get_config(), "frozen_sublayers": ["bn9"]}).build(shape)

@@ -16,6 +16,7 @@ import pathlib
 import re
 import shutil
 import threading
+import warnings
 
 import keras
 import numpy as np
@@ -151,8 +152,20 @@ def test_train_from_a_named_source(checkpoint, photos, local_source, tmp_path):
                                       reference.get_layer(name).norms[0].moving_mean.numpy())
     # The saved model takes raw uint8 images, normalizes them itself and
     # knows its classes.
-    saved = keras.saving.load_model(tmp_path / "resnet18-photos" / "model.keras")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        saved = keras.saving.load_model(tmp_path / "resnet18-photos" / "model.keras")
     assert saved.inputs[0].dtype == "uint8" and list(saved.class_names) == ["blue", "green", "red"]
+    # Its batch norm comes back frozen, so the saved optimizer state fits
+    # (Keras dropped it, with a warning, when the blocks' batch norm came
+    # back trainable); a run that starts from the file trains what its recipe says.
+    assert not [str(w.message) for w in caught if "optimizer" in str(w.message)]
+    norms = [l for l in saved._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(norms) == 20 and not any(n.trainable for n in norms)
+    assert len(saved.trainable_variables) == len(net.trainable_variables) == 22  # 20 convs, the classifier
+    bundle = load_data(str(photos), image_size=32, batch_size=8)
+    again, _, _ = continued_model(str(tmp_path / "resnet18-photos" / "model.keras"), bundle)
+    assert all(n.trainable for n in again._flatten_layers() if isinstance(n, keras.layers.BatchNormalization))
     images = np.random.default_rng(3).integers(0, 256, (2, 32, 32, 3)).astype("uint8")
     np.testing.assert_allclose(saved.predict(images, verbose=0), net.predict(images, verbose=0), atol=1e-5)
 

@@ -157,7 +157,7 @@ def run(args):
     from keras_resnets.models.saving import load_model
 
     targets = _targets(args)
-    model = load_model(args.model)
+    model = load_model(args.model, compile=False)  # (its optimizer is not needed)
     shape, dtype = model_input(model)
     if dtype == "uint8" and (args.mean or args.std):
         given = " ".join(f"--{name} {' '.join(f'{v:g}' for v in values)}"

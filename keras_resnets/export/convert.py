@@ -20,6 +20,7 @@ from keras_resnets.export.common import (
     normalized_model,
 )
 from keras_resnets.training.callbacks import atomic_path
+from keras_resnets.utils.tf_logs import native_stderr_without
 from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
 QUANTIZATIONS = (None, "float16", "dynamic", "int8")
@@ -237,7 +238,8 @@ def _convert(model, options, min_group_width=None):
     for key, value in options.items():
         setattr(converter, key, value)
     try:
-        with warnings.catch_warnings():
+        # (the quantizer's C++ prints its settings: "fully_quantize: 0, inference_type: 6, ...")
+        with warnings.catch_warnings(), native_stderr_without(lambda line: line.startswith(b"fully_quantize: ")):
             # A uint8 model's input is uint8 already: it needs no statistics.
             warnings.filterwarnings("ignore", "Statistics for quantized inputs")
             return converter.convert()

@@ -25,7 +25,12 @@ import math
 import keras
 from keras import ops
 
-from keras_resnets.layers.common import HE_NORMAL_FAN_OUT, conv_initializer, serialize_initializer
+from keras_resnets.layers.common import (
+    HE_NORMAL_FAN_OUT,
+    KeepsFrozenSublayers,
+    conv_initializer,
+    serialize_initializer,
+)
 from keras_resnets.models.specs import ATTENTIONS
 from keras_resnets.utils.validation import UsageError, check_choice, check_positive_int
 
@@ -50,7 +55,7 @@ def check_se_ratio(ratio):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class SqueezeExcite(keras.layers.Layer):
+class SqueezeExcite(KeepsFrozenSublayers, keras.layers.Layer):
     """Squeeze-and-excitation: `x * sigmoid(fc2(relu(fc1(mean(x)))))`.
 
     Args:
@@ -82,6 +87,7 @@ class SqueezeExcite(keras.layers.Layer):
         pooled = (input_shape[0], 1, 1, channels)
         self.fc1.build(pooled)
         self.fc2.build((input_shape[0], 1, 1, reduced))
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs):
@@ -100,7 +106,7 @@ class SqueezeExcite(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class EfficientChannelAttention(keras.layers.Layer):
+class EfficientChannelAttention(KeepsFrozenSublayers, keras.layers.Layer):
     """ECA: `x * sigmoid(conv1d(mean(x)))`, the 1D convolution across channels.
 
     Args:
@@ -130,6 +136,7 @@ class EfficientChannelAttention(keras.layers.Layer):
         self.conv = keras.layers.Conv1D(1, size, padding="same", use_bias=False, name="conv",
                                         dtype=self.dtype_policy)
         self.conv.build((input_shape[0], channels, 1))
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs):

@@ -26,6 +26,7 @@ from keras import ops
 
 from keras_resnets.layers.attention import ATTENTIONS, check_se_ratio, make_attention
 from keras_resnets.layers.common import (
+    KeepsFrozenSublayers,
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_layers,
@@ -48,7 +49,7 @@ from keras_resnets.utils.validation import (
 )
 
 
-class ResidualBlock(keras.layers.Layer):
+class ResidualBlock(KeepsFrozenSublayers, keras.layers.Layer):
     """Shared machinery of `BasicBlock` and `BottleneckBlock`.
 
     A subclass states its residual branch with `branch_convs()`, a list of
@@ -210,6 +211,7 @@ class ResidualBlock(keras.layers.Layer):
                 norm.build(shape)
         if self.attention_layer is not None:
             self.attention_layer.build(shape)
+        self._freeze_sublayers()
         self.built = True
 
     @property

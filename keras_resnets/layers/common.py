@@ -15,6 +15,78 @@ from keras_resnets.utils.validation import UsageError
 HE_NORMAL_FAN_OUT = "he_normal_fan_out"
 
 
+class KeepsFrozenSublayers:
+    """A mixin for the layers that hold layers of their own (blocks, stems,
+    projections, attention): which of those are frozen (`trainable=False`
+    inside a trainable layer) survives `get_config`/`from_config` and a
+    `.keras` file, as a functional model's own layers' flags do.
+
+    Keras saves a layer's own `trainable`, not those of the layers it makes
+    itself: batch norm frozen inside the blocks (the `finetune` recipe, a
+    detection backbone's frozen batch norm) came back trainable from a
+    `.keras` file, training again and in training mode, and the saved
+    optimizer no longer fitted the model's trainable variables (Keras warned
+    "Skipping variable loading for optimizer" and dropped its state).
+
+    The config gains `"frozen_sublayers"`, the paths of the frozen layers
+    by name (`"bn1"`, `"shortcut/bn"`), only where there are some; a
+    subclass's `build` ends with `self._freeze_sublayers()`, which freezes
+    them again once every layer exists (a block makes its shortcut there).
+    """
+
+    def __init__(self, *args, frozen_sublayers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self._frozen_paths = tuple(frozen_sublayers)
+
+    def _sublayers_by_path(self):
+        found = {}
+
+        def walk(layer, prefix):
+            for sub in layer._flatten_layers(include_self=False, recursive=False):
+                path = prefix + sub.name
+                found[path] = sub
+                walk(sub, path + "/")
+
+        walk(self, "")
+        return found
+
+    def frozen_sublayers(self):
+        """The paths of the layers with weights inside this one that are
+        frozen while this one is trainable, outermost only; before `build`,
+        with those still to be frozen then."""
+        layers = self._sublayers_by_path()
+        frozen = [path for path, sub in layers.items()
+                  if not sub.trainable and sub.weights and all(p.trainable for p in self._parents(path))]
+        if not self.built:
+            frozen += [path for path in self._frozen_paths if path not in layers]
+        return frozen
+
+    def _parents(self, path):
+        layers = self._sublayers_by_path()
+        parts = path.split("/")
+        return [self] + [layers["/".join(parts[:i])] for i in range(1, len(parts))]
+
+    def _freeze_sublayers(self):
+        if not self._frozen_paths:
+            return
+        layers = self._sublayers_by_path()
+        unknown = [path for path in self._frozen_paths if path not in layers]
+        if unknown:
+            raise ValueError(
+                f"`frozen_sublayers` names layers that {self.name!r} does not have: {unknown}; it has "
+                f"{sorted(layers)}."
+            )
+        for path in self._frozen_paths:
+            layers[path].trainable = False
+
+    def get_config(self):
+        config = super().get_config()
+        frozen = self.frozen_sublayers()
+        if frozen:
+            config["frozen_sublayers"] = frozen
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_resnets")
 class HeNormalFanOut(keras.initializers.VarianceScaling):
     """He et al.'s normal of variance 2 / fan_out, as torchvision initializes.

@@ -16,6 +16,7 @@ import keras
 from keras import ops
 
 from keras_resnets.layers.common import (
+    KeepsFrozenSublayers,
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_initializer,
@@ -99,7 +100,7 @@ class IdentityShortcut(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class ProjectionShortcut(keras.layers.Layer):
+class ProjectionShortcut(KeepsFrozenSublayers, keras.layers.Layer):
     """Projection shortcut: a 1x1 convolution, then batch normalization.
 
     Options B and C of the ResNet paper, and with `avg_down=True` the "D"
@@ -184,6 +185,7 @@ class ProjectionShortcut(keras.layers.Layer):
 
     def build(self, input_shape):
         build_sequence([*self.pool, *(l for l in (self.conv, self.bn) if l is not None)], input_shape)
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs, training=None):

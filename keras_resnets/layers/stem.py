@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_resnets.layers.common import (
+    KeepsFrozenSublayers,
     HE_NORMAL_FAN_OUT,
     build_sequence,
     conv_layers,
@@ -19,7 +20,7 @@ STEMS = tuple(STEM_STRIDES)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class StemPool(keras.layers.Layer):
+class StemPool(KeepsFrozenSublayers, keras.layers.Layer):
     """The stem's max-pool: 3x3, stride 2, one pixel of padding on each side
     (PyTorch's `MaxPool2d(3, 2, padding=1)`).
 
@@ -43,6 +44,7 @@ class StemPool(keras.layers.Layer):
     def build(self, input_shape):
         n, h, w, c = input_shape
         self.pool.build((n, None if h is None else h + 2, None if w is None else w + 2, c))
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs):
@@ -61,7 +63,7 @@ class StemPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class StemConvPool(keras.layers.Layer):
+class StemConvPool(KeepsFrozenSublayers, keras.layers.Layer):
     """The stem's downsampling as a convolution instead of a max-pool: 3x3,
     stride 2, then BN and ReLU, the channels kept (ResNet-RS, Bello et al.
     2021; timm's `replace_stem_pool=True`).
@@ -90,6 +92,7 @@ class StemConvPool(keras.layers.Layer):
         self.norm = BatchNormalization(epsilon=self.bn_epsilon, momentum=self.bn_momentum, name="bn",
                                        dtype=self.dtype_policy)
         self.norm.build(build_sequence(self.conv, input_shape))
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs, training=None):
@@ -106,7 +109,7 @@ class StemConvPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_resnets")
-class Stem(keras.layers.Layer):
+class Stem(KeepsFrozenSublayers, keras.layers.Layer):
     """The first layers of a ResNet.
 
     - "imagenet": 7x7 convolution with stride 2, then 3x3 max-pool with
@@ -234,6 +237,7 @@ class Stem(keras.layers.Layer):
                 norm.build(shape)
         if self.pool is not None:
             self.pool.build(shape)
+        self._freeze_sublayers()
         self.built = True
 
     def call(self, inputs, training=None):

@@ -102,6 +102,12 @@ def continued_model(path, bundle, **model_kwargs):
             f"builder arguments {sorted(model_kwargs)}. Allowed: none with a .keras model."
         )
     earlier = load_model(path, compile=False)
+    # What trains is the recipe's to say: a model saved with frozen layers
+    # (batch norm, after `finetune`) keeps them frozen in its file. (Each
+    # layer: `earlier.trainable = True` leaves them be when the model's
+    # own flag is True already.)
+    for layer in earlier._flatten_layers(include_self=True):
+        layer.trainable = True
     normalization = "earlier model" if normalizes_images(earlier) else "data"
     earlier = _for_data(earlier, bundle, normalize=normalization == "data")
     names = getattr(earlier, "class_names", None)

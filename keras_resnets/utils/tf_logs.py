@@ -20,6 +20,7 @@ Example:
 <module 'tensorflow' ...>
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -69,23 +70,31 @@ def import_tensorflow(level=None):
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     level = min_log_level() if level is None else level
+    with native_stderr_without(lambda line: is_hidden(line, level)):
+        import tensorflow
+    return tensorflow
+
+
+@contextlib.contextmanager
+def native_stderr_without(hidden):
+    """Within the block, what anything (C++ included) writes to file
+    descriptor 2 goes to a temporary file; at its end, every line for which
+    `hidden(line)` (bytes) is false is written back, in order."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no file descriptor 2 to redirect
-        import tensorflow
-
-        return tensorflow
+        yield
+        return
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow
+            yield
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            shown = [line for line in captured.read().splitlines(keepends=True) if not is_hidden(line, level)]
+            shown = [line for line in captured.read().splitlines(keepends=True) if not hidden(line)]
             if shown:
                 os.write(2, b"".join(shown))
-    return tensorflow
