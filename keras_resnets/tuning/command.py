@@ -3,7 +3,13 @@
 import argparse
 
 from keras_resnets.training.command import add_verbose, verbosity
-from keras_resnets.tuning.settings import DEFAULT_MAX_EPOCHS, FAMILIES, TUNER_NAMES, default_directory
+from keras_resnets.tuning.settings import (
+    DEFAULT_MAX_EPOCHS,
+    FAMILIES,
+    STRATEGIES,
+    TUNER_NAMES,
+    default_directory,
+)
 from keras_resnets.utils.validation import (
     UsageError,
     check_data,
@@ -87,7 +93,7 @@ def add_parser(subparsers):
     p.add_argument("--directory", help="default: saved_models/tune-DATA")
     p.add_argument("--overwrite", action="store_true", help="replace a different search in --directory")
     p.add_argument("--seed", type=random_seed, default=0)
-    p.add_argument("--strategy", default="auto", choices=["auto", "none", "mirrored"],
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="mirrored: each trial trains on every GPU of this host (global batch, batch norm "
                    "synchronized); auto (default): mirrored if several GPUs are visible, else none")
     add_verbose(p)

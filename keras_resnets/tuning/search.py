@@ -48,6 +48,7 @@ from keras_resnets.tuning.settings import (
     DEFAULT_EPOCHS,
     DEFAULT_MAX_EPOCHS,
     DEFAULT_MAX_TRIALS,
+    STRATEGIES,
     TUNER_NAMES,
     default_directory,
 )
@@ -363,9 +364,6 @@ def _claim_directory(directory, settings, overwrite):
                 os.remove(target)
     os.makedirs(directory, exist_ok=True)
     write_json(path, settings)
-
-
-STRATEGIES = ("auto", "none", "mirrored")
 
 
 def _distribution(strategy):

@@ -9,6 +9,9 @@ from keras_resnets.training.settings import DEFAULT_OUTPUT
 TUNER_NAMES = ("random", "hyperband", "bayesian")
 """`tuner` values of `tune` (the classes are `keras_resnets.tuning.search.TUNERS`)."""
 
+STRATEGIES = ("auto", "none", "mirrored")
+"""`strategy` values of `tune`: "auto" is "mirrored" where this host has several GPUs."""
+
 FAMILIES = {"v1": "resnet", "v2": "resnet_v2", "resnext": "resnext", "wide": "wide_resnet"}
 """Search family -> the model table's family."""
 
