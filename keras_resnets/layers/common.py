@@ -54,17 +54,22 @@ class KeepsFrozenSublayers:
         """The paths of the layers with weights inside this one that are
         frozen while this one is trainable, outermost only; before `build`,
         with those still to be frozen then."""
-        layers = self._sublayers_by_path()
-        frozen = [path for path, sub in layers.items()
-                  if not sub.trainable and sub.weights and all(p.trainable for p in self._parents(path))]
+        frozen = []
+
+        def walk(layer, prefix):
+            for sub in layer._flatten_layers(include_self=False, recursive=False):
+                path = prefix + sub.name
+                if sub.trainable:
+                    walk(sub, path + "/")
+                elif sub.weights:
+                    frozen.append(path)
+
+        if self.trainable:
+            walk(self, "")
         if not self.built:
+            layers = self._sublayers_by_path()
             frozen += [path for path in self._frozen_paths if path not in layers]
         return frozen
-
-    def _parents(self, path):
-        layers = self._sublayers_by_path()
-        parts = path.split("/")
-        return [self] + [layers["/".join(parts[:i])] for i in range(1, len(parts))]
 
     def _freeze_sublayers(self):
         if not self._frozen_paths:
